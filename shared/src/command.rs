@@ -1,0 +1,143 @@
+//! The typed commands pilotlight's workers run, and the JSON a person types to run them.
+//!
+//! Shape: `{"command": "status"}`, `{"command": "failover", "database": "orders", "dry_run": true}`,
+//! `{"command": "failover", "database": "orders", "force": true, "reason": "..."}`. The router sends
+//! the same JSON to the workers, adding `trigger` when an alarm asked for the failover. Unknown
+//! fields are rejected: a misspelt `dryrun` must never run a real failover.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One command for a worker function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Command {
+    /// Report, per protected database (or only `database`), primary and replica status, replica
+    /// lag, where each DNS record points, and the alarm state. Changes nothing.
+    Status {
+        /// Limit the report to this database.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        database: Option<String>,
+    },
+    /// Bring `database` to "the DR replica is the writer and DNS points to it".
+    Failover(FailoverRequest),
+}
+
+impl Command {
+    /// The command's name as typed (`status`, `failover`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Status { .. } => "status",
+            Command::Failover(_) => "failover",
+        }
+    }
+
+    /// The database the command names, if any.
+    pub fn database(&self) -> Option<&str> {
+        match self {
+            Command::Status { database } => database.as_deref(),
+            Command::Failover(r) => Some(&r.database),
+        }
+    }
+}
+
+/// A request to fail a database over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverRequest {
+    /// Name of a protected database from the configuration.
+    pub database: String,
+    /// Run every check and return the plan without changing anything.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Proceed even when the primary does not look down or the replica lag is unknown or over
+    /// the RPO budget. Only a person sets it; alarms never do.
+    #[serde(default)]
+    pub force: bool,
+    /// Why a person asked (recorded in the report and the notification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The alarm transition that asked for this failover; absent for a manual command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<AlarmTrigger>,
+}
+
+/// An alarm state change, as delivered by SNS or EventBridge, reduced to what pilotlight uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmTrigger {
+    /// The CloudWatch alarm name.
+    pub alarm_name: String,
+    /// The new state: `ALARM`, `OK` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    /// When the alarm changed state (UTC); the start of the measured RTO.
+    pub state_change_time: Option<DateTime<Utc>>,
+    /// Region code of the alarm, from its ARN or the event, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The `HealthCheckId` dimension of the alarm's metric, when it watches a Route 53 health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_id: Option<String>,
+    /// `sns` or `eventbridge`.
+    pub delivered_by: String,
+}
+
+/// A command that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid command: {0}")]
+pub struct CommandError(pub String);
+
+/// Parse a worker's input (a command JSON value).
+///
+/// # Errors
+/// [`CommandError`] with serde's account of what is wrong: an unknown `command`, a missing
+/// `database`, an unknown field.
+pub fn parse_command(value: serde_json::Value) -> Result<Command, CommandError> {
+    serde_json::from_value(value).map_err(|e| CommandError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_status_command_parses() {
+        assert_eq!(
+            parse_command(json!({"command": "status"})).ok(),
+            Some(Command::Status { database: None })
+        );
+    }
+
+    #[test]
+    fn a_misspelt_dry_run_is_an_error_not_a_real_failover() {
+        let err = parse_command(json!({"command": "failover", "database": "orders", "dryrun": true}));
+        assert!(err.is_err_and(|e| e.to_string().contains("dryrun")));
+    }
+
+    #[test]
+    fn an_unknown_command_is_named() {
+        let err = parse_command(json!({"command": "reboot"}));
+        assert!(err.is_err_and(|e| e.to_string().contains("reboot")));
+    }
+
+    #[test]
+    fn a_command_survives_a_round_trip_through_json() {
+        let cmd = Command::Failover(FailoverRequest {
+            database: "orders".into(),
+            dry_run: false,
+            force: false,
+            reason: None,
+            trigger: Some(AlarmTrigger {
+                alarm_name: "a".into(),
+                state: "ALARM".into(),
+                state_change_time: None,
+                region: Some("us-east-1".into()),
+                health_check_id: None,
+                delivered_by: "sns".into(),
+            }),
+        });
+        let back = serde_json::to_value(&cmd).ok().and_then(|v| parse_command(v).ok());
+        assert_eq!(back, Some(cmd));
+    }
+}
