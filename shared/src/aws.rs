@@ -39,7 +39,8 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    fn new(operation: &'static str, err: impl std::error::Error) -> Self {
+    /// Wrap an SDK (or builder) error of `operation`, with its whole context, and log it.
+    pub fn new(operation: &'static str, err: impl std::error::Error) -> Self {
         let message = DisplayErrorContext(&err).to_string();
         tracing::warn!(operation, error = %message, "aws call failed");
         Self { operation, message }
