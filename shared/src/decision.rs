@@ -252,7 +252,7 @@ pub fn decide(db: &ProtectedDatabase, obs: &Observation, ask: Ask) -> Decision {
     }
     if replica.promotion_started_at.is_some() && replica.status != "available" {
         let mut steps = vec![wait()];
-        steps.extend(records_to_update(None));
+        steps.extend(records_to_update(replica.endpoint.as_deref()));
         return proceed(steps, vec![], replica.lag_at_promotion_seconds);
     }
     if replica.status != "available" {
@@ -289,7 +289,8 @@ pub fn decide(db: &ProtectedDatabase, obs: &Observation, ask: Ask) -> Decision {
         },
         wait(),
     ];
-    steps.extend(records_to_update(None));
+    // RDS keeps an instance's endpoint when it promotes it.
+    steps.extend(records_to_update(replica.endpoint.as_deref()));
     proceed(steps, unmet, obs.replica_lag_seconds)
 }
 

@@ -1,0 +1,206 @@
+//! Every payload in `events/` parses to the right command and route; no input panics the parser.
+
+use std::path::PathBuf;
+
+use pilotlight::command::Command;
+use pilotlight::config::Config;
+use pilotlight::trigger::{parse_trigger, route, Invocation, Route, Trigger, TriggerError};
+use proptest::prelude::*;
+use serde_json::Value;
+
+fn config() -> Config {
+    Config::from_json(include_str!("../../events/config.example.json")).expect("example config")
+}
+
+fn event(name: &str) -> Value {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "events", name].iter().collect();
+    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn routes(name: &str) -> Result<Vec<Route>, TriggerError> {
+    let config = config();
+    parse_trigger(&event(name))?
+        .into_iter()
+        .map(|t| route(&config, t))
+        .collect()
+}
+
+#[test]
+fn an_sns_alarm_notification_in_alarm_asks_for_an_asynchronous_failover() {
+    let routes = routes("sns-alarm-orders-alarm.json").expect("routed");
+    let [Route::Invoke { function, invocation, command: Command::Failover(req) }] = routes.as_slice() else {
+        panic!("expected one failover, got {routes:?}");
+    };
+    assert_eq!(function, "pilotlight-failover");
+    assert_eq!(*invocation, Invocation::Asynchronous);
+    assert_eq!(req.database, "orders");
+    assert!(!req.force && !req.dry_run);
+    let trigger = req.trigger.as_ref().expect("trigger");
+    assert_eq!(trigger.alarm_name, "orders-primary-unhealthy");
+    assert_eq!(trigger.region.as_deref(), Some("us-east-1"));
+    assert_eq!(trigger.delivered_by, "sns");
+    assert_eq!(
+        trigger.state_change_time.map(|t| t.to_rfc3339()),
+        Some("2026-11-20T03:02:10.355+00:00".to_owned())
+    );
+}
+
+#[test]
+fn an_eventbridge_alarm_state_change_asks_for_the_same_failover() {
+    let routes = routes("eventbridge-alarm-state-change-orders-alarm.json").expect("routed");
+    let [Route::Invoke { command: Command::Failover(req), invocation, .. }] = routes.as_slice() else {
+        panic!("expected one failover, got {routes:?}");
+    };
+    assert_eq!(*invocation, Invocation::Asynchronous);
+    assert_eq!(req.database, "orders");
+    let trigger = req.trigger.as_ref().expect("trigger");
+    assert_eq!(trigger.delivered_by, "eventbridge");
+    assert_eq!(trigger.health_check_id.as_deref(), Some("4a2b9d1c-0e5f-4b7a-9c3d-8e6f1a2b3c4d"));
+}
+
+#[test]
+fn an_alarm_back_to_ok_or_insufficient_data_is_ignored() {
+    for name in ["sns-alarm-orders-ok.json", "eventbridge-alarm-state-change-orders-insufficient-data.json"] {
+        let routes = routes(name).expect("routed");
+        assert!(matches!(routes.as_slice(), [Route::Ignore { reason }] if reason.contains("nothing to do")), "{name}: {routes:?}");
+    }
+}
+
+#[test]
+fn an_alarm_is_mapped_by_its_health_check_dimension_when_its_name_is_not_configured() {
+    let mut config = config();
+    config.databases[0].alarms.clear();
+    let triggers = parse_trigger(&event("sns-alarm-orders-alarm.json")).expect("parsed");
+    let r = route(&config, triggers[0].clone()).expect("routed");
+    assert!(matches!(r, Route::Invoke { command: Command::Failover(ref req), .. } if req.database == "orders"));
+}
+
+#[test]
+fn an_alarm_that_maps_to_no_database_is_a_named_error() {
+    let err = routes("sns-alarm-unknown.json").expect_err("unknown alarm");
+    assert_eq!(err.error_type(), "UnknownDatabase");
+    assert!(err.to_string().contains("billing-primary-unhealthy"), "{err}");
+}
+
+#[test]
+fn manual_commands_are_routed_synchronously() {
+    for (name, expect) in [
+        ("command-status.json", "status"),
+        ("command-failover-dry-run.json", "failover"),
+        ("command-failover-force.json", "failover"),
+    ] {
+        let routes = routes(name).expect("routed");
+        let [Route::Invoke { invocation, command, .. }] = routes.as_slice() else {
+            panic!("{name}: {routes:?}");
+        };
+        assert_eq!(*invocation, Invocation::Synchronous, "{name}");
+        assert_eq!(command.name(), expect, "{name}");
+    }
+    let routes = routes("command-failover-force.json").expect("routed");
+    assert!(matches!(&routes[0], Route::Invoke { command: Command::Failover(r), .. } if r.force && r.reason.is_some()));
+}
+
+#[test]
+fn bad_commands_are_named_errors() {
+    for (name, kind, mention) in [
+        ("bad-unknown-command.json", "InvalidCommand", "reboot-everything"),
+        ("bad-unknown-database.json", "UnknownDatabase", "payments"),
+        ("bad-misspelt-field.json", "InvalidCommand", "dryrun"),
+    ] {
+        let err = routes(name).expect_err(name);
+        assert_eq!(err.error_type(), kind, "{name}: {err}");
+        assert!(err.to_string().contains(mention), "{name}: {err}");
+    }
+}
+
+#[test]
+fn malformed_json_is_not_an_event() {
+    let raw = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/bad-malformed.json")).expect("file");
+    assert!(serde_json::from_str::<Value>(&raw).is_err(), "the runtime rejects it before the handler");
+    for v in [Value::Null, Value::from(3), serde_json::json!({"hello": "world"}), serde_json::json!({"Records": []})] {
+        assert!(matches!(parse_trigger(&v), Err(TriggerError::Unrecognised(_))), "{v}");
+    }
+}
+
+#[test]
+fn an_sns_message_that_is_not_an_alarm_is_named() {
+    let mut v = event("sns-alarm-orders-alarm.json");
+    v["Records"][0]["Sns"]["Message"] = Value::from("hello");
+    let err = parse_trigger(&v).expect_err("not an alarm");
+    assert_eq!(err.error_type(), "NotAnAlarm");
+    assert!(err.to_string().contains("5d4f8a2e"), "{err}");
+}
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        prop_oneof![
+            Just("Records".to_owned()),
+            Just("command".to_owned()),
+            Just("failover".to_owned()),
+            Just("status".to_owned()),
+            Just("ALARM".to_owned()),
+            Just("aws:sns".to_owned()),
+            Just("aws.cloudwatch".to_owned()),
+            Just("CloudWatch Alarm State Change".to_owned()),
+            ".*",
+        ]
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        let key = prop_oneof![
+            Just("Records".to_owned()),
+            Just("Sns".to_owned()),
+            Just("Message".to_owned()),
+            Just("EventSource".to_owned()),
+            Just("command".to_owned()),
+            Just("database".to_owned()),
+            Just("detail-type".to_owned()),
+            Just("source".to_owned()),
+            Just("detail".to_owned()),
+            Just("alarmName".to_owned()),
+            Just("state".to_owned()),
+            "[a-zA-Z_-]{0,12}",
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(key, inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// No input makes the router's parser panic, and whatever it accepts routes without panicking.
+    #[test]
+    fn no_json_input_panics_the_router_parser(v in arb_json()) {
+        let config = config();
+        if let Ok(triggers) = parse_trigger(&v) {
+            for t in triggers {
+                let _ = route(&config, t);
+            }
+        }
+    }
+
+    /// An SNS envelope around an arbitrary message never panics either.
+    #[test]
+    fn no_sns_message_panics_the_router_parser(msg in ".*", inner in arb_json()) {
+        let mut v = event("sns-alarm-orders-alarm.json");
+        v["Records"][0]["Sns"]["Message"] = Value::from(msg);
+        let _ = parse_trigger(&v);
+        v["Records"][0]["Sns"]["Message"] = Value::from(inner.to_string());
+        let _ = parse_trigger(&v);
+        prop_assert!(matches!(parse_trigger(&Value::Array(vec![inner])), Err(TriggerError::Unrecognised(_))));
+    }
+}
+
+#[test]
+fn the_trigger_kinds_are_distinguished() {
+    let t = parse_trigger(&event("command-status.json")).expect("parsed");
+    assert!(matches!(t.as_slice(), [Trigger::Command(Command::Status { database: None })]));
+}
