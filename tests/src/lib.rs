@@ -1,1 +1,509 @@
-//! e2e harness
+//! Harness for pilotlight's end-to-end tests: starts the local AWS emulator
+//! (`tests/emulator/pilotlight_emulator.py`, moto with pilotlight's patches) on a free loopback
+//! port, builds a protected-database scenario in it with the real SDK, and reads AWS state back.
+//!
+//! Every process a test starts is stopped when its guard drops; the emulator also exits by itself
+//! when the test process is gone (`--parent-pid`).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, StateValue, Statistic};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecord, ResourceRecordSet, RrType,
+};
+use pilotlight::config::Config;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Region of the primaries and of the health check alarms.
+pub const PRIMARY_REGION: &str = "us-east-1";
+/// Region of the replicas, the functions and the notification topic.
+pub const DR_REGION: &str = "us-west-2";
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Python that runs the emulator: `PILOTLIGHT_PYTHON`, else the project's `.venv`, else `python3`.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("PILOTLIGHT_PYTHON") {
+        return p.into();
+    }
+    let venv = workspace_root().join(".venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
+/// A running emulator; killed on drop.
+pub struct Emulator {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+/// One AWS call the emulator served.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Request {
+    /// SigV4 service name (`rds`, `route53`, `monitoring`, `sns`, ...).
+    pub service: String,
+    /// Region the call was signed for.
+    pub region: String,
+    /// API action (`PromoteReadReplica`, `ChangeResourceRecordSets`, ...).
+    pub action: String,
+    /// HTTP status answered.
+    pub status: u16,
+}
+
+impl Emulator {
+    /// Start an emulator on a free loopback port and wait for it to be ready.
+    pub fn start() -> Self {
+        let script = workspace_root().join("tests/emulator/pilotlight_emulator.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .args(["--host", "127.0.0.1", "--port", "0", "--parent-pid"])
+            .arg(std::process::id().to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator (run `make setup` to install moto)");
+        let stdout = child.stdout.take().expect("emulator stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("emulator READY line");
+        let url = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("emulator did not start: {line:?}"))
+            .to_owned();
+        Self { child, url }
+    }
+
+    /// SDK configuration for `region` that reaches the emulator, with dummy credentials.
+    pub async fn sdk_config(&self, region: &str) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_sdk_rds::config::Credentials::new("test", "test", None, None, "pilotlight-tests"))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(pilotlight::aws::MAX_ATTEMPTS))
+            .load()
+            .await
+    }
+
+    fn control(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let req = ureq::request(method, &format!("{}/_pilotlight{path}", self.url));
+        let resp = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        }
+        .unwrap_or_else(|e| panic!("emulator control {method} {path}: {e}"));
+        resp.into_json().unwrap_or(Value::Null)
+    }
+
+    /// Make the next `count` calls of `action` fail with `error` (`"throttling"`, `"internal"`,
+    /// `"unavailable"` or `{"status", "code", "message"}`).
+    pub fn inject_fault(&self, action: &str, count: u32, error: Value) {
+        self.control("POST", "/faults", Some(json!({"action": action, "count": count, "error": error})));
+    }
+
+    /// Set a Route 53 health check's status (`Success` or `Failure`).
+    pub fn set_health_check(&self, id: &str, status: &str) {
+        self.control("PUT", &format!("/health-checks/{id}"), Some(json!({"status": status})));
+    }
+
+    /// Every AWS call served so far.
+    pub fn requests(&self) -> Vec<Request> {
+        serde_json::from_value(self.control("GET", "/requests", None)).unwrap_or_default()
+    }
+
+    /// Forget the calls served so far.
+    pub fn clear_requests(&self) {
+        self.control("DELETE", "/requests", None);
+    }
+
+    /// Successful (2xx) calls of `action`.
+    pub fn succeeded(&self, action: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.action == action && (200..300).contains(&r.status))
+            .count()
+    }
+
+    /// Actions that change something (anything but Describe/List/Get/Receive), as served.
+    pub fn mutating_calls(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .map(|r| r.action)
+            .filter(|a| !["Describe", "List", "Get", "Receive"].iter().any(|p| a.starts_with(p)))
+            .collect()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A protected database built in the emulator: a primary in [`PRIMARY_REGION`], its read replica
+/// in [`DR_REGION`], a hosted zone with a CNAME to the primary, a health check and its alarm, the
+/// replica's `ReplicaLag`, an SNS topic with an SQS queue subscribed.
+pub struct Scenario {
+    /// The database's name in the configuration.
+    pub name: String,
+    /// The configuration document for it.
+    pub config: Config,
+    /// Hosted zone id.
+    pub zone_id: String,
+    /// The record's name.
+    pub record_name: String,
+    /// The health check id.
+    pub health_check_id: String,
+    /// The alarm name.
+    pub alarm_name: String,
+    /// The queue subscribed to the topic.
+    pub queue_url: String,
+    /// Primary endpoint.
+    pub primary_endpoint: String,
+    /// Replica endpoint.
+    pub replica_endpoint: String,
+    /// Clients for checking state.
+    pub aws: AwsState,
+}
+
+/// SDK clients the tests use to arrange and to check AWS state.
+#[derive(Clone)]
+pub struct AwsState {
+    /// RDS in the primary region.
+    pub rds_primary: aws_sdk_rds::Client,
+    /// RDS in the DR region.
+    pub rds_dr: aws_sdk_rds::Client,
+    /// Route 53.
+    pub route53: aws_sdk_route53::Client,
+    /// CloudWatch in the primary region (alarms).
+    pub cw_primary: aws_sdk_cloudwatch::Client,
+    /// CloudWatch in the DR region (replica lag).
+    pub cw_dr: aws_sdk_cloudwatch::Client,
+    /// SNS in the DR region.
+    pub sns: aws_sdk_sns::Client,
+    /// SQS in the DR region.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The SDK configuration (DR region) the functions use.
+    pub sdk: SdkConfig,
+}
+
+impl AwsState {
+    /// Clients for the emulator.
+    pub async fn new(emu: &Emulator) -> Self {
+        let p = emu.sdk_config(PRIMARY_REGION).await;
+        let d = emu.sdk_config(DR_REGION).await;
+        Self {
+            rds_primary: aws_sdk_rds::Client::new(&p),
+            rds_dr: aws_sdk_rds::Client::new(&d),
+            route53: aws_sdk_route53::Client::new(&p),
+            cw_primary: aws_sdk_cloudwatch::Client::new(&p),
+            cw_dr: aws_sdk_cloudwatch::Client::new(&d),
+            sns: aws_sdk_sns::Client::new(&d),
+            sqs: aws_sdk_sqs::Client::new(&d),
+            sdk: d,
+        }
+    }
+}
+
+impl Scenario {
+    /// Build the scenario `name` with the replica's lag at `lag_seconds` (none when `None`) and
+    /// the given RPO budget.
+    pub async fn create(emu: &Emulator, name: &str, lag_seconds: Option<f64>, rpo_budget_seconds: u64) -> Self {
+        let aws = AwsState::new(emu).await;
+        let primary_id = format!("{name}-primary");
+        let replica_id = format!("{name}-replica");
+        let primary = aws
+            .rds_primary
+            .create_db_instance()
+            .db_instance_identifier(&primary_id)
+            .engine("postgres")
+            .db_instance_class("db.t3.micro")
+            .allocated_storage(20)
+            .master_username("pilotlight")
+            .master_user_password("not-a-secret-1")
+            .send()
+            .await
+            .expect("create primary");
+        let primary_arn = primary.db_instance().and_then(|i| i.db_instance_arn()).expect("arn").to_owned();
+        let primary_endpoint = primary
+            .db_instance()
+            .and_then(|i| i.endpoint())
+            .and_then(|e| e.address())
+            .expect("endpoint")
+            .to_owned();
+        let replica = aws
+            .rds_dr
+            .create_db_instance_read_replica()
+            .db_instance_identifier(&replica_id)
+            .source_db_instance_identifier(&primary_arn)
+            .send()
+            .await
+            .expect("create replica");
+        let replica_endpoint = replica
+            .db_instance()
+            .and_then(|i| i.endpoint())
+            .and_then(|e| e.address())
+            .expect("endpoint")
+            .to_owned();
+
+        let zone_name = format!("{name}.example.internal");
+        let zone = aws
+            .route53
+            .create_hosted_zone()
+            .name(&zone_name)
+            .caller_reference(format!("{name}-zone"))
+            .send()
+            .await
+            .expect("create zone");
+        let zone_id = zone.hosted_zone().map(|z| z.id().trim_start_matches("/hostedzone/").to_owned()).expect("zone");
+        let record_name = format!("db.{zone_name}");
+        aws.route53
+            .change_resource_record_sets()
+            .hosted_zone_id(&zone_id)
+            .change_batch(
+                ChangeBatch::builder()
+                    .changes(
+                        Change::builder()
+                            .action(ChangeAction::Create)
+                            .resource_record_set(
+                                ResourceRecordSet::builder()
+                                    .name(&record_name)
+                                    .r#type(RrType::Cname)
+                                    .ttl(60)
+                                    .resource_records(ResourceRecord::builder().value(&primary_endpoint).build().expect("rr"))
+                                    .build()
+                                    .expect("rrset"),
+                            )
+                            .build()
+                            .expect("change"),
+                    )
+                    .build()
+                    .expect("batch"),
+            )
+            .send()
+            .await
+            .expect("create record");
+
+        let health_check_id = aws
+            .route53
+            .create_health_check()
+            .caller_reference(format!("{name}-hc"))
+            .health_check_config(
+                HealthCheckConfig::builder()
+                    .r#type(HealthCheckType::Tcp)
+                    .fully_qualified_domain_name(&primary_endpoint)
+                    .port(5432)
+                    .build()
+                    .expect("hc config"),
+            )
+            .send()
+            .await
+            .expect("create health check")
+            .health_check()
+            .map(|h| h.id().to_owned())
+            .expect("hc id");
+        emu.set_health_check(&health_check_id, "Success");
+
+        let alarm_name = format!("{name}-primary-unhealthy");
+        aws.cw_primary
+            .put_metric_alarm()
+            .alarm_name(&alarm_name)
+            .namespace("AWS/Route53")
+            .metric_name("HealthCheckStatus")
+            .dimensions(Dimension::builder().name("HealthCheckId").value(&health_check_id).build())
+            .statistic(Statistic::Minimum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::LessThanThreshold)
+            .send()
+            .await
+            .expect("put alarm");
+        set_alarm(&aws.cw_primary, &alarm_name, StateValue::Ok).await;
+
+        if let Some(lag) = lag_seconds {
+            put_replica_lag(&aws.cw_dr, &replica_id, lag).await;
+        }
+
+        let topic_arn = aws
+            .sns
+            .create_topic()
+            .name(format!("{name}-notifications"))
+            .send()
+            .await
+            .expect("topic")
+            .topic_arn()
+            .expect("arn")
+            .to_owned();
+        let queue_url = aws
+            .sqs
+            .create_queue()
+            .queue_name(format!("{name}-notifications"))
+            .send()
+            .await
+            .expect("queue")
+            .queue_url()
+            .expect("url")
+            .to_owned();
+        let queue_arn = format!("arn:aws:sqs:{DR_REGION}:123456789012:{name}-notifications");
+        aws.sns
+            .subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("subscribe");
+
+        let config = Config::from_json(
+            &json!({
+                "databases": [{
+                    "name": name,
+                    "primary": {"region": PRIMARY_REGION, "instance_id": primary_id},
+                    "replica": {"region": DR_REGION, "instance_id": replica_id},
+                    "records": [{"hosted_zone_id": zone_id, "name": record_name, "type": "CNAME", "ttl": 60}],
+                    "alarms": [{"name": alarm_name, "region": PRIMARY_REGION}],
+                    "health_check_id": health_check_id,
+                    "rpo_budget_seconds": rpo_budget_seconds
+                }],
+                "notifications": {"topic_arn": topic_arn},
+                "functions": {"failover": "failover"},
+                "failover": {"deadline_seconds": 60, "lag_lookback_seconds": 600, "poll_interval_ms": 100, "max_poll_interval_ms": 1000}
+            })
+            .to_string(),
+        )
+        .expect("valid config");
+        Self {
+            name: name.to_owned(),
+            config,
+            zone_id,
+            record_name,
+            health_check_id,
+            alarm_name,
+            queue_url,
+            primary_endpoint,
+            replica_endpoint,
+            aws,
+        }
+    }
+
+    /// The primary goes down: health check failing, alarm in `ALARM`.
+    pub async fn primary_down(&self, emu: &Emulator) {
+        emu.set_health_check(&self.health_check_id, "Failure");
+        set_alarm(&self.aws.cw_primary, &self.alarm_name, StateValue::Alarm).await;
+    }
+
+    /// The failover function's dependencies, reaching the emulator.
+    pub fn failover_deps(&self) -> failover::Deps {
+        failover::Deps {
+            config: self.config.clone(),
+            clients: pilotlight::aws::Clients::new(&self.aws.sdk, &self.config),
+        }
+    }
+
+    /// Where the record points now.
+    pub async fn record_values(&self) -> Vec<String> {
+        let out = self
+            .aws
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(&self.zone_id)
+            .send()
+            .await
+            .expect("list records");
+        out.resource_record_sets()
+            .iter()
+            .filter(|r| r.name().trim_end_matches('.') == self.record_name)
+            .flat_map(|r| r.resource_records().iter().map(|v| v.value().to_owned()))
+            .collect()
+    }
+
+    /// The replica's `ReadReplicaSourceDBInstanceIdentifier` and status.
+    pub async fn replica(&self) -> (Option<String>, String) {
+        let out = self
+            .aws
+            .rds_dr
+            .describe_db_instances()
+            .db_instance_identifier(format!("{}-replica", self.name))
+            .send()
+            .await
+            .expect("describe replica");
+        let i = &out.db_instances()[0];
+        (
+            i.read_replica_source_db_instance_identifier().map(str::to_owned),
+            i.db_instance_status().unwrap_or_default().to_owned(),
+        )
+    }
+
+    /// The notifications received so far (SNS → SQS, raw delivery): `(attributes, body)`.
+    pub async fn notifications(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        for _ in 0..10 {
+            let out = self
+                .aws
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            if out.messages().is_empty() {
+                break;
+            }
+            for m in out.messages() {
+                all.push(serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null));
+                if let Some(h) = m.receipt_handle() {
+                    let _ = self.aws.sqs.delete_message().queue_url(&self.queue_url).receipt_handle(h).send().await;
+                }
+            }
+        }
+        all
+    }
+}
+
+/// `SetAlarmState`.
+pub async fn set_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str, state: StateValue) {
+    cw.set_alarm_state()
+        .alarm_name(name)
+        .state_value(state)
+        .state_reason("set by the test")
+        .send()
+        .await
+        .expect("set alarm state");
+}
+
+/// `PutMetricData` of `AWS/RDS` `ReplicaLag` for `instance_id`, now.
+pub async fn put_replica_lag(cw: &aws_sdk_cloudwatch::Client, instance_id: &str, lag: f64) {
+    cw.put_metric_data()
+        .namespace("AWS/RDS")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name("ReplicaLag")
+                .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(instance_id).build())
+                .value(lag)
+                .timestamp(aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp()))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put replica lag");
+}
+
+/// Sleep helper for polling loops in tests.
+pub async fn pause(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
