@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# pilotlight's main job on this machine, no AWS account: an alarm on a primary database becomes a
+# promoted cross-region replica, a repointed DNS record and an SNS notification.
+#
+# Starts the local AWS emulator and `cargo lambda watch` on free loopback ports, builds the world
+# with the real AWS CLI, triggers the router exactly as SNS would, prints what happened, and stops
+# everything it started (also on Ctrl-C or failure).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=$ROOT/.venv
+PY=$VENV/bin/python
+AWS=$VENV/bin/aws
+export PATH="$VENV/bin:$PATH"
+
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-west-2 AWS_PAGER=""
+PRIMARY_REGION=us-east-1
+DR_REGION=us-west-2
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pilotlight-demo.XXXXXX")   # logs live outside the crates
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "== stopped the emulator and the functions; logs were in $WORK"
+}
+trap cleanup EXIT INT TERM
+
+say() { printf '\n== %s\n' "$*"; }
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+say "building the functions (debug)"
+cargo build --quiet --bin router --bin failover
+
+say "starting the AWS emulator (moto + pilotlight's patches)"
+set -m
+"$PY" tests/emulator/pilotlight_emulator.py --port 0 --parent-pid $$ >"$WORK/emulator.out" 2>"$WORK/emulator.log" &
+PIDS+=($!)
+set +m
+for _ in $(seq 100); do grep -q READY "$WORK/emulator.out" 2>/dev/null && break; sleep 0.1; done
+EMU=$(awk '/READY/{print $2}' "$WORK/emulator.out")
+[ -n "$EMU" ] || { echo "the emulator did not start:"; cat "$WORK/emulator.log"; exit 1; }
+echo "emulator at $EMU"
+aws_() { "$AWS" --endpoint-url "$EMU" "$@"; }
+
+say "creating the primary in $PRIMARY_REGION and its read replica in $DR_REGION"
+PRIMARY_ARN=$(aws_ rds create-db-instance --region $PRIMARY_REGION --db-instance-identifier orders-primary \
+  --engine postgres --db-instance-class db.t3.micro --allocated-storage 20 \
+  --master-username pilotlight --master-user-password not-a-secret-1 --query DBInstance.DBInstanceArn --output text)
+PRIMARY_ENDPOINT=$(aws_ rds describe-db-instances --region $PRIMARY_REGION --db-instance-identifier orders-primary \
+  --query 'DBInstances[0].Endpoint.Address' --output text)
+aws_ rds create-db-instance-read-replica --region $DR_REGION --db-instance-identifier orders-replica \
+  --source-db-instance-identifier "$PRIMARY_ARN" --query 'DBInstance.[DBInstanceIdentifier,ReadReplicaSourceDBInstanceIdentifier]' --output text
+
+say "creating the hosted zone, the CNAME to the primary, the health check and its alarm"
+ZONE_ID=$(aws_ route53 create-hosted-zone --name example.internal --caller-reference demo-zone \
+  --query HostedZone.Id --output text | sed 's#/hostedzone/##')
+aws_ route53 change-resource-record-sets --hosted-zone-id "$ZONE_ID" --change-batch \
+  "{\"Changes\":[{\"Action\":\"CREATE\",\"ResourceRecordSet\":{\"Name\":\"orders-db.example.internal\",\"Type\":\"CNAME\",\"TTL\":60,\"ResourceRecords\":[{\"Value\":\"$PRIMARY_ENDPOINT\"}]}}]}" >/dev/null
+HC_ID=$(aws_ route53 create-health-check --caller-reference demo-hc \
+  --health-check-config "Type=TCP,FullyQualifiedDomainName=$PRIMARY_ENDPOINT,Port=5432" --query HealthCheck.Id --output text)
+aws_ cloudwatch put-metric-alarm --region $PRIMARY_REGION --alarm-name orders-primary-unhealthy \
+  --namespace AWS/Route53 --metric-name HealthCheckStatus --dimensions "Name=HealthCheckId,Value=$HC_ID" \
+  --statistic Minimum --period 60 --evaluation-periods 1 --threshold 1 --comparison-operator LessThanThreshold
+aws_ cloudwatch set-alarm-state --region $PRIMARY_REGION --alarm-name orders-primary-unhealthy --state-value OK --state-reason "primary healthy"
+aws_ cloudwatch put-metric-data --region $DR_REGION --namespace AWS/RDS --metric-name ReplicaLag \
+  --dimensions DBInstanceIdentifier=orders-replica --value 3
+
+say "creating the notification topic with a queue subscribed"
+TOPIC_ARN=$(aws_ sns create-topic --region $DR_REGION --name pilotlight-notifications --query TopicArn --output text)
+QUEUE_URL=$(aws_ sqs create-queue --region $DR_REGION --queue-name pilotlight-notifications --query QueueUrl --output text)
+aws_ sns subscribe --region $DR_REGION --topic-arn "$TOPIC_ARN" --protocol sqs \
+  --notification-endpoint "arn:aws:sqs:$DR_REGION:123456789012:pilotlight-notifications" \
+  --attributes RawMessageDelivery=true >/dev/null
+
+export PILOTLIGHT_CONFIG=$(cat <<EOF
+{"databases":[{"name":"orders",
+  "primary":{"region":"$PRIMARY_REGION","instance_id":"orders-primary"},
+  "replica":{"region":"$DR_REGION","instance_id":"orders-replica"},
+  "records":[{"hosted_zone_id":"$ZONE_ID","name":"orders-db.example.internal","type":"CNAME","ttl":60}],
+  "alarms":[{"name":"orders-primary-unhealthy","region":"$PRIMARY_REGION"}],
+  "health_check_id":"$HC_ID","rpo_budget_seconds":300}],
+ "notifications":{"topic_arn":"$TOPIC_ARN"},
+ "functions":{"failover":"failover"},
+ "failover":{"deadline_seconds":120,"poll_interval_ms":200,"max_poll_interval_ms":2000}}
+EOF
+)
+
+say "starting the functions under cargo lambda watch"
+WATCH_PORT=$(free_port)
+set -m
+AWS_ENDPOINT_URL=$EMU AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$WATCH_PORT RUST_LOG=info \
+  cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" --ignore-changes \
+  >"$WORK/functions.log" 2>&1 &
+PIDS+=($!)
+set +m
+for _ in $(seq 300); do
+  (echo >/dev/tcp/127.0.0.1/"$WATCH_PORT") 2>/dev/null && break; sleep 0.2
+done
+invoke() { # invoke FUNCTION PAYLOAD_FILE OUT_FILE
+  "$AWS" lambda invoke --endpoint-url "http://127.0.0.1:$WATCH_PORT" --region $DR_REGION \
+    --function-name "$1" --payload "file://$2" "$3" >"$WORK/invoke-meta.json"
+}
+
+say "status, through the router (aws lambda invoke)"
+echo '{"command": "status"}' >"$WORK/status.json"
+invoke router "$WORK/status.json" "$WORK/status-out.json"
+"$PY" - "$WORK/status-out.json" <<'EOF'
+import json, sys
+status = json.load(open(sys.argv[1]))
+if "databases" not in status:
+    sys.exit(f"status failed: {status}")
+for d in status["databases"]:
+    r, p = d["replica"], d["primary"].get("Ok") or {}
+    print(f"database {d['database']}: primary {p.get('instance_id')} is {p.get('status')}; "
+          f"replica {r['instance_id']} is {r['status']}, replica of {r['replica_source']}; lag {d['replica_lag_seconds']} s")
+    for rec in d["records"]:
+        print(f"  record {rec['record']['name']} -> {rec['values']}")
+    for a in d["alarms"]:
+        print(f"  alarm {a['name']}: {a['state']}")
+EOF
+
+say "the primary fails: health check failing, alarm to ALARM"
+curl -s -X PUT -H 'content-type: application/json' -d '{"status":"Failure"}' "$EMU/_pilotlight/health-checks/$HC_ID" >/dev/null
+aws_ cloudwatch set-alarm-state --region $PRIMARY_REGION --alarm-name orders-primary-unhealthy --state-value ALARM \
+  --state-reason "Threshold Crossed: 1 out of the last 1 datapoints [0.0] was less than the threshold (1.0)."
+# CloudWatch alarm actions never fire in the emulator: deliver the SNS notification ourselves,
+# in the exact envelope SNS gives Lambda, with the current time.
+"$PY" - "$ROOT/events/sns-alarm-orders-alarm.json" "$WORK/alarm.json" <<'EOF'
+import json, sys, datetime
+event = json.load(open(sys.argv[1]))
+now = datetime.datetime.now(datetime.timezone.utc)
+msg = json.loads(event["Records"][0]["Sns"]["Message"])
+msg["StateChangeTime"] = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+event["Records"][0]["Sns"]["Message"] = json.dumps(msg)
+event["Records"][0]["Sns"]["Timestamp"] = now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+json.dump(event, open(sys.argv[2], "w"))
+EOF
+
+say "SNS delivers the alarm to the router (aws lambda invoke)"
+invoke router "$WORK/alarm.json" "$WORK/alarm-out.json"
+cat "$WORK/alarm-out.json"; echo
+
+say "waiting for the failover's result notification"
+"$PY" - "$AWS" "$EMU" "$QUEUE_URL" "$DR_REGION" <<'EOF'
+import json, subprocess, sys, time
+aws, emu, queue, region = sys.argv[1:]
+deadline = time.time() + 120
+seen = []
+while time.time() < deadline:
+    out = subprocess.run([aws, "--endpoint-url", emu, "sqs", "receive-message", "--region", region, "--queue-url", queue,
+                          "--max-number-of-messages", "10", "--wait-time-seconds", "1"], capture_output=True, text=True, check=True).stdout
+    for m in json.loads(out or "{}").get("Messages", []):
+        body = json.loads(m["Body"]); seen.append(body)
+        r = body["report"]
+        print(f"SNS message received: event={body['event']} outcome={r['outcome']} database={r['database']}")
+        if body["event"] in ("result", "failed", "refused"):
+            print("\nfailover report:")
+            print(json.dumps(r, indent=2))
+            sys.exit(0 if r["outcome"] == "failed_over" else 1)
+    time.sleep(0.5)
+print("no result notification within 120 s"); sys.exit(1)
+EOF
+
+say "the DNS record now"
+aws_ route53 list-resource-record-sets --hosted-zone-id "$ZONE_ID" \
+  --query "ResourceRecordSets[?Name=='orders-db.example.internal.']" --output json
+say "the promoted replica now"
+aws_ rds describe-db-instances --region $DR_REGION --db-instance-identifier orders-replica \
+  --query 'DBInstances[0].{id:DBInstanceIdentifier,status:DBInstanceStatus,replica_of:ReadReplicaSourceDBInstanceIdentifier,endpoint:Endpoint.Address}'
+say "done: the alarm became a promoted replica, a repointed record and a notification"
