@@ -208,10 +208,20 @@ pub async fn tag_promotion(
         .value(started_at.to_rfc3339())
         .build()];
     if let Some(t) = alarm_at {
-        tags.push(Tag::builder().key(TAG_ALARM_AT).value(t.to_rfc3339()).build());
+        tags.push(
+            Tag::builder()
+                .key(TAG_ALARM_AT)
+                .value(t.to_rfc3339())
+                .build(),
+        );
     }
     if let Some(l) = lag_seconds {
-        tags.push(Tag::builder().key(TAG_LAG_AT_PROMOTION).value(l.to_string()).build());
+        tags.push(
+            Tag::builder()
+                .key(TAG_LAG_AT_PROMOTION)
+                .value(l.to_string())
+                .build(),
+        );
     }
     rds.add_tags_to_resource()
         .resource_name(arn)
@@ -236,7 +246,10 @@ pub enum PromoteOutcome {
 ///
 /// # Errors
 /// [`AwsError`] for anything but `InvalidDBInstanceState` (including `DBInstanceNotFound`).
-pub async fn promote(rds: &aws_sdk_rds::Client, instance_id: &str) -> Result<PromoteOutcome, AwsError> {
+pub async fn promote(
+    rds: &aws_sdk_rds::Client,
+    instance_id: &str,
+) -> Result<PromoteOutcome, AwsError> {
     match rds
         .promote_read_replica()
         .db_instance_identifier(instance_id)
@@ -247,7 +260,10 @@ pub async fn promote(rds: &aws_sdk_rds::Client, instance_id: &str) -> Result<Pro
         Err(e) => {
             let e = e.into_service_error();
             if e.is_invalid_db_instance_state_fault() {
-                tracing::info!(instance = instance_id, "promotion already under way or done");
+                tracing::info!(
+                    instance = instance_id,
+                    "promotion already under way or done"
+                );
                 Ok(PromoteOutcome::AlreadyPromoting)
             } else {
                 Err(AwsError::new("PromoteReadReplica", e))
@@ -310,11 +326,18 @@ pub async fn alarm_states(
     Ok(names
         .iter()
         .map(|name| {
-            let found = out.metric_alarms().iter().find(|a| a.alarm_name() == Some(name));
+            let found = out
+                .metric_alarms()
+                .iter()
+                .find(|a| a.alarm_name() == Some(name));
             AlarmState {
                 name: name.clone(),
-                state: found.and_then(|a| a.state_value()).map(|s| s.as_str().to_owned()),
-                updated_at: found.and_then(|a| a.state_updated_timestamp()).and_then(to_chrono),
+                state: found
+                    .and_then(|a| a.state_value())
+                    .map(|s| s.as_str().to_owned()),
+                updated_at: found
+                    .and_then(|a| a.state_updated_timestamp())
+                    .and_then(to_chrono),
                 error: found.is_none().then(|| "alarm not found".to_owned()),
             }
         })
@@ -354,7 +377,10 @@ pub async fn health_check_status(
 ///
 /// # Errors
 /// [`AwsError`] when the call fails (e.g. `NoSuchHostedZone`).
-pub async fn record_state(r53: &aws_sdk_route53::Client, record: &DnsRecord) -> Result<RecordState, AwsError> {
+pub async fn record_state(
+    r53: &aws_sdk_route53::Client,
+    record: &DnsRecord,
+) -> Result<RecordState, AwsError> {
     let fqdn = record.fqdn();
     let rr_type = RrType::from(record.record_type.as_str());
     let out = r53
@@ -373,7 +399,12 @@ pub async fn record_state(r53: &aws_sdk_route53::Client, record: &DnsRecord) -> 
     Ok(RecordState {
         record: record.clone(),
         values: found
-            .map(|r| r.resource_records().iter().map(|v| v.value().to_owned()).collect())
+            .map(|r| {
+                r.resource_records()
+                    .iter()
+                    .map(|v| v.value().to_owned())
+                    .collect()
+            })
             .unwrap_or_default(),
         ttl: found.and_then(|r| r.ttl()),
     })
@@ -416,7 +447,8 @@ pub async fn change_record(
             ))
             .build()
     };
-    let build = |e: aws_sdk_route53::error::BuildError| AwsError::new("ChangeResourceRecordSets", e);
+    let build =
+        |e: aws_sdk_route53::error::BuildError| AwsError::new("ChangeResourceRecordSets", e);
     let mut changes = Vec::new();
     if !current.values.is_empty() {
         let old = rrset(&current.values, current.ttl.unwrap_or(record.ttl)).map_err(build)?;
@@ -449,7 +481,9 @@ pub async fn change_record(
         .await
     {
         Ok(out) => Ok(RecordChange::Submitted(
-            out.change_info().map(|c| c.id().to_owned()).unwrap_or_default(),
+            out.change_info()
+                .map(|c| c.id().to_owned())
+                .unwrap_or_default(),
         )),
         Err(e) => {
             let e = e.into_service_error();
@@ -467,7 +501,10 @@ pub async fn change_record(
 ///
 /// # Errors
 /// [`AwsError`] when the call fails.
-pub async fn change_in_sync(r53: &aws_sdk_route53::Client, change_id: &str) -> Result<bool, AwsError> {
+pub async fn change_in_sync(
+    r53: &aws_sdk_route53::Client,
+    change_id: &str,
+) -> Result<bool, AwsError> {
     let out = r53
         .get_change()
         .id(change_id.trim_start_matches("/change/"))
@@ -509,5 +546,8 @@ pub async fn publish(
 
 /// SNS subjects are at most 100 ASCII characters.
 fn truncate(s: &str, max: usize) -> String {
-    s.chars().filter(|c| c.is_ascii() && !c.is_ascii_control()).take(max).collect()
+    s.chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .take(max)
+        .collect()
 }

@@ -111,7 +111,8 @@ mod tests {
 
     #[test]
     fn a_misspelt_dry_run_is_an_error_not_a_real_failover() {
-        let err = parse_command(json!({"command": "failover", "database": "orders", "dryrun": true}));
+        let err =
+            parse_command(json!({"command": "failover", "database": "orders", "dryrun": true}));
         assert!(err.is_err_and(|e| e.to_string().contains("dryrun")));
     }
 
@@ -137,7 +138,9 @@ mod tests {
                 delivered_by: "sns".into(),
             }),
         });
-        let back = serde_json::to_value(&cmd).ok().and_then(|v| parse_command(v).ok());
+        let back = serde_json::to_value(&cmd)
+            .ok()
+            .and_then(|v| parse_command(v).ok());
         assert_eq!(back, Some(cmd));
     }
 }

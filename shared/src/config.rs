@@ -232,7 +232,10 @@ impl Config {
             message,
         };
         if self.databases.is_empty() {
-            return Err(invalid("databases".into(), "at least one protected database is required".into()));
+            return Err(invalid(
+                "databases".into(),
+                "at least one protected database is required".into(),
+            ));
         }
         let mut names = HashSet::new();
         let mut alarms = HashSet::new();
@@ -241,9 +244,15 @@ impl Config {
             let at = |field: &str| format!("databases[{i}].{field}");
             if db.name.is_empty()
                 || db.name.len() > 63
-                || !db.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                || !db
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                return Err(invalid(at("name"), format!("`{}` must be 1-63 of [A-Za-z0-9_-]", db.name)));
+                return Err(invalid(
+                    at("name"),
+                    format!("`{}` must be 1-63 of [A-Za-z0-9_-]", db.name),
+                ));
             }
             if !names.insert(db.name.as_str()) {
                 return Err(invalid(at("name"), format!("`{}` is used twice", db.name)));
@@ -251,17 +260,26 @@ impl Config {
             for (field, r) in [("primary", &db.primary), ("replica", &db.replica)] {
                 check_region(&r.region).map_err(|m| invalid(at(&format!("{field}.region")), m))?;
                 if r.instance_id.is_empty() {
-                    return Err(invalid(at(&format!("{field}.instance_id")), "must not be empty".into()));
+                    return Err(invalid(
+                        at(&format!("{field}.instance_id")),
+                        "must not be empty".into(),
+                    ));
                 }
             }
             if db.primary.region == db.replica.region {
                 return Err(invalid(
                     at("replica.region"),
-                    format!("`{}` is the primary's region: the replica must be cross-region", db.replica.region),
+                    format!(
+                        "`{}` is the primary's region: the replica must be cross-region",
+                        db.replica.region
+                    ),
                 ));
             }
             if db.records.is_empty() {
-                return Err(invalid(at("records"), "at least one Route 53 record is required".into()));
+                return Err(invalid(
+                    at("records"),
+                    "at least one Route 53 record is required".into(),
+                ));
             }
             for (j, r) in db.records.iter().enumerate() {
                 let rat = |f: &str| at(&format!("records[{j}].{f}"));
@@ -274,11 +292,17 @@ impl Config {
                 if r.record_type != "CNAME" {
                     return Err(invalid(
                         rat("type"),
-                        format!("`{}` is not supported: RDS endpoints are host names, use `CNAME`", r.record_type),
+                        format!(
+                            "`{}` is not supported: RDS endpoints are host names, use `CNAME`",
+                            r.record_type
+                        ),
                     ));
                 }
                 if !(0..=172_800).contains(&r.ttl) {
-                    return Err(invalid(rat("ttl"), format!("{} is outside 0..=172800 seconds", r.ttl)));
+                    return Err(invalid(
+                        rat("ttl"),
+                        format!("{} is outside 0..=172800 seconds", r.ttl),
+                    ));
                 }
             }
             if db.alarms.is_empty() && db.health_check_id.is_none() {
@@ -288,41 +312,63 @@ impl Config {
                 ));
             }
             for (j, a) in db.alarms.iter().enumerate() {
-                check_region(&a.region).map_err(|m| invalid(at(&format!("alarms[{j}].region")), m))?;
+                check_region(&a.region)
+                    .map_err(|m| invalid(at(&format!("alarms[{j}].region")), m))?;
                 if a.name.is_empty() {
-                    return Err(invalid(at(&format!("alarms[{j}].name")), "must not be empty".into()));
+                    return Err(invalid(
+                        at(&format!("alarms[{j}].name")),
+                        "must not be empty".into(),
+                    ));
                 }
                 if !alarms.insert(a.name.as_str()) {
                     return Err(invalid(
                         at(&format!("alarms[{j}].name")),
-                        format!("alarm `{}` watches two databases: an alarm must map to one", a.name),
+                        format!(
+                            "alarm `{}` watches two databases: an alarm must map to one",
+                            a.name
+                        ),
                     ));
                 }
             }
             if let Some(hc) = &db.health_check_id {
                 if hc.is_empty() || !health_checks.insert(hc.as_str()) {
-                    return Err(invalid(at("health_check_id"), format!("`{hc}` is empty or used twice")));
+                    return Err(invalid(
+                        at("health_check_id"),
+                        format!("`{hc}` is empty or used twice"),
+                    ));
                 }
             }
             if db.rpo_budget_seconds == 0 {
-                return Err(invalid(at("rpo_budget_seconds"), "must be at least 1 second".into()));
+                return Err(invalid(
+                    at("rpo_budget_seconds"),
+                    "must be at least 1 second".into(),
+                ));
             }
         }
         let arn: Vec<&str> = self.notifications.topic_arn.split(':').collect();
         if arn.len() != 6 || arn[0] != "arn" || arn[2] != "sns" || check_region(arn[3]).is_err() {
             return Err(invalid(
                 "notifications.topic_arn".into(),
-                format!("`{}` is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", self.notifications.topic_arn),
+                format!(
+                    "`{}` is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+                    self.notifications.topic_arn
+                ),
             ));
         }
         if self.functions.failover.is_empty() {
-            return Err(invalid("functions.failover".into(), "must not be empty".into()));
+            return Err(invalid(
+                "functions.failover".into(),
+                "must not be empty".into(),
+            ));
         }
         let f = &self.failover;
         if f.deadline_seconds == 0 || f.deadline_seconds > 840 {
             return Err(invalid(
                 "failover.deadline_seconds".into(),
-                format!("{} is outside 1..=840: it must end well inside Lambda's 900-second limit", f.deadline_seconds),
+                format!(
+                    "{} is outside 1..=840: it must end well inside Lambda's 900-second limit",
+                    f.deadline_seconds
+                ),
             ));
         }
         if f.poll_interval_ms == 0 || f.max_poll_interval_ms < f.poll_interval_ms {
@@ -339,12 +385,16 @@ impl Config {
 /// `us-gov-west-1`). Anything else is a typo we catch before a call goes to a wrong endpoint.
 fn check_region(region: &str) -> Result<(), String> {
     let ok = region.split('-').count() >= 3
-        && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && region.chars().last().is_some_and(|c| c.is_ascii_digit());
     if ok {
         Ok(())
     } else {
-        Err(format!("`{region}` is not an AWS region code such as `us-east-1`"))
+        Err(format!(
+            "`{region}` is not an AWS region code such as `us-east-1`"
+        ))
     }
 }
 
@@ -369,7 +419,9 @@ mod tests {
     #[test]
     fn a_missing_field_is_named_with_its_path() {
         let mut v = example();
-        v["databases"][0].as_object_mut().map(|o| o.remove("rpo_budget_seconds"));
+        v["databases"][0]
+            .as_object_mut()
+            .map(|o| o.remove("rpo_budget_seconds"));
         let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("PILOTLIGHT_CONFIG"), "{err}");
         assert!(err.contains("rpo_budget_seconds"), "{err}");
@@ -395,9 +447,17 @@ mod tests {
     #[test]
     fn a_bad_region_an_a_record_and_a_bad_topic_are_named() {
         for (pointer, value, expect) in [
-            ("/databases/0/primary/region", "useast1", "databases[0].primary.region"),
+            (
+                "/databases/0/primary/region",
+                "useast1",
+                "databases[0].primary.region",
+            ),
             ("/databases/0/records/0/type", "A", "records[0].type"),
-            ("/notifications/topic_arn", "orders-topic", "notifications.topic_arn"),
+            (
+                "/notifications/topic_arn",
+                "orders-topic",
+                "notifications.topic_arn",
+            ),
         ] {
             let mut v = example();
             if let Some(slot) = v.pointer_mut(pointer) {

@@ -115,7 +115,8 @@ impl RecordState {
 
 /// Host names compare without case and without the trailing dot.
 pub fn same_host(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 /// What was asked.
@@ -298,14 +299,26 @@ pub fn decide(db: &ProtectedDatabase, obs: &Observation, ask: Ask) -> Decision {
 fn primary_down_check(db: &ProtectedDatabase, obs: &Observation) -> Vec<String> {
     let mut reasons = Vec::new();
     if !db.alarms.is_empty() {
-        let in_alarm = obs.alarms.iter().any(|a| a.state.as_deref() == Some("ALARM"));
+        let in_alarm = obs
+            .alarms
+            .iter()
+            .any(|a| a.state.as_deref() == Some("ALARM"));
         if !in_alarm {
             let states: Vec<String> = obs
                 .alarms
                 .iter()
-                .map(|a| format!("`{}` is `{}`", a.name, a.state.as_deref().unwrap_or("unknown")))
+                .map(|a| {
+                    format!(
+                        "`{}` is `{}`",
+                        a.name,
+                        a.state.as_deref().unwrap_or("unknown")
+                    )
+                })
                 .collect();
-            reasons.push(format!("no alarm on the primary is in `ALARM` ({})", states.join(", ")));
+            reasons.push(format!(
+                "no alarm on the primary is in `ALARM` ({})",
+                states.join(", ")
+            ));
         }
     }
     match &obs.health_check {

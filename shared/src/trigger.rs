@@ -152,7 +152,10 @@ pub fn parse_alarm_time(s: &str) -> Option<DateTime<Utc>> {
 
 /// Region code from an ARN (`arn:aws:cloudwatch:us-east-1:123456789012:alarm:name`).
 fn arn_region(arn: &str) -> Option<String> {
-    arn.split(':').nth(3).filter(|r| !r.is_empty()).map(str::to_owned)
+    arn.split(':')
+        .nth(3)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
 }
 
 /// Turn one Lambda input into what it asks for. An SNS event may carry several records: one
@@ -176,7 +179,9 @@ pub fn parse_trigger(payload: &Value) -> Result<Vec<Trigger>, TriggerError> {
         let event: SnsEvent = serde_json::from_value(payload.clone())
             .map_err(|e| TriggerError::Unrecognised(format!("not an SNS event: {e}")))?;
         if event.records.is_empty() {
-            return Err(TriggerError::Unrecognised("SNS event with no records".into()));
+            return Err(TriggerError::Unrecognised(
+                "SNS event with no records".into(),
+            ));
         }
         return event
             .records
@@ -189,12 +194,13 @@ pub fn parse_trigger(payload: &Value) -> Result<Vec<Trigger>, TriggerError> {
                         record.event_source
                     )));
                 }
-                let n: AlarmNotification = serde_json::from_str(&record.sns.message).map_err(|e| {
-                    TriggerError::NotAnAlarm {
-                        message_id: message_id.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
+                let n: AlarmNotification =
+                    serde_json::from_str(&record.sns.message).map_err(|e| {
+                        TriggerError::NotAnAlarm {
+                            message_id: message_id.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
                 let health_check_id = n
                     .trigger
                     .and_then(|t| t.dimensions)
@@ -299,7 +305,9 @@ pub fn route(config: &Config, trigger: Trigger) -> Result<Route, TriggerError> {
         Trigger::Command(command) => {
             if let Some(name) = command.database() {
                 if config.database(name).is_none() {
-                    return Err(TriggerError::UnknownDatabase(unknown_database(config, name)));
+                    return Err(TriggerError::UnknownDatabase(unknown_database(
+                        config, name,
+                    )));
                 }
             }
             Ok(Route::Invoke {
@@ -315,7 +323,10 @@ pub fn route(config: &Config, trigger: Trigger) -> Result<Route, TriggerError> {
                 .find(|d| d.alarms.iter().any(|a| a.name == alarm.alarm_name))
                 .or_else(|| {
                     alarm.health_check_id.as_ref().and_then(|hc| {
-                        config.databases.iter().find(|d| d.health_check_id.as_ref() == Some(hc))
+                        config
+                            .databases
+                            .iter()
+                            .find(|d| d.health_check_id.as_ref() == Some(hc))
                     })
                 });
             let Some(db) = db else {

@@ -3,8 +3,12 @@
 //! retried by the SDK's retry configuration.
 
 use aws_config::retry::RetryConfig;
-use aws_sdk_rds::operation::describe_db_instances::{DescribeDBInstancesError, DescribeDbInstancesOutput};
-use aws_sdk_rds::operation::promote_read_replica::{PromoteReadReplicaError, PromoteReadReplicaOutput};
+use aws_sdk_rds::operation::describe_db_instances::{
+    DescribeDBInstancesError, DescribeDbInstancesOutput,
+};
+use aws_sdk_rds::operation::promote_read_replica::{
+    PromoteReadReplicaError, PromoteReadReplicaOutput,
+};
 use aws_sdk_rds::types::error::{DbInstanceNotFoundFault, InvalidDbInstanceStateFault};
 use aws_sdk_rds::types::{DbInstance, Endpoint, Tag};
 use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError;
@@ -20,18 +24,27 @@ const THROTTLED: &str = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttli
 async fn a_second_promote_is_already_promoting_not_a_failure() {
     let rule = mock!(aws_sdk_rds::Client::promote_read_replica).then_error(|| {
         PromoteReadReplicaError::InvalidDbInstanceStateFault(
-            InvalidDbInstanceStateFault::builder().message("DB Instance is not a read replica.").build(),
+            InvalidDbInstanceStateFault::builder()
+                .message("DB Instance is not a read replica.")
+                .build(),
         )
     });
     let rds = mock_client!(aws_sdk_rds, [&rule]);
-    assert_eq!(aws::promote(&rds, "orders-replica").await.ok(), Some(PromoteOutcome::AlreadyPromoting));
+    assert_eq!(
+        aws::promote(&rds, "orders-replica").await.ok(),
+        Some(PromoteOutcome::AlreadyPromoting)
+    );
     assert_eq!(rule.num_calls(), 1);
 }
 
 #[tokio::test]
 async fn promoting_an_unknown_instance_is_an_error_naming_the_call() {
     let rule = mock!(aws_sdk_rds::Client::promote_read_replica).then_error(|| {
-        PromoteReadReplicaError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().message("DBInstance nope not found.").build())
+        PromoteReadReplicaError::DbInstanceNotFoundFault(
+            DbInstanceNotFoundFault::builder()
+                .message("DBInstance nope not found.")
+                .build(),
+        )
     });
     let rds = mock_client!(aws_sdk_rds, [&rule]);
     let err = aws::promote(&rds, "nope").await.expect_err("not found");
@@ -49,14 +62,19 @@ async fn a_throttled_promote_is_retried_by_the_sdk() {
         .build();
     let rds = mock_client!(aws_sdk_rds, RuleMode::Sequential, [&rule], |c| c
         .retry_config(RetryConfig::standard().with_max_attempts(aws::MAX_ATTEMPTS)));
-    assert_eq!(aws::promote(&rds, "orders-replica").await.ok(), Some(PromoteOutcome::Started));
+    assert_eq!(
+        aws::promote(&rds, "orders-replica").await.ok(),
+        Some(PromoteOutcome::Started)
+    );
     assert_eq!(rule.num_calls(), 3);
 }
 
 #[tokio::test]
 async fn an_instance_that_does_not_exist_is_observed_as_none() {
     let rule = mock!(aws_sdk_rds::Client::describe_db_instances).then_error(|| {
-        DescribeDBInstancesError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().build())
+        DescribeDBInstancesError::DbInstanceNotFoundFault(
+            DbInstanceNotFoundFault::builder().build(),
+        )
     });
     let rds = mock_client!(aws_sdk_rds, [&rule]);
     assert_eq!(aws::describe_instance(&rds, "gone").await.ok(), Some(None));
@@ -70,18 +88,37 @@ async fn an_instance_is_read_with_its_replica_source_and_promotion_tags() {
                 DbInstance::builder()
                     .db_instance_identifier("orders-replica")
                     .db_instance_status("modifying")
-                    .read_replica_source_db_instance_identifier("arn:aws:rds:us-east-1:123456789012:db:orders-primary")
-                    .endpoint(Endpoint::builder().address("orders-replica.x.us-west-2.rds.amazonaws.com").build())
-                    .tag_list(Tag::builder().key(TAG_PROMOTION_STARTED).value("2026-11-20T03:03:00+00:00").build())
+                    .read_replica_source_db_instance_identifier(
+                        "arn:aws:rds:us-east-1:123456789012:db:orders-primary",
+                    )
+                    .endpoint(
+                        Endpoint::builder()
+                            .address("orders-replica.x.us-west-2.rds.amazonaws.com")
+                            .build(),
+                    )
+                    .tag_list(
+                        Tag::builder()
+                            .key(TAG_PROMOTION_STARTED)
+                            .value("2026-11-20T03:03:00+00:00")
+                            .build(),
+                    )
                     .build(),
             )
             .build()
     });
     let rds = mock_client!(aws_sdk_rds, [&rule]);
-    let state = aws::describe_instance(&rds, "orders-replica").await.expect("ok").expect("found");
+    let state = aws::describe_instance(&rds, "orders-replica")
+        .await
+        .expect("ok")
+        .expect("found");
     assert_eq!(state.status, "modifying");
-    assert!(state.replica_source.is_some_and(|s| s.ends_with(":db:orders-primary")));
-    assert_eq!(state.promotion_started_at.map(|t| t.to_rfc3339()), Some("2026-11-20T03:03:00+00:00".into()));
+    assert!(state
+        .replica_source
+        .is_some_and(|s| s.ends_with(":db:orders-primary")));
+    assert_eq!(
+        state.promotion_started_at.map(|t| t.to_rfc3339()),
+        Some("2026-11-20T03:03:00+00:00".into())
+    );
 }
 
 fn record_state() -> RecordState {
@@ -104,7 +141,9 @@ async fn a_record_changed_concurrently_is_a_conflict_not_an_error() {
             r.hosted_zone_id() == Some("Z1")
                 && r.change_batch().is_some_and(|b| b.changes().len() == 2)
         })
-        .then_error(|| ChangeResourceRecordSetsError::InvalidChangeBatch(InvalidChangeBatch::builder().build()));
+        .then_error(|| {
+            ChangeResourceRecordSetsError::InvalidChangeBatch(InvalidChangeBatch::builder().build())
+        });
     let r53 = mock_client!(aws_sdk_route53, [&rule]);
     let out = aws::change_record(&r53, &record_state(), "orders-replica.x", "test").await;
     assert_eq!(out.ok(), Some(RecordChange::Conflict));
@@ -112,9 +151,12 @@ async fn a_record_changed_concurrently_is_a_conflict_not_an_error() {
 
 #[tokio::test]
 async fn a_missing_hosted_zone_is_an_error_naming_the_call() {
-    let rule = mock!(aws_sdk_route53::Client::change_resource_record_sets)
-        .then_error(|| ChangeResourceRecordSetsError::NoSuchHostedZone(NoSuchHostedZone::builder().build()));
+    let rule = mock!(aws_sdk_route53::Client::change_resource_record_sets).then_error(|| {
+        ChangeResourceRecordSetsError::NoSuchHostedZone(NoSuchHostedZone::builder().build())
+    });
     let r53 = mock_client!(aws_sdk_route53, [&rule]);
-    let err = aws::change_record(&r53, &record_state(), "orders-replica.x", "test").await.expect_err("no zone");
+    let err = aws::change_record(&r53, &record_state(), "orders-replica.x", "test")
+        .await
+        .expect_err("no zone");
     assert_eq!(err.operation, "ChangeResourceRecordSets");
 }

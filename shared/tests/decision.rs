@@ -3,7 +3,8 @@
 use chrono::{TimeZone, Utc};
 use pilotlight::config::Config;
 use pilotlight::decision::{
-    decide, AlarmState, Ask, Decision, HealthCheckState, InstanceState, Observation, PlannedStep, RecordState,
+    decide, AlarmState, Ask, Decision, HealthCheckState, InstanceState, Observation, PlannedStep,
+    RecordState,
 };
 
 const PRIMARY_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:orders-primary";
@@ -11,7 +12,8 @@ const REPLICA_ENDPOINT: &str = "orders-replica.abc.us-west-2.rds.amazonaws.com";
 const PRIMARY_ENDPOINT: &str = "orders-primary.abc.us-east-1.rds.amazonaws.com";
 
 fn config() -> Config {
-    Config::from_json(include_str!("../../events/config.example.json")).unwrap_or_else(|e| panic!("{e}"))
+    Config::from_json(include_str!("../../events/config.example.json"))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 const AUTO: Ask = Ask {
@@ -32,7 +34,10 @@ fn outage() -> Observation {
     let db = config().databases[0].clone();
     Observation {
         database: "orders".into(),
-        observed_at: Utc.with_ymd_and_hms(2026, 11, 20, 3, 3, 0).single().unwrap_or_default(),
+        observed_at: Utc
+            .with_ymd_and_hms(2026, 11, 20, 3, 3, 0)
+            .single()
+            .unwrap_or_default(),
         primary: Err("timed out".into()),
         replica: Some(InstanceState {
             instance_id: "orders-replica".into(),
@@ -106,7 +111,10 @@ fn when_the_alarm_is_back_to_ok_should_refuse() {
     let mut obs = outage();
     obs.alarms[0].state = Some("OK".into());
     let d = decide(db, &obs, AUTO);
-    assert!(reasons(&d).contains("no alarm on the primary is in `ALARM`"), "{d:?}");
+    assert!(
+        reasons(&d).contains("no alarm on the primary is in `ALARM`"),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -127,7 +135,10 @@ fn when_replica_lag_exceeds_rpo_should_refuse_failover() {
     let mut obs = outage();
     obs.replica_lag_seconds = Some(301.0);
     let d = decide(db, &obs, AUTO);
-    assert!(reasons(&d).contains("over the RPO budget of 300 s"), "{d:?}");
+    assert!(
+        reasons(&d).contains("over the RPO budget of 300 s"),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -146,7 +157,9 @@ fn when_forced_should_promote_despite_lag_and_report_the_override() {
     obs.replica_lag_seconds = Some(900.0);
     obs.alarms[0].state = Some("OK".into());
     match decide(db, &obs, FORCED) {
-        Decision::Proceed { overridden, steps, .. } => {
+        Decision::Proceed {
+            overridden, steps, ..
+        } => {
             assert_eq!(overridden.len(), 2, "{overridden:?}");
             assert_eq!(steps.len(), 3);
         }

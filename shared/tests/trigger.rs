@@ -13,7 +13,9 @@ fn config() -> Config {
 }
 
 fn event(name: &str) -> Value {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "events", name].iter().collect();
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "events", name]
+        .iter()
+        .collect();
     let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -29,7 +31,12 @@ fn routes(name: &str) -> Result<Vec<Route>, TriggerError> {
 #[test]
 fn an_sns_alarm_notification_in_alarm_asks_for_an_asynchronous_failover() {
     let routes = routes("sns-alarm-orders-alarm.json").expect("routed");
-    let [Route::Invoke { function, invocation, command: Command::Failover(req) }] = routes.as_slice() else {
+    let [Route::Invoke {
+        function,
+        invocation,
+        command: Command::Failover(req),
+    }] = routes.as_slice()
+    else {
         panic!("expected one failover, got {routes:?}");
     };
     assert_eq!(function, "pilotlight-failover");
@@ -49,21 +56,35 @@ fn an_sns_alarm_notification_in_alarm_asks_for_an_asynchronous_failover() {
 #[test]
 fn an_eventbridge_alarm_state_change_asks_for_the_same_failover() {
     let routes = routes("eventbridge-alarm-state-change-orders-alarm.json").expect("routed");
-    let [Route::Invoke { command: Command::Failover(req), invocation, .. }] = routes.as_slice() else {
+    let [Route::Invoke {
+        command: Command::Failover(req),
+        invocation,
+        ..
+    }] = routes.as_slice()
+    else {
         panic!("expected one failover, got {routes:?}");
     };
     assert_eq!(*invocation, Invocation::Asynchronous);
     assert_eq!(req.database, "orders");
     let trigger = req.trigger.as_ref().expect("trigger");
     assert_eq!(trigger.delivered_by, "eventbridge");
-    assert_eq!(trigger.health_check_id.as_deref(), Some("4a2b9d1c-0e5f-4b7a-9c3d-8e6f1a2b3c4d"));
+    assert_eq!(
+        trigger.health_check_id.as_deref(),
+        Some("4a2b9d1c-0e5f-4b7a-9c3d-8e6f1a2b3c4d")
+    );
 }
 
 #[test]
 fn an_alarm_back_to_ok_or_insufficient_data_is_ignored() {
-    for name in ["sns-alarm-orders-ok.json", "eventbridge-alarm-state-change-orders-insufficient-data.json"] {
+    for name in [
+        "sns-alarm-orders-ok.json",
+        "eventbridge-alarm-state-change-orders-insufficient-data.json",
+    ] {
         let routes = routes(name).expect("routed");
-        assert!(matches!(routes.as_slice(), [Route::Ignore { reason }] if reason.contains("nothing to do")), "{name}: {routes:?}");
+        assert!(
+            matches!(routes.as_slice(), [Route::Ignore { reason }] if reason.contains("nothing to do")),
+            "{name}: {routes:?}"
+        );
     }
 }
 
@@ -73,14 +94,19 @@ fn an_alarm_is_mapped_by_its_health_check_dimension_when_its_name_is_not_configu
     config.databases[0].alarms.clear();
     let triggers = parse_trigger(&event("sns-alarm-orders-alarm.json")).expect("parsed");
     let r = route(&config, triggers[0].clone()).expect("routed");
-    assert!(matches!(r, Route::Invoke { command: Command::Failover(ref req), .. } if req.database == "orders"));
+    assert!(
+        matches!(r, Route::Invoke { command: Command::Failover(ref req), .. } if req.database == "orders")
+    );
 }
 
 #[test]
 fn an_alarm_that_maps_to_no_database_is_a_named_error() {
     let err = routes("sns-alarm-unknown.json").expect_err("unknown alarm");
     assert_eq!(err.error_type(), "UnknownDatabase");
-    assert!(err.to_string().contains("billing-primary-unhealthy"), "{err}");
+    assert!(
+        err.to_string().contains("billing-primary-unhealthy"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -91,20 +117,31 @@ fn manual_commands_are_routed_synchronously() {
         ("command-failover-force.json", "failover"),
     ] {
         let routes = routes(name).expect("routed");
-        let [Route::Invoke { invocation, command, .. }] = routes.as_slice() else {
+        let [Route::Invoke {
+            invocation,
+            command,
+            ..
+        }] = routes.as_slice()
+        else {
             panic!("{name}: {routes:?}");
         };
         assert_eq!(*invocation, Invocation::Synchronous, "{name}");
         assert_eq!(command.name(), expect, "{name}");
     }
     let routes = routes("command-failover-force.json").expect("routed");
-    assert!(matches!(&routes[0], Route::Invoke { command: Command::Failover(r), .. } if r.force && r.reason.is_some()));
+    assert!(
+        matches!(&routes[0], Route::Invoke { command: Command::Failover(r), .. } if r.force && r.reason.is_some())
+    );
 }
 
 #[test]
 fn bad_commands_are_named_errors() {
     for (name, kind, mention) in [
-        ("bad-unknown-command.json", "InvalidCommand", "reboot-everything"),
+        (
+            "bad-unknown-command.json",
+            "InvalidCommand",
+            "reboot-everything",
+        ),
         ("bad-unknown-database.json", "UnknownDatabase", "payments"),
         ("bad-misspelt-field.json", "InvalidCommand", "dryrun"),
     ] {
@@ -116,10 +153,25 @@ fn bad_commands_are_named_errors() {
 
 #[test]
 fn malformed_json_is_not_an_event() {
-    let raw = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/bad-malformed.json")).expect("file");
-    assert!(serde_json::from_str::<Value>(&raw).is_err(), "the runtime rejects it before the handler");
-    for v in [Value::Null, Value::from(3), serde_json::json!({"hello": "world"}), serde_json::json!({"Records": []})] {
-        assert!(matches!(parse_trigger(&v), Err(TriggerError::Unrecognised(_))), "{v}");
+    let raw = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/bad-malformed.json"
+    ))
+    .expect("file");
+    assert!(
+        serde_json::from_str::<Value>(&raw).is_err(),
+        "the runtime rejects it before the handler"
+    );
+    for v in [
+        Value::Null,
+        Value::from(3),
+        serde_json::json!({"hello": "world"}),
+        serde_json::json!({"Records": []}),
+    ] {
+        assert!(
+            matches!(parse_trigger(&v), Err(TriggerError::Unrecognised(_))),
+            "{v}"
+        );
     }
 }
 
@@ -137,7 +189,9 @@ fn arb_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         prop_oneof![
             Just("Records".to_owned()),
             Just("command".to_owned()),
@@ -168,7 +222,8 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(key, inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(key, inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -202,5 +257,8 @@ proptest! {
 #[test]
 fn the_trigger_kinds_are_distinguished() {
     let t = parse_trigger(&event("command-status.json")).expect("parsed");
-    assert!(matches!(t.as_slice(), [Trigger::Command(Command::Status { database: None })]));
+    assert!(matches!(
+        t.as_slice(),
+        [Trigger::Command(Command::Status { database: None })]
+    ));
 }

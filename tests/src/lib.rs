@@ -11,9 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, StateValue, Statistic};
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, MetricDatum, StateValue, Statistic,
+};
 use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecord, ResourceRecordSet, RrType,
+    Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecord,
+    ResourceRecordSet, RrType,
 };
 use pilotlight::config::Config;
 use serde::Deserialize;
@@ -76,7 +79,9 @@ impl Emulator {
             .expect("start the emulator (run `make setup` to install moto)");
         let stdout = child.stdout.take().expect("emulator stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("emulator READY line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("emulator READY line");
         let url = line
             .trim()
             .strip_prefix("READY ")
@@ -90,8 +95,17 @@ impl Emulator {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .endpoint_url(&self.url)
-            .credentials_provider(aws_sdk_rds::config::Credentials::new("test", "test", None, None, "pilotlight-tests"))
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(pilotlight::aws::MAX_ATTEMPTS))
+            .credentials_provider(aws_sdk_rds::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "pilotlight-tests",
+            ))
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(pilotlight::aws::MAX_ATTEMPTS),
+            )
             .load()
             .await
     }
@@ -109,12 +123,20 @@ impl Emulator {
     /// Make the next `count` calls of `action` fail with `error` (`"throttling"`, `"internal"`,
     /// `"unavailable"` or `{"status", "code", "message"}`).
     pub fn inject_fault(&self, action: &str, count: u32, error: Value) {
-        self.control("POST", "/faults", Some(json!({"action": action, "count": count, "error": error})));
+        self.control(
+            "POST",
+            "/faults",
+            Some(json!({"action": action, "count": count, "error": error})),
+        );
     }
 
     /// Set a Route 53 health check's status (`Success` or `Failure`).
     pub fn set_health_check(&self, id: &str, status: &str) {
-        self.control("PUT", &format!("/health-checks/{id}"), Some(json!({"status": status})));
+        self.control(
+            "PUT",
+            &format!("/health-checks/{id}"),
+            Some(json!({"status": status})),
+        );
     }
 
     /// Every AWS call served so far.
@@ -140,7 +162,11 @@ impl Emulator {
         self.requests()
             .into_iter()
             .map(|r| r.action)
-            .filter(|a| !["Describe", "List", "Get", "Receive"].iter().any(|p| a.starts_with(p)))
+            .filter(|a| {
+                !["Describe", "List", "Get", "Receive"]
+                    .iter()
+                    .any(|p| a.starts_with(p))
+            })
             .collect()
     }
 }
@@ -220,7 +246,12 @@ impl AwsState {
 impl Scenario {
     /// Build the scenario `name` with the replica's lag at `lag_seconds` (none when `None`) and
     /// the given RPO budget.
-    pub async fn create(emu: &Emulator, name: &str, lag_seconds: Option<f64>, rpo_budget_seconds: u64) -> Self {
+    pub async fn create(
+        emu: &Emulator,
+        name: &str,
+        lag_seconds: Option<f64>,
+        rpo_budget_seconds: u64,
+    ) -> Self {
         let aws = AwsState::new(emu).await;
         let primary_id = format!("{name}-primary");
         let replica_id = format!("{name}-replica");
@@ -236,7 +267,11 @@ impl Scenario {
             .send()
             .await
             .expect("create primary");
-        let primary_arn = primary.db_instance().and_then(|i| i.db_instance_arn()).expect("arn").to_owned();
+        let primary_arn = primary
+            .db_instance()
+            .and_then(|i| i.db_instance_arn())
+            .expect("arn")
+            .to_owned();
         let primary_endpoint = primary
             .db_instance()
             .and_then(|i| i.endpoint())
@@ -267,7 +302,10 @@ impl Scenario {
             .send()
             .await
             .expect("create zone");
-        let zone_id = zone.hosted_zone().map(|z| z.id().trim_start_matches("/hostedzone/").to_owned()).expect("zone");
+        let zone_id = zone
+            .hosted_zone()
+            .map(|z| z.id().trim_start_matches("/hostedzone/").to_owned())
+            .expect("zone");
         let record_name = format!("db.{zone_name}");
         aws.route53
             .change_resource_record_sets()
@@ -282,7 +320,12 @@ impl Scenario {
                                     .name(&record_name)
                                     .r#type(RrType::Cname)
                                     .ttl(60)
-                                    .resource_records(ResourceRecord::builder().value(&primary_endpoint).build().expect("rr"))
+                                    .resource_records(
+                                        ResourceRecord::builder()
+                                            .value(&primary_endpoint)
+                                            .build()
+                                            .expect("rr"),
+                                    )
                                     .build()
                                     .expect("rrset"),
                             )
@@ -322,7 +365,12 @@ impl Scenario {
             .alarm_name(&alarm_name)
             .namespace("AWS/Route53")
             .metric_name("HealthCheckStatus")
-            .dimensions(Dimension::builder().name("HealthCheckId").value(&health_check_id).build())
+            .dimensions(
+                Dimension::builder()
+                    .name("HealthCheckId")
+                    .value(&health_check_id)
+                    .build(),
+            )
             .statistic(Statistic::Minimum)
             .period(60)
             .evaluation_periods(1)
@@ -443,7 +491,8 @@ impl Scenario {
             .expect("describe replica");
         let i = &out.db_instances()[0];
         (
-            i.read_replica_source_db_instance_identifier().map(str::to_owned),
+            i.read_replica_source_db_instance_identifier()
+                .map(str::to_owned),
             i.db_instance_status().unwrap_or_default().to_owned(),
         )
     }
@@ -467,7 +516,14 @@ impl Scenario {
             for m in out.messages() {
                 all.push(serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null));
                 if let Some(h) = m.receipt_handle() {
-                    let _ = self.aws.sqs.delete_message().queue_url(&self.queue_url).receipt_handle(h).send().await;
+                    let _ = self
+                        .aws
+                        .sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(h)
+                        .send()
+                        .await;
                 }
             }
         }
@@ -493,9 +549,16 @@ pub async fn put_replica_lag(cw: &aws_sdk_cloudwatch::Client, instance_id: &str,
         .metric_data(
             MetricDatum::builder()
                 .metric_name("ReplicaLag")
-                .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(instance_id).build())
+                .dimensions(
+                    Dimension::builder()
+                        .name("DBInstanceIdentifier")
+                        .value(instance_id)
+                        .build(),
+                )
                 .value(lag)
-                .timestamp(aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp()))
+                .timestamp(aws_smithy_types::DateTime::from_secs(
+                    chrono::Utc::now().timestamp(),
+                ))
                 .build(),
         )
         .send()

@@ -39,7 +39,11 @@ async fn assert_failed_over(s: &Scenario) {
     let (source, status) = s.replica().await;
     assert_eq!(source, None, "the replica is standalone");
     assert_eq!(status, "available");
-    assert_eq!(s.record_values().await, vec![s.replica_endpoint.clone()], "the record points to the promoted replica");
+    assert_eq!(
+        s.record_values().await,
+        vec![s.replica_endpoint.clone()],
+        "the record points to the promoted replica"
+    );
 }
 
 #[tokio::test]
@@ -48,7 +52,9 @@ async fn an_alarm_on_a_down_primary_promotes_the_replica_repoints_dns_and_notifi
     let s = Scenario::create(&emu, "orders", Some(4.0), 300).await;
     s.primary_down(&emu).await;
 
-    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now()).await.expect("failover");
+    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now())
+        .await
+        .expect("failover");
 
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:#?}");
     assert_failed_over(&s).await;
@@ -58,7 +64,10 @@ async fn an_alarm_on_a_down_primary_promotes_the_replica_repoints_dns_and_notifi
     assert!(t.alarm_at <= t.decided_at && t.decided_at <= t.promote_issued_at);
     assert!(t.promote_issued_at <= t.promote_done_at && t.promote_done_at <= t.dns_in_sync_at);
     let messages = s.notifications().await;
-    let events: Vec<&str> = messages.iter().filter_map(|m| m["event"].as_str()).collect();
+    let events: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m["event"].as_str())
+        .collect();
     assert_eq!(events, ["decision", "result"], "{messages:#?}");
     assert_eq!(messages[1]["report"]["outcome"], "failed_over");
     assert_eq!(messages[1]["report"]["database"], "orders");
@@ -72,8 +81,12 @@ async fn the_same_alarm_delivered_twice_promotes_once_and_changes_dns_once() {
     emu.clear_requests();
     let deps = s.failover_deps();
 
-    let first = failover(&deps, &alarm_request(&s), Utc::now()).await.expect("first");
-    let second = failover(&deps, &alarm_request(&s), Utc::now()).await.expect("second");
+    let first = failover(&deps, &alarm_request(&s), Utc::now())
+        .await
+        .expect("first");
+    let second = failover(&deps, &alarm_request(&s), Utc::now())
+        .await
+        .expect("second");
 
     assert_eq!(first.outcome, Outcome::FailedOver);
     assert_eq!(second.outcome, Outcome::AlreadyFailedOver);
@@ -91,13 +104,31 @@ async fn two_concurrent_invocations_promote_once_and_change_dns_once() {
     let deps = s.failover_deps();
     let (a, b) = (alarm_request(&s), alarm_request(&s));
 
-    let (ra, rb) = tokio::join!(failover(&deps, &a, Utc::now()), failover(&deps, &b, Utc::now()));
+    let (ra, rb) = tokio::join!(
+        failover(&deps, &a, Utc::now()),
+        failover(&deps, &b, Utc::now())
+    );
 
     let outcomes = [ra.expect("a").outcome, rb.expect("b").outcome];
     assert!(outcomes.contains(&Outcome::FailedOver), "{outcomes:?}");
-    assert!(outcomes.iter().all(|o| matches!(o, Outcome::FailedOver | Outcome::AlreadyFailedOver)), "{outcomes:?}");
-    assert_eq!(emu.succeeded("PromoteReadReplica"), 1, "{:#?}", emu.requests());
-    assert_eq!(emu.succeeded("ChangeResourceRecordSets"), 1, "{:#?}", emu.requests());
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::FailedOver | Outcome::AlreadyFailedOver)),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        emu.succeeded("PromoteReadReplica"),
+        1,
+        "{:#?}",
+        emu.requests()
+    );
+    assert_eq!(
+        emu.succeeded("ChangeResourceRecordSets"),
+        1,
+        "{:#?}",
+        emu.requests()
+    );
     assert_failed_over(&s).await;
 }
 
@@ -108,23 +139,53 @@ async fn a_crash_after_the_promotion_is_finished_by_the_next_run() {
     s.primary_down(&emu).await;
     let deps = s.failover_deps();
     // Route 53 fails past the SDK's retries: the run dies between promote and DNS.
-    emu.inject_fault("ChangeResourceRecordSets", pilotlight::aws::MAX_ATTEMPTS, json!("internal"));
+    emu.inject_fault(
+        "ChangeResourceRecordSets",
+        pilotlight::aws::MAX_ATTEMPTS,
+        json!("internal"),
+    );
 
     let crashed = failover(&deps, &alarm_request(&s), Utc::now()).await;
     let err = crashed.expect_err("the DNS step fails");
-    assert!(err.to_string().contains("ChangeResourceRecordSets"), "{err}");
+    assert!(
+        err.to_string().contains("ChangeResourceRecordSets"),
+        "{err}"
+    );
     assert_eq!(s.replica().await.0, None, "promoted");
-    assert_eq!(s.record_values().await, vec![s.primary_endpoint.clone()], "DNS not yet changed");
+    assert_eq!(
+        s.record_values().await,
+        vec![s.primary_endpoint.clone()],
+        "DNS not yet changed"
+    );
     // the alarm may even be back to OK by now: the half-done failover is finished regardless
-    e2e::set_alarm(&s.aws.cw_primary, &s.alarm_name, aws_sdk_cloudwatch::types::StateValue::Ok).await;
+    e2e::set_alarm(
+        &s.aws.cw_primary,
+        &s.alarm_name,
+        aws_sdk_cloudwatch::types::StateValue::Ok,
+    )
+    .await;
 
-    let rerun = failover(&deps, &manual_request(&s, false, false), Utc::now()).await.expect("rerun");
+    let rerun = failover(&deps, &manual_request(&s, false, false), Utc::now())
+        .await
+        .expect("rerun");
 
     assert_eq!(rerun.outcome, Outcome::FailedOver, "{rerun:#?}");
-    assert!(!rerun.steps.iter().any(|st| st.step == "promote"), "no second promotion");
-    assert_eq!(rerun.rpo_seconds, Some(2.0), "RPO from the first run's decision");
+    assert!(
+        !rerun.steps.iter().any(|st| st.step == "promote"),
+        "no second promotion"
+    );
+    assert_eq!(
+        rerun.rpo_seconds,
+        Some(2.0),
+        "RPO from the first run's decision"
+    );
     assert_failed_over(&s).await;
-    let events: Vec<String> = s.notifications().await.iter().filter_map(|m| m["event"].as_str().map(str::to_owned)).collect();
+    let events: Vec<String> = s
+        .notifications()
+        .await
+        .iter()
+        .filter_map(|m| m["event"].as_str().map(str::to_owned))
+        .collect();
     assert!(events.contains(&"failed".to_owned()), "{events:?}");
 }
 
@@ -135,11 +196,24 @@ async fn replica_lag_over_the_rpo_budget_is_refused_and_nothing_changes() {
     s.primary_down(&emu).await;
     emu.clear_requests();
 
-    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now()).await.expect("report");
+    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now())
+        .await
+        .expect("report");
 
     assert_eq!(report.outcome, Outcome::Refused);
-    assert!(report.reasons.iter().any(|r| r.contains("over the RPO budget")), "{:?}", report.reasons);
-    assert_eq!(emu.mutating_calls(), ["Publish"], "only the refusal notification");
+    assert!(
+        report
+            .reasons
+            .iter()
+            .any(|r| r.contains("over the RPO budget")),
+        "{:?}",
+        report.reasons
+    );
+    assert_eq!(
+        emu.mutating_calls(),
+        ["Publish"],
+        "only the refusal notification"
+    );
     assert!(s.replica().await.0.is_some(), "still a replica");
     assert_eq!(s.record_values().await, vec![s.primary_endpoint.clone()]);
     let messages = s.notifications().await;
@@ -153,7 +227,13 @@ async fn force_overrides_lag_over_budget() {
     let s = Scenario::create(&emu, "forced", Some(900.0), 300).await;
     s.primary_down(&emu).await;
 
-    let report = failover(&s.failover_deps(), &manual_request(&s, false, true), Utc::now()).await.expect("report");
+    let report = failover(
+        &s.failover_deps(),
+        &manual_request(&s, false, true),
+        Utc::now(),
+    )
+    .await
+    .expect("report");
 
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:#?}");
     assert_eq!(report.rpo_seconds, Some(900.0));
@@ -167,14 +247,29 @@ async fn a_dry_run_returns_the_plan_and_changes_nothing() {
     s.primary_down(&emu).await;
     emu.clear_requests();
 
-    let report = failover(&s.failover_deps(), &manual_request(&s, true, false), Utc::now()).await.expect("report");
+    let report = failover(
+        &s.failover_deps(),
+        &manual_request(&s, true, false),
+        Utc::now(),
+    )
+    .await
+    .expect("report");
 
     assert_eq!(report.outcome, Outcome::DryRun);
     let plan = serde_json::to_value(&report.decision).expect("json");
-    let steps: Vec<&str> = plan["steps"].as_array().into_iter().flatten().filter_map(|s| s["step"].as_str()).collect();
+    let steps: Vec<&str> = plan["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["step"].as_str())
+        .collect();
     assert_eq!(steps, ["promote", "wait_for_promotion", "update_record"]);
     assert_eq!(plan["steps"][2]["to"], s.replica_endpoint.as_str());
-    assert!(emu.mutating_calls().is_empty(), "{:?}", emu.mutating_calls());
+    assert!(
+        emu.mutating_calls().is_empty(),
+        "{:?}",
+        emu.mutating_calls()
+    );
     assert!(s.replica().await.0.is_some());
 }
 
@@ -186,15 +281,25 @@ async fn an_injected_throttle_is_retried() {
     emu.clear_requests();
     emu.inject_fault("PromoteReadReplica", 2, json!("throttling"));
 
-    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now()).await.expect("report");
+    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now())
+        .await
+        .expect("report");
 
     assert_eq!(report.outcome, Outcome::FailedOver);
-    let promotes: Vec<u16> = emu.requests().into_iter().filter(|r| r.action == "PromoteReadReplica").map(|r| r.status).collect();
+    let promotes: Vec<u16> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.action == "PromoteReadReplica")
+        .map(|r| r.status)
+        .collect();
     assert_eq!(promotes, [400, 400, 200]);
     assert_failed_over(&s).await;
 }
 
-async fn invoke(deps: &failover::Deps, payload: Value) -> Result<Value, lambda_runtime::Diagnostic> {
+async fn invoke(
+    deps: &failover::Deps,
+    payload: Value,
+) -> Result<Value, lambda_runtime::Diagnostic> {
     handle(deps, LambdaEvent::new(payload, Context::default())).await
 }
 
@@ -207,14 +312,26 @@ async fn bad_commands_are_clear_errors_with_no_aws_call() {
     let deps = s.failover_deps();
 
     for (payload, kind, mention) in [
-        (json!({"command": "failover", "database": "payments"}), "UnknownDatabase", "payments"),
-        (json!({"command": "failover", "database": "bad", "dryrun": true}), "InvalidCommand", "dryrun"),
+        (
+            json!({"command": "failover", "database": "payments"}),
+            "UnknownDatabase",
+            "payments",
+        ),
+        (
+            json!({"command": "failover", "database": "bad", "dryrun": true}),
+            "InvalidCommand",
+            "dryrun",
+        ),
         (json!({"command": "reboot"}), "InvalidCommand", "reboot"),
         (json!("failover"), "InvalidCommand", "invalid"),
     ] {
         let err = invoke(&deps, payload.clone()).await.expect_err("rejected");
         assert_eq!(err.error_type, kind, "{payload}");
-        assert!(err.error_message.contains(mention), "{payload}: {}", err.error_message);
+        assert!(
+            err.error_message.contains(mention),
+            "{payload}: {}",
+            err.error_message
+        );
     }
     assert!(emu.requests().is_empty(), "{:?}", emu.requests());
 }
@@ -225,12 +342,16 @@ async fn status_reports_primary_replica_lag_records_and_alarms() {
     let s = Scenario::create(&emu, "status", Some(7.0), 300).await;
     emu.clear_requests();
 
-    let v = invoke(&s.failover_deps(), json!({"command": "status"})).await.expect("status");
+    let v = invoke(&s.failover_deps(), json!({"command": "status"}))
+        .await
+        .expect("status");
 
     let db = &v["databases"][0];
     assert_eq!(db["database"], "status");
     assert_eq!(db["primary"]["Ok"]["status"], "available");
-    assert!(db["replica"]["replica_source"].as_str().is_some_and(|x| x.ends_with(":db:status-primary")));
+    assert!(db["replica"]["replica_source"]
+        .as_str()
+        .is_some_and(|x| x.ends_with(":db:status-primary")));
     assert_eq!(db["replica_lag_seconds"], 7.0);
     assert_eq!(db["alarms"][0]["state"], "OK");
     assert_eq!(db["health_check"]["Ok"]["healthy_checkers"], 3);

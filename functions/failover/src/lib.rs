@@ -13,7 +13,9 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use pilotlight::aws::{self, AwsError, Clients, PromoteOutcome, RecordChange};
 use pilotlight::command::{parse_command, AlarmTrigger, Command, FailoverRequest};
 use pilotlight::config::{Config, ProtectedDatabase};
-use pilotlight::decision::{decide, Ask, Decision, InstanceState, Observation, PlannedStep, RecordState};
+use pilotlight::decision::{
+    decide, Ask, Decision, InstanceState, Observation, PlannedStep, RecordState,
+};
 use pilotlight::trigger::unknown_database;
 use serde::Serialize;
 use serde_json::Value;
@@ -161,11 +163,20 @@ pub struct StatusReport {
 /// # Errors
 /// A [`Diagnostic`] for an invalid command, an unknown database or a failed AWS call.
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
-    let command = parse_command(event.payload).map_err(|e| FailoverError::InvalidCommand(e.to_string()))?;
-    info!(command = command.name(), database = command.database().unwrap_or("*"), "command received");
+    let command =
+        parse_command(event.payload).map_err(|e| FailoverError::InvalidCommand(e.to_string()))?;
+    info!(
+        command = command.name(),
+        database = command.database().unwrap_or("*"),
+        "command received"
+    );
     let value = match command {
-        Command::Status { database } => serde_json::to_value(status(deps, database.as_deref()).await?),
-        Command::Failover(request) => serde_json::to_value(failover(deps, &request, Utc::now()).await?),
+        Command::Status { database } => {
+            serde_json::to_value(status(deps, database.as_deref()).await?)
+        }
+        Command::Failover(request) => {
+            serde_json::to_value(failover(deps, &request, Utc::now()).await?)
+        }
     };
     value.map_err(|e| pilotlight::diagnostic("Serialization", e))
 }
@@ -203,7 +214,11 @@ pub async fn status(deps: &Deps, only: Option<&str>) -> Result<StatusReport, Fai
 ///
 /// # Errors
 /// [`FailoverError::Aws`] when the replica or a record cannot be read.
-pub async fn observe(deps: &Deps, db: &ProtectedDatabase, now: DateTime<Utc>) -> Result<Observation, FailoverError> {
+pub async fn observe(
+    deps: &Deps,
+    db: &ProtectedDatabase,
+    now: DateTime<Utc>,
+) -> Result<Observation, FailoverError> {
     let c = &deps.clients;
     let aws_err = |source| FailoverError::Aws {
         database: db.name.clone(),
@@ -217,7 +232,8 @@ pub async fn observe(deps: &Deps, db: &ProtectedDatabase, now: DateTime<Utc>) ->
             Err(e) => Err(e.to_string()),
         }
     };
-    let replica = async { aws::describe_instance(c.rds(&db.replica.region)?, &db.replica.instance_id).await };
+    let replica =
+        async { aws::describe_instance(c.rds(&db.replica.region)?, &db.replica.instance_id).await };
     let lag = async {
         let lookback = Duration::from_secs(deps.config.failover.lag_lookback_seconds);
         match c.cloudwatch(&db.replica.region) {
@@ -261,7 +277,11 @@ pub async fn observe(deps: &Deps, db: &ProtectedDatabase, now: DateTime<Utc>) ->
     };
     let health_check = async {
         match &db.health_check_id {
-            Some(id) => Some(aws::health_check_status(&c.route53, id).await.map_err(|e| e.to_string())),
+            Some(id) => Some(
+                aws::health_check_status(&c.route53, id)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
             None => None,
         }
     };
@@ -290,7 +310,11 @@ pub async fn observe(deps: &Deps, db: &ProtectedDatabase, now: DateTime<Utc>) ->
 /// # Errors
 /// [`FailoverError::UnknownDatabase`] (nothing is called), or [`FailoverError::Aws`] naming the
 /// call that failed; a notification of the failure is published first.
-pub async fn failover(deps: &Deps, req: &FailoverRequest, started: DateTime<Utc>) -> Result<FailoverReport, FailoverError> {
+pub async fn failover(
+    deps: &Deps,
+    req: &FailoverRequest,
+    started: DateTime<Utc>,
+) -> Result<FailoverReport, FailoverError> {
     let db = database(&deps.config, &req.database)?;
     let obs = observe(deps, db, started).await?;
     let ask = Ask {
@@ -316,7 +340,7 @@ pub async fn failover(deps: &Deps, req: &FailoverRequest, started: DateTime<Utc>
         db,
         report: FailoverReport {
             database: db.name.clone(),
-            outcome: Outcome::DryRun,
+            outcome: Outcome::InProgress,
             dry_run: req.dry_run,
             force: req.force,
             reason: req.reason.clone(),
@@ -341,7 +365,10 @@ pub async fn failover(deps: &Deps, req: &FailoverRequest, started: DateTime<Utc>
             let r = &mut run.report;
             r.outcome = Outcome::AlreadyFailedOver;
             r.writer_endpoint = obs.replica.as_ref().and_then(|i| i.endpoint.clone());
-            r.rpo_seconds = obs.replica.as_ref().and_then(|i| i.lag_at_promotion_seconds);
+            r.rpo_seconds = obs
+                .replica
+                .as_ref()
+                .and_then(|i| i.lag_at_promotion_seconds);
             Ok(run.report)
         }
         Decision::Refused { reasons } => {
@@ -361,7 +388,8 @@ pub async fn failover(deps: &Deps, req: &FailoverRequest, started: DateTime<Utc>
                 return Ok(run.report);
             }
             run.notify("decision").await;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(deps.config.failover.deadline_seconds);
+            let deadline = tokio::time::Instant::now()
+                + Duration::from_secs(deps.config.failover.deadline_seconds);
             match run.execute(&steps, obs.replica.as_ref(), deadline).await {
                 Ok(outcome) => {
                     run.report.outcome = outcome;
@@ -416,13 +444,21 @@ impl Run<'_> {
                 PlannedStep::Promote { instance_id, .. } => {
                     let decided = self.report.timeline.decided_at.unwrap_or_else(Utc::now);
                     if let Some(arn) = replica.and_then(|r| r.arn.as_deref()) {
-                        aws::tag_promotion(rds, arn, decided, self.report.timeline.alarm_at, self.report.rpo_seconds)
-                            .await?;
+                        aws::tag_promotion(
+                            rds,
+                            arn,
+                            decided,
+                            self.report.timeline.alarm_at,
+                            self.report.rpo_seconds,
+                        )
+                        .await?;
                     }
                     let outcome = aws::promote(rds, instance_id).await?;
                     self.report.timeline.promote_issued_at = Some(Utc::now());
                     let detail = match outcome {
-                        PromoteOutcome::Started => format!("PromoteReadReplica accepted for `{instance_id}`"),
+                        PromoteOutcome::Started => {
+                            format!("PromoteReadReplica accepted for `{instance_id}`")
+                        }
                         PromoteOutcome::AlreadyPromoting => {
                             format!("`{instance_id}` is already being promoted (InvalidDBInstanceState): going on")
                         }
@@ -445,7 +481,9 @@ impl Run<'_> {
                         None => {
                             self.record(
                                 "wait_for_promotion",
-                                format!("deadline reached: `{instance_id}` is still being promoted"),
+                                format!(
+                                    "deadline reached: `{instance_id}` is still being promoted"
+                                ),
                             );
                             return Ok(Outcome::InProgress);
                         }
@@ -472,7 +510,10 @@ impl Run<'_> {
             let mut interval = Duration::from_millis(self.deps.config.failover.poll_interval_ms);
             while !aws::change_in_sync(&clients.route53, change).await? {
                 if tokio::time::Instant::now() + interval > deadline {
-                    self.record("dns_in_sync", format!("deadline reached: change `{change}` is still PENDING"));
+                    self.record(
+                        "dns_in_sync",
+                        format!("deadline reached: change `{change}` is still PENDING"),
+                    );
                     return Ok(Outcome::InProgress);
                 }
                 tokio::time::sleep(interval).await;
@@ -481,7 +522,10 @@ impl Run<'_> {
         }
         let now = Utc::now();
         self.report.timeline.dns_in_sync_at = Some(now);
-        self.record("dns_in_sync", format!("{} record change(s) INSYNC", changes.len()));
+        self.record(
+            "dns_in_sync",
+            format!("{} record change(s) INSYNC", changes.len()),
+        );
         self.report.rto_seconds = self
             .report
             .timeline
@@ -491,7 +535,9 @@ impl Run<'_> {
     }
 
     fn next_interval(&self, interval: Duration) -> Duration {
-        (interval * 2).min(Duration::from_millis(self.deps.config.failover.max_poll_interval_ms))
+        (interval * 2).min(Duration::from_millis(
+            self.deps.config.failover.max_poll_interval_ms,
+        ))
     }
 
     /// Poll `DescribeDBInstances` with exponential backoff until the instance is available and
@@ -504,11 +550,16 @@ impl Run<'_> {
     ) -> Result<Option<InstanceState>, AwsError> {
         let mut interval = Duration::from_millis(self.deps.config.failover.poll_interval_ms);
         loop {
-            let state = aws::describe_instance(rds, instance_id).await?.ok_or_else(|| AwsError {
-                operation: "DescribeDBInstances",
-                message: format!("`{instance_id}` disappeared while being promoted"),
-            })?;
-            if state.status == "available" && state.replica_source.is_none() && state.endpoint.is_some() {
+            let state = aws::describe_instance(rds, instance_id)
+                .await?
+                .ok_or_else(|| AwsError {
+                    operation: "DescribeDBInstances",
+                    message: format!("`{instance_id}` disappeared while being promoted"),
+                })?;
+            if state.status == "available"
+                && state.replica_source.is_none()
+                && state.endpoint.is_some()
+            {
                 return Ok(Some(state));
             }
             if tokio::time::Instant::now() + interval > deadline {
@@ -541,7 +592,11 @@ impl Run<'_> {
                 RecordChange::Submitted(id) => {
                     self.record(
                         "update_record",
-                        format!("`{}` {:?} -> `{target}` (change `{id}`)", record.fqdn(), current.values),
+                        format!(
+                            "`{}` {:?} -> `{target}` (change `{id}`)",
+                            record.fqdn(),
+                            current.values
+                        ),
                     );
                     return Ok(Some(id));
                 }
@@ -550,14 +605,21 @@ impl Run<'_> {
         }
         Err(AwsError {
             operation: "ChangeResourceRecordSets",
-            message: format!("`{}` keeps changing under pilotlight: not overwriting it", record.fqdn()),
+            message: format!(
+                "`{}` keeps changing under pilotlight: not overwriting it",
+                record.fqdn()
+            ),
         })
     }
 
     /// Publish the report; a failure to publish is recorded, never fatal.
     async fn notify(&mut self, event: &str) {
         let r = &self.report;
-        let outcome = if event == "failed" { "failed" } else { r.outcome.as_str() };
+        let outcome = if event == "failed" {
+            "failed"
+        } else {
+            r.outcome.as_str()
+        };
         let subject = format!(
             "pilotlight {}: {} ({})",
             self.db.name,
@@ -569,7 +631,11 @@ impl Run<'_> {
         );
         let message = serde_json::json!({ "event": event, "report": r }).to_string();
         let topic = &self.deps.config.notifications.topic_arn;
-        let attrs = [("database", self.db.name.as_str()), ("outcome", outcome), ("event", event)];
+        let attrs = [
+            ("database", self.db.name.as_str()),
+            ("outcome", outcome),
+            ("event", event),
+        ];
         match aws::publish(&self.deps.clients.sns, topic, &subject, &message, &attrs).await {
             Ok(()) => self.record("notify", format!("{event}: {subject}")),
             Err(e) => self.report.notification_errors.push(e.to_string()),
@@ -578,5 +644,6 @@ impl Run<'_> {
 }
 
 fn secs(v: Option<f64>) -> String {
-    v.map(|s| format!("{s:.0} s")).unwrap_or_else(|| "unknown".into())
+    v.map(|s| format!("{s:.0} s"))
+        .unwrap_or_else(|| "unknown".into())
 }

@@ -106,7 +106,11 @@ fn trigger_error(e: TriggerError) -> Diagnostic {
 ///
 /// # Errors
 /// [`AwsError`] when Lambda does not accept the invocation.
-pub async fn invoke_async(lambda: &aws_sdk_lambda::Client, function: &str, payload: &Value) -> Result<i32, AwsError> {
+pub async fn invoke_async(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: &Value,
+) -> Result<i32, AwsError> {
     lambda
         .invoke()
         .function_name(function)
@@ -123,7 +127,11 @@ pub async fn invoke_async(lambda: &aws_sdk_lambda::Client, function: &str, paylo
 /// # Errors
 /// `InvokeFailed` when Lambda does not run it; the worker's own `errorType` and `errorMessage`
 /// when the worker fails.
-pub async fn invoke_sync(lambda: &aws_sdk_lambda::Client, function: &str, payload: &Value) -> Result<Value, Diagnostic> {
+pub async fn invoke_sync(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: &Value,
+) -> Result<Value, Diagnostic> {
     let out = lambda
         .invoke()
         .function_name(function)
@@ -131,16 +139,29 @@ pub async fn invoke_sync(lambda: &aws_sdk_lambda::Client, function: &str, payloa
         .payload(Blob::new(payload.to_string()))
         .send()
         .await
-        .map_err(|e| pilotlight::diagnostic("InvokeFailed", AwsError::new("Invoke", e.into_service_error())))?;
+        .map_err(|e| {
+            pilotlight::diagnostic(
+                "InvokeFailed",
+                AwsError::new("Invoke", e.into_service_error()),
+            )
+        })?;
     let body: Value = out
         .payload()
-        .map(|b| serde_json::from_slice(b.as_ref()).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b.as_ref()).into_owned())))
+        .map(|b| {
+            serde_json::from_slice(b.as_ref())
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b.as_ref()).into_owned()))
+        })
         .unwrap_or(Value::Null);
     if let Some(kind) = out.function_error() {
         let error_type = body["errorType"].as_str().unwrap_or(kind).to_owned();
-        let message = body["errorMessage"].as_str().map(str::to_owned).unwrap_or_else(|| body.to_string());
-        return Err(pilotlight::diagnostic(&error_type, format!("`{function}` failed: {message}")));
+        let message = body["errorMessage"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| body.to_string());
+        return Err(pilotlight::diagnostic(
+            &error_type,
+            format!("`{function}` failed: {message}"),
+        ));
     }
     Ok(body)
 }
-
