@@ -2,6 +2,8 @@
 //! logic cares about become outcomes, everything else an error naming the call, and throttling is
 //! retried by the SDK's retry configuration.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // a broken test setup should stop the test loudly
+
 use aws_config::retry::RetryConfig;
 use aws_sdk_rds::operation::describe_db_instances::{
     DescribeDBInstancesError, DescribeDbInstancesOutput,

@@ -1,5 +1,7 @@
 //! The failover decision for each state, as a pure function: no I/O.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // a broken test setup should stop the test loudly
+
 use chrono::{TimeZone, Utc};
 use pilotlight::config::Config;
 use pilotlight::decision::{

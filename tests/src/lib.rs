@@ -4,6 +4,9 @@
 //!
 //! Every process a test starts is stopped when its guard drops; the emulator also exits by itself
 //! when the test process is gone (`--parent-pid`).
+//!
+//! A harness whose setup fails stops the test loudly: `expect` and `panic!` are its error handling.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! The failover function's handler against the local AWS emulator: state is checked with the AWS
 //! API (instance, record, messages) and the emulator's request log, not with logs.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // a broken test setup should stop the test loudly
+
 use chrono::Utc;
 use e2e::{Emulator, Scenario};
 use failover::{failover, handle, Outcome};

@@ -2,6 +2,8 @@
 //! by the real AWS CLI (`aws lambda invoke`), against the local AWS emulator. AWS state is checked
 //! afterwards with the AWS API.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // a broken test setup should stop the test loudly
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
