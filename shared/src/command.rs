@@ -21,6 +21,38 @@ pub enum Command {
     },
     /// Bring `database` to "the DR replica is the writer and DNS points to it".
     Failover(FailoverRequest),
+    /// Reconcile snapshots: a recent one in the source region, a copy in every DR region.
+    SnapshotCopy(SnapshotCopyRequest),
+    /// Delete pilotlight's snapshots that the retention policy no longer keeps.
+    Retention(RetentionRequest),
+}
+
+/// `{"command": "snapshot-copy", "database": "orders", "dry_run": true}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotCopyRequest {
+    /// Only this database: a protected database's name, or the identifier of a DB instance or
+    /// cluster (for tag-discovered ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Return the plan without creating or copying anything.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `{"command": "retention", "database": "orders", "region": "us-west-2", "dry_run": true}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionRequest {
+    /// Only this database (name or DB identifier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Only this region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Return the decisions without deleting anything.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 impl Command {
@@ -29,6 +61,8 @@ impl Command {
         match self {
             Command::Status { .. } => "status",
             Command::Failover(_) => "failover",
+            Command::SnapshotCopy(_) => "snapshot-copy",
+            Command::Retention(_) => "retention",
         }
     }
 
@@ -37,6 +71,8 @@ impl Command {
         match self {
             Command::Status { database } => database.as_deref(),
             Command::Failover(r) => Some(&r.database),
+            Command::SnapshotCopy(r) => r.database.as_deref(),
+            Command::Retention(r) => r.database.as_deref(),
         }
     }
 }

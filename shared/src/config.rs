@@ -5,7 +5,7 @@
 //! document, so a deployment sets it once. Unknown fields are rejected, so that a typo (`rpo_budget`)
 //! is an error at start-up and not a silently ignored safety limit.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -54,6 +54,56 @@ pub struct Config {
     /// Timing of the failover function; defaults suit a 15-minute Lambda timeout.
     #[serde(default)]
     pub failover: FailoverSettings,
+    /// Scheduled cross-region snapshot copy; defaults apply when absent.
+    #[serde(default)]
+    pub snapshots: SnapshotSettings,
+    /// Retention of pilotlight's snapshots; defaults apply when absent.
+    #[serde(default)]
+    pub retention: RetentionSettings,
+}
+
+/// Retention of pilotlight's snapshots, separately for the source (primary) and the DR regions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Policy in each database's own region.
+    pub primary: crate::retention::RetentionPolicy,
+    /// Policy in the DR regions.
+    pub dr: crate::retention::RetentionPolicy,
+    /// Per database (name or DB identifier): policies that replace the defaults.
+    pub overrides: BTreeMap<String, RetentionOverride>,
+    /// Stall guard, in hours: when a database's newest snapshot in a region is older than this,
+    /// nothing of it is deleted there and an alert is published (default 48).
+    pub stall_after_hours: u64,
+    /// Tag key that puts a snapshot on hold: never deleted, whatever its value (default `pilotlight:hold`).
+    pub hold_tag: String,
+    /// Deletions in flight at once (default 4; the SDK retries throttling with backoff).
+    pub delete_concurrency: usize,
+}
+
+/// A database's own retention policies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionOverride {
+    /// Policy in the database's own region.
+    #[serde(default)]
+    pub primary: Option<crate::retention::RetentionPolicy>,
+    /// Policy in the DR regions.
+    #[serde(default)]
+    pub dr: Option<crate::retention::RetentionPolicy>,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            primary: crate::retention::RetentionPolicy::default(),
+            dr: crate::retention::RetentionPolicy::default(),
+            overrides: BTreeMap::new(),
+            stall_after_hours: 48,
+            hold_tag: "pilotlight:hold".into(),
+            delete_concurrency: 4,
+        }
+    }
 }
 
 /// One database that pilotlight fails over: an RDS primary and its cross-region read replica.
@@ -147,6 +197,67 @@ impl Notifications {
 pub struct WorkerFunctions {
     /// The function that runs `failover` and `status`.
     pub failover: String,
+    /// The function that runs `snapshot-copy`; absent when not deployed.
+    #[serde(default)]
+    pub snapshot_copy: Option<String>,
+    /// The function that runs `retention`; absent when not deployed.
+    #[serde(default)]
+    pub retention: Option<String>,
+}
+
+/// How snapshot-copy keeps a recent snapshot in the primary region and a copy in every DR region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotSettings {
+    /// DR regions every snapshot is copied to. Empty (the default): each protected database's
+    /// replica region; tag-discovered databases then need [`Discovery::dr_regions`].
+    pub dr_regions: Vec<String>,
+    /// KMS key (ARN, id or alias ARN) in each destination region, by region code, used to
+    /// re-encrypt copies of encrypted snapshots (a KMS key is regional, so the source's key cannot
+    /// be used). An encrypted source with no key for a destination is an error for that database.
+    pub kms_keys: BTreeMap<String, String>,
+    /// Take a new snapshot when the newest pilotlight snapshot is older than this, in seconds
+    /// (default 86400: daily).
+    pub interval_seconds: u64,
+    /// RPO target for the DR copies, in seconds: when the newest available copy in a DR region is
+    /// older than this, an alert is published (default 86400 + 3600: a daily snapshot plus an hour to copy).
+    pub rpo_target_seconds: u64,
+    /// Snapshot copies allowed in flight per destination region (AWS allows 20 per account).
+    pub max_copies_in_flight: u32,
+    /// Option group to use for copies, by destination region and then engine (`oracle-ee`,
+    /// `sqlserver-ee`, ...): engines with option groups need one that exists in the destination.
+    pub option_groups: BTreeMap<String, BTreeMap<String, String>>,
+    /// Also protect every DB instance and Aurora DB cluster carrying a tag.
+    pub discover: Option<Discovery>,
+}
+
+impl Default for SnapshotSettings {
+    fn default() -> Self {
+        Self {
+            dr_regions: vec![],
+            kms_keys: BTreeMap::new(),
+            interval_seconds: 86_400,
+            rpo_target_seconds: 90_000,
+            max_copies_in_flight: 20,
+            option_groups: BTreeMap::new(),
+            discover: None,
+        }
+    }
+}
+
+/// Opt-in discovery of databases by tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Discovery {
+    /// Tag key, e.g. `pilotlight:protect`.
+    pub tag_key: String,
+    /// Tag value, e.g. `true`.
+    pub tag_value: String,
+    /// Regions searched (`DescribeDBInstances` and `DescribeDBClusters`, paginated).
+    pub regions: Vec<String>,
+    /// DR regions for discovered databases (default: [`SnapshotSettings::dr_regions`]).
+    #[serde(default)]
+    pub dr_regions: Vec<String>,
 }
 
 /// Timing of a failover run.
@@ -219,6 +330,13 @@ impl Config {
                     .into_iter()
                     .chain(d.alarms.iter().map(|a| a.region.clone()))
             })
+            .chain(self.snapshots.dr_regions.iter().cloned())
+            .chain(
+                self.snapshots
+                    .discover
+                    .iter()
+                    .flat_map(|d| d.regions.iter().chain(d.dr_regions.iter()).cloned()),
+            )
             .collect();
         regions.sort();
         regions.dedup();
@@ -359,6 +477,77 @@ impl Config {
             return Err(invalid(
                 "functions.failover".into(),
                 "must not be empty".into(),
+            ));
+        }
+        let sn = &self.snapshots;
+        for (i, r) in sn.dr_regions.iter().enumerate() {
+            check_region(r).map_err(|m| invalid(format!("snapshots.dr_regions[{i}]"), m))?;
+        }
+        for r in sn.kms_keys.keys() {
+            check_region(r).map_err(|m| invalid(format!("snapshots.kms_keys.{r}"), m))?;
+        }
+        if sn.interval_seconds < 60 {
+            return Err(invalid(
+                "snapshots.interval_seconds".into(),
+                "must be at least 60 seconds".into(),
+            ));
+        }
+        if sn.rpo_target_seconds == 0 {
+            return Err(invalid(
+                "snapshots.rpo_target_seconds".into(),
+                "must be at least 1 second".into(),
+            ));
+        }
+        if !(1..=20).contains(&sn.max_copies_in_flight) {
+            return Err(invalid(
+                "snapshots.max_copies_in_flight".into(),
+                format!(
+                    "{} is outside 1..=20 (AWS allows 20 copies in flight per region)",
+                    sn.max_copies_in_flight
+                ),
+            ));
+        }
+        if let Some(d) = &sn.discover {
+            if d.tag_key.is_empty() {
+                return Err(invalid(
+                    "snapshots.discover.tag_key".into(),
+                    "must not be empty".into(),
+                ));
+            }
+            if d.regions.is_empty() {
+                return Err(invalid(
+                    "snapshots.discover.regions".into(),
+                    "at least one region is required".into(),
+                ));
+            }
+            for (i, r) in d.regions.iter().chain(d.dr_regions.iter()).enumerate() {
+                check_region(r)
+                    .map_err(|m| invalid(format!("snapshots.discover.regions[{i}]"), m))?;
+            }
+            if d.dr_regions.is_empty() && sn.dr_regions.is_empty() {
+                return Err(invalid(
+                    "snapshots.discover.dr_regions".into(),
+                    "discovered databases need DR regions here or in `snapshots.dr_regions`".into(),
+                ));
+            }
+        }
+        let rt = &self.retention;
+        if rt.stall_after_hours == 0 {
+            return Err(invalid(
+                "retention.stall_after_hours".into(),
+                "must be at least 1 hour".into(),
+            ));
+        }
+        if rt.hold_tag.is_empty() {
+            return Err(invalid(
+                "retention.hold_tag".into(),
+                "must not be empty".into(),
+            ));
+        }
+        if !(1..=32).contains(&rt.delete_concurrency) {
+            return Err(invalid(
+                "retention.delete_concurrency".into(),
+                "must be within 1..=32".into(),
             ));
         }
         let f = &self.failover;

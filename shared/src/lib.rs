@@ -5,9 +5,13 @@
 //! whole picture.
 
 pub mod aws;
+pub mod aws_snapshots;
 pub mod command;
 pub mod config;
 pub mod decision;
+pub mod metrics;
+pub mod retention;
+pub mod snapshot;
 pub mod trigger;
 
 pub use command::{AlarmTrigger, Command, FailoverRequest};

@@ -18,19 +18,23 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::command::{parse_command, AlarmTrigger, Command, FailoverRequest};
+use crate::command::{parse_command, AlarmTrigger, Command, FailoverRequest, SnapshotCopyRequest};
 use crate::config::Config;
 
 /// The EventBridge `detail-type` of an alarm state change.
 pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
+/// The EventBridge `detail-type`s of RDS snapshot events; one about a pilotlight snapshot
+/// (created, copied) starts a snapshot-copy run, so the copy queue drains as copies finish.
+pub const SNAPSHOT_EVENTS: [&str; 2] = ["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"];
 
 /// What one input asks for, before it is mapped to a database.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
     /// An alarm changed state.
     Alarm(AlarmTrigger),
-    /// A person (or a schedule) sent a command.
-    Command(Command),
+    /// A person (or a schedule) sent a command; a schedule asks for an asynchronous invocation
+    /// with `"invoke": "async"` next to the command.
+    Command(Command, Invocation),
 }
 
 /// An input the router cannot act on. Nothing was invoked.
@@ -171,8 +175,19 @@ pub fn parse_trigger(payload: &Value) -> Result<Vec<Trigger>, TriggerError> {
         )));
     };
     if obj.contains_key("command") {
-        return parse_command(payload.clone())
-            .map(|c| vec![Trigger::Command(c)])
+        let mut obj = obj.clone();
+        let invocation = match obj.remove("invoke") {
+            None => Invocation::Synchronous,
+            Some(Value::String(s)) if s == "sync" => Invocation::Synchronous,
+            Some(Value::String(s)) if s == "async" => Invocation::Asynchronous,
+            Some(other) => {
+                return Err(TriggerError::InvalidCommand(format!(
+                    "invalid command: `invoke` is {other}, expected \"sync\" or \"async\""
+                )))
+            }
+        };
+        return parse_command(Value::Object(obj))
+            .map(|c| vec![Trigger::Command(c, invocation)])
             .map_err(|e| TriggerError::InvalidCommand(e.to_string()));
     }
     if obj.contains_key("Records") {
@@ -222,6 +237,20 @@ pub fn parse_trigger(payload: &Value) -> Result<Vec<Trigger>, TriggerError> {
     if obj.contains_key("detail-type") {
         let event: EventBridgeEvent<Value> = serde_json::from_value(payload.clone())
             .map_err(|e| TriggerError::Unrecognised(format!("not an EventBridge event: {e}")))?;
+        if event.source == "aws.rds" && SNAPSHOT_EVENTS.contains(&event.detail_type.as_str()) {
+            let id = event
+                .detail
+                .get("SourceIdentifier")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if !id.starts_with("pilotlight-") {
+                return Ok(vec![]);
+            }
+            return Ok(vec![Trigger::Command(
+                Command::SnapshotCopy(SnapshotCopyRequest::default()),
+                Invocation::Asynchronous,
+            )]);
+        }
         if event.source != "aws.cloudwatch" || event.detail_type != ALARM_STATE_CHANGE {
             return Err(TriggerError::Unrecognised(format!(
                 "EventBridge event `{}` from `{}` is not a `{ALARM_STATE_CHANGE}`",
@@ -302,17 +331,28 @@ pub enum Route {
 /// [`TriggerError::UnknownDatabase`] when a command names, or an alarm maps to, no protected database.
 pub fn route(config: &Config, trigger: Trigger) -> Result<Route, TriggerError> {
     match trigger {
-        Trigger::Command(command) => {
-            if let Some(name) = command.database() {
-                if config.database(name).is_none() {
-                    return Err(TriggerError::UnknownDatabase(unknown_database(
-                        config, name,
-                    )));
+        Trigger::Command(command, invocation) => {
+            let function = match &command {
+                Command::Status { .. } | Command::Failover(_) => {
+                    if let Some(name) = command.database() {
+                        if config.database(name).is_none() {
+                            return Err(TriggerError::UnknownDatabase(unknown_database(
+                                config, name,
+                            )));
+                        }
+                    }
+                    config.functions.failover.clone()
                 }
-            }
+                Command::SnapshotCopy(_) => {
+                    worker(&config.functions.snapshot_copy, "snapshot_copy", &command)?
+                }
+                Command::Retention(_) => {
+                    worker(&config.functions.retention, "retention", &command)?
+                }
+            };
             Ok(Route::Invoke {
-                function: config.functions.failover.clone(),
-                invocation: Invocation::Synchronous,
+                function,
+                invocation,
                 command,
             })
         }
@@ -361,6 +401,19 @@ pub fn route(config: &Config, trigger: Trigger) -> Result<Route, TriggerError> {
             })
         }
     }
+}
+
+fn worker(
+    function: &Option<String>,
+    field: &str,
+    command: &Command,
+) -> Result<String, TriggerError> {
+    function.clone().ok_or_else(|| {
+        TriggerError::InvalidCommand(format!(
+            "`{}` is not deployed here: `functions.{field}` is not in the configuration",
+            command.name()
+        ))
+    })
 }
 
 /// The message for a database name that is not in the configuration.

@@ -261,6 +261,88 @@ fn the_trigger_kinds_are_distinguished() {
     let t = parse_trigger(&event("command-status.json")).expect("parsed");
     assert!(matches!(
         t.as_slice(),
-        [Trigger::Command(Command::Status { database: None })]
+        [Trigger::Command(
+            Command::Status { database: None },
+            Invocation::Synchronous
+        )]
     ));
+}
+
+#[test]
+fn schedules_and_snapshot_events_start_asynchronous_snapshot_copy_and_retention_runs() {
+    for (name, function, kind) in [
+        (
+            "schedule-snapshot-copy.json",
+            "pilotlight-snapshot-copy",
+            "snapshot-copy",
+        ),
+        (
+            "schedule-retention.json",
+            "pilotlight-retention",
+            "retention",
+        ),
+        (
+            "eventbridge-rds-snapshot-created.json",
+            "pilotlight-snapshot-copy",
+            "snapshot-copy",
+        ),
+    ] {
+        let routes = routes(name).expect("routed");
+        let [Route::Invoke {
+            function: f,
+            invocation,
+            command,
+        }] = routes.as_slice()
+        else {
+            panic!("{name}: {routes:?}");
+        };
+        assert_eq!(
+            (f.as_str(), *invocation, command.name()),
+            (function, Invocation::Asynchronous, kind),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn manual_snapshot_commands_are_synchronous_and_keep_their_options() {
+    let routes = routes("command-retention-dry-run.json").expect("routed");
+    let [Route::Invoke {
+        invocation,
+        command: Command::Retention(r),
+        ..
+    }] = routes.as_slice()
+    else {
+        panic!("{routes:?}");
+    };
+    assert_eq!(*invocation, Invocation::Synchronous);
+    assert!(r.dry_run);
+    assert_eq!(r.region.as_deref(), Some("us-west-2"));
+    let copy = self::routes("command-snapshot-copy-dry-run.json").expect("routed");
+    assert!(
+        matches!(copy.as_slice(), [Route::Invoke { command: Command::SnapshotCopy(r), .. }] if r.dry_run)
+    );
+}
+
+#[test]
+fn a_snapshot_command_for_a_function_that_is_not_deployed_is_a_named_error() {
+    let mut config = config();
+    config.functions.retention = None;
+    let triggers = parse_trigger(&event("schedule-retention.json")).expect("parsed");
+    let err = route(&config, triggers[0].clone()).expect_err("not deployed");
+    assert!(err.to_string().contains("functions.retention"), "{err}");
+}
+
+#[test]
+fn a_bad_invoke_mode_and_foreign_snapshot_events_are_handled() {
+    let err = parse_trigger(&serde_json::json!({"command": "retention", "invoke": "later"}))
+        .expect_err("bad invoke");
+    assert!(err.to_string().contains("invoke"), "{err}");
+    let mut v = event("eventbridge-rds-snapshot-created.json");
+    v["detail"]["SourceIdentifier"] = Value::from("someone-elses-snapshot");
+    assert_eq!(
+        parse_trigger(&v).expect("parsed"),
+        vec![],
+        "not pilotlight's: nothing to do"
+    );
 }

@@ -3,11 +3,13 @@
 depend on closed.
 
 Usage:
-    python pilotlight_emulator.py [--host 127.0.0.1] [--port 0] [--parent-pid PID]
+    python pilotlight_emulator.py [--host 127.0.0.1] [--port 0] [--parent-pid PID] [--snapshot-limit N]
 
 It binds the port (0 = a free one chosen by the OS), prints one line ``READY http://HOST:PORT`` on
 stdout and serves until it receives SIGTERM/SIGINT or, with ``--parent-pid``, until that process is
-gone (so a test that dies cannot leave an emulator behind).
+gone (so a test that dies cannot leave an emulator behind). ``--snapshot-limit N`` sets moto's
+per-region quota of manual DB snapshots and of manual DB cluster snapshots
+(``MOTO_RDS_SNAPSHOT_LIMIT``, which moto reads at every call; default: moto's 1000).
 
 What it patches in moto 5.2.1 (each one is a behaviour of the real AWS API the tests rely on):
 
@@ -21,6 +23,25 @@ What it patches in moto 5.2.1 (each one is a behaviour of the real AWS API the t
 * Route 53 ``ChangeResourceRecordSets``: a ``DELETE`` must name the record set's current values
   (TTL and records) exactly, or the whole batch fails with ``InvalidChangeBatch``, as in Route 53.
   This is what makes a DELETE+CREATE batch a compare-and-swap.
+* RDS snapshots (``snapshot_patches.py``, whose docstring has the details):
+
+  * ``DescribeDBSnapshots``, ``DescribeDBClusterSnapshots`` and ``DescribeDBClusters`` paginate
+    (``MaxRecords`` 20..100, default 100, else ``InvalidParameterValue``; ``Marker``), in creation
+    order; moto returned everything at once. ``DescribeDBInstances`` is moto's own pagination.
+  * Copies in flight: while held (control API below), copies made by ``CopyDBSnapshot`` /
+    ``CopyDBClusterSnapshot`` stay ``copying`` (``PercentProgress`` 0) until released; deleting one
+    answers ``InvalidDBSnapshotState`` / ``InvalidDBClusterSnapshotStateFault`` (or, with
+    ``"delete": "cancel"``, ends the copy). Copies carry ``SourceDBSnapshotIdentifier`` /
+    ``SourceRegion`` / ``SourceDBClusterSnapshotArn``; DB snapshots carry ``PercentProgress``.
+  * Creation time: the tag ``pilotlight-emulator:create-time`` = ``2025-10-15T03:00:00Z`` on a
+    snapshot made by ``CreateDBSnapshot``, ``CreateDBClusterSnapshot``, ``CopyDBSnapshot`` or
+    ``CopyDBClusterSnapshot`` sets its ``SnapshotCreateTime`` (and ``OriginalSnapshotCreateTime``
+    of a DB snapshot that is not a copy).
+  * Snapshot quota: only manual snapshots count and automated ones never fail on it (moto counted
+    both); over it, ``SnapshotQuotaExceeded``.
+  * Deleting an automated snapshot answers ``InvalidDBSnapshotState`` /
+    ``InvalidDBClusterSnapshotStateFault`` "Only manual snapshots may be deleted." (moto deleted it).
+
 * Fault injection: chosen actions fail a given number of times with a throttling error, a 5xx or a
   modelled 4xx, optionally only when the request mentions a given string.
 * A request log of every AWS call (service, region, action, HTTP status), for tests that assert
@@ -35,6 +56,17 @@ Control API (JSON over HTTP, under ``/_pilotlight``):
 * ``PUT /_pilotlight/health-checks/<id>`` ``{"status": "Failure"}`` (or ``"Success"``).
 * ``GET /_pilotlight/requests``: ``[{"service", "region", "action", "status", "time"}]``;
   ``DELETE /_pilotlight/requests`` clears it.
+* ``PUT /_pilotlight/snapshot-copies`` ``{"hold": true, "seconds": 30 (optional), "delete":
+  "refuse" | "cancel" (optional)}``: hold copies made from now on (each released ``seconds`` after
+  it was made, if given); ``{"hold": false}`` stops holding new ones. ``GET`` shows the state and
+  the held copies: ``{"hold", "seconds", "delete", "held": [{"region", "id", "kind", "release_at"}]}``.
+* ``POST /_pilotlight/snapshot-copies/release`` ``{"region": "us-west-2", "id": "..."}`` (both
+  optional): held copies become ``available``; answers ``{"released": [{"region", "id", "kind"}]}``.
+* ``PUT /_pilotlight/snapshots/create-time`` ``{"region", "id", "time", "original_time"
+  (optional)}``: set an existing DB snapshot's or DB cluster snapshot's ``SnapshotCreateTime``.
+* ``POST /_pilotlight/snapshots/automated`` ``{"region", "instance_id" | "cluster_id", "id", "time"
+  (optional)}``: make one more automated snapshot (moto makes one per instance/cluster at creation).
+  Both answer ``{"region", "id", "kind", "arn", "snapshot_create_time"}``.
 """
 
 from __future__ import annotations
@@ -62,6 +94,12 @@ from moto.route53 import models as route53_models
 from moto.route53 import responses as route53_responses
 from moto.route53.exceptions import Route53ClientError
 from moto.core.utils import utcnow
+
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import snapshot_patches  # noqa: E402  (next to this file)
+
+snapshot_patches.install()
 
 _LOCK = threading.Lock()
 _FAULTS: list[dict[str, Any]] = []
@@ -293,6 +331,9 @@ def control(request: Request) -> Response:
         with _LOCK:
             _REQUESTS.clear()
         return Response("{}", content_type="application/json")
+    answer = snapshot_patches.control(request, path, payload)
+    if answer is not None:
+        return answer
     return Response('{"error": "unknown control path"}', status=404, content_type="application/json")
 
 
@@ -304,6 +345,7 @@ class Emulator:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
+        snapshot_patches.release_due()
         if request.path.startswith("/_pilotlight/"):
             return control(request)(environ, start_response)
         body = request.get_data(cache=True)
@@ -333,7 +375,18 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--parent-pid", type=int, default=0)
+    parser.add_argument(
+        "--snapshot-limit",
+        type=int,
+        default=None,
+        help="per-region quota of manual DB snapshots and of manual DB cluster snapshots (default: moto's 1000)",
+    )
     args = parser.parse_args()
+    if args.snapshot_limit is not None:
+        if args.snapshot_limit < 0:
+            parser.error("--snapshot-limit must be >= 0")
+        # moto reads it at every snapshot creation (RDSBackend.SNAPSHOT_QUOTA), not at import.
+        os.environ["MOTO_RDS_SNAPSHOT_LIMIT"] = str(args.snapshot_limit)
 
     app = Emulator(DomainDispatcherApplication(create_backend_app))
     server = make_server(args.host, args.port, app, threaded=True)

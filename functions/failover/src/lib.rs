@@ -177,6 +177,13 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Dia
         Command::Failover(request) => {
             serde_json::to_value(failover(deps, &request, Utc::now()).await?)
         }
+        other => {
+            return Err(FailoverError::InvalidCommand(format!(
+                "invalid command: this function runs `status` and `failover`, not `{}`",
+                other.name()
+            ))
+            .into())
+        }
     };
     value.map_err(|e| pilotlight::diagnostic("Serialization", e))
 }
@@ -393,6 +400,13 @@ pub async fn failover(
             match run.execute(&steps, obs.replica.as_ref(), deadline).await {
                 Ok(outcome) => {
                     run.report.outcome = outcome;
+                    if outcome == Outcome::FailedOver {
+                        let dims = [("Database", db.name.as_str())];
+                        pilotlight::metrics::emit("FailoverCount", 1.0, "Count", &dims);
+                        if let Some(rto) = run.report.rto_seconds {
+                            pilotlight::metrics::emit("FailoverRTOSeconds", rto, "Seconds", &dims);
+                        }
+                    }
                     run.notify("result").await;
                     Ok(run.report)
                 }

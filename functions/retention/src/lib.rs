@@ -1,0 +1,321 @@
+//! The `retention` function: for every protected database, in its own region and in every DR
+//! region, decides with the pure [`pilotlight::retention::decide`] which of pilotlight's snapshots
+//! to keep and deletes the others (`DeleteDBSnapshot` / `DeleteDBClusterSnapshot`) with bounded
+//! concurrency. A dry-run returns the same report and deletes nothing. One failed delete does not
+//! stop the others.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use pilotlight::aws::{self, AwsError, Clients};
+use pilotlight::aws_snapshots::{self as snaps, CallOutcome};
+use pilotlight::command::{parse_command, Command, RetentionRequest};
+use pilotlight::config::Config;
+use pilotlight::metrics;
+use pilotlight::retention::{decide, RetentionPolicy, SnapshotDecision, Verdict};
+use pilotlight::snapshot::{DbKind, SnapshotInfo, SnapshotSource};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+/// What the handler needs, built once in `main`.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    /// The validated configuration.
+    pub config: Config,
+    /// SDK clients per region.
+    pub clients: Clients,
+}
+
+/// Errors of the retention function.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    /// The input is not a `retention` command, or names a region pilotlight does not use.
+    #[error("{0}")]
+    InvalidCommand(String),
+    /// The command names no protected or discovered database.
+    #[error("{0}")]
+    UnknownDatabase(String),
+    /// A region's snapshots could not be listed: nothing was deleted there.
+    #[error("retention failed: {0}")]
+    Aws(#[from] AwsError),
+}
+
+impl From<RetentionError> for Diagnostic {
+    fn from(e: RetentionError) -> Self {
+        let error_type = match &e {
+            RetentionError::InvalidCommand(_) => "InvalidCommand",
+            RetentionError::UnknownDatabase(_) => "UnknownDatabase",
+            RetentionError::Aws(_) => "AwsCallFailed",
+        };
+        pilotlight::diagnostic(error_type, e)
+    }
+}
+
+/// One database in one region.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionReport {
+    /// DB instance or cluster identifier.
+    pub database: String,
+    /// Instance or cluster.
+    pub kind: DbKind,
+    /// The region.
+    pub region: String,
+    /// `primary` (the database's own region) or `dr`.
+    pub role: String,
+    /// The policy applied.
+    pub policy: RetentionPolicy,
+    /// Every snapshot of the database in the region with its decision, newest first.
+    pub snapshots: Vec<SnapshotDecision>,
+    /// Deleted by this run (in a dry-run: would be deleted).
+    pub deleted: Vec<String>,
+    /// Deletes that failed, with the error.
+    pub errors: Vec<String>,
+    /// Snapshots deleted and their allocated storage in GiB.
+    pub freed_count: usize,
+    /// Sum of the deleted snapshots' allocated storage, in GiB.
+    pub freed_gib: i64,
+    /// The stall guard's message, when it fired (nothing deleted).
+    pub stalled: Option<String>,
+}
+
+/// The JSON result of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionReport {
+    /// Whether nothing was deleted.
+    pub dry_run: bool,
+    /// "Now" of the decision (UTC).
+    pub now: DateTime<Utc>,
+    /// Per database and region.
+    pub results: Vec<RegionReport>,
+    /// Errors not tied to one database (discovery).
+    pub errors: Vec<String>,
+    /// What was alerted (stalled databases, failed deletes).
+    pub alerts: Vec<String>,
+    /// Alerts that could not be published.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notification_errors: Vec<String>,
+}
+
+/// Lambda handler.
+///
+/// # Errors
+/// A [`Diagnostic`] for an invalid command, an unknown database or region, or a region that
+/// cannot be listed.
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+    let command =
+        parse_command(event.payload).map_err(|e| RetentionError::InvalidCommand(e.to_string()))?;
+    let Command::Retention(request) = command else {
+        return Err(RetentionError::InvalidCommand(format!(
+            "invalid command: this function runs `retention`, not `{}`",
+            command.name()
+        ))
+        .into());
+    };
+    let report = run(deps, &request, Utc::now()).await?;
+    serde_json::to_value(report).map_err(|e| pilotlight::diagnostic("Serialization", e))
+}
+
+fn policies(config: &Config, source: &SnapshotSource) -> (RetentionPolicy, RetentionPolicy) {
+    let rt = &config.retention;
+    let name = config
+        .databases
+        .iter()
+        .find(|d| d.primary.instance_id == source.db_id && d.primary.region == source.region)
+        .map(|d| d.name.as_str());
+    let o = name
+        .and_then(|n| rt.overrides.get(n))
+        .or_else(|| rt.overrides.get(&source.db_id));
+    (
+        o.and_then(|o| o.primary).unwrap_or(rt.primary),
+        o.and_then(|o| o.dr).unwrap_or(rt.dr),
+    )
+}
+
+/// Decide (and, unless `dry_run`, delete) for every database and region the request covers.
+///
+/// # Errors
+/// [`RetentionError::UnknownDatabase`] or [`RetentionError::InvalidCommand`] before any deletion;
+/// [`RetentionError::Aws`] when a region cannot be listed (then nothing is deleted at all).
+pub async fn run(
+    deps: &Deps,
+    req: &RetentionRequest,
+    now: DateTime<Utc>,
+) -> Result<RetentionReport, RetentionError> {
+    let config = &deps.config;
+    let (mut sources, errors) = snaps::sources(config, &deps.clients).await;
+    if let Some(name) = &req.database {
+        let id = config
+            .database(name)
+            .map(|d| d.primary.instance_id.as_str())
+            .unwrap_or(name);
+        sources.retain(|s| s.db_id == id);
+        if sources.is_empty() {
+            return Err(RetentionError::UnknownDatabase(format!(
+                "unknown database `{name}`: neither a protected database nor a DB instance or cluster carrying the opt-in tag"
+            )));
+        }
+    }
+    // (source index, region, role)
+    let mut targets: Vec<(usize, String, &'static str)> = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        targets.push((i, s.region.clone(), "primary"));
+        targets.extend(s.dr_regions.iter().map(|r| (i, r.clone(), "dr")));
+    }
+    if let Some(region) = &req.region {
+        targets.retain(|(_, r, _)| r == region);
+        if targets.is_empty() {
+            return Err(RetentionError::InvalidCommand(format!(
+                "invalid command: region `{region}` holds none of the selected databases' snapshots"
+            )));
+        }
+    }
+    let regions: BTreeSet<&str> = targets.iter().map(|(_, r, _)| r.as_str()).collect();
+    let listed = futures::future::join_all(regions.iter().map(|region| async move {
+        snaps::list_snapshots(deps.clients.rds(region)?, region).await
+    }))
+    .await;
+    let mut by_region: BTreeMap<String, Vec<SnapshotInfo>> = BTreeMap::new();
+    for list in listed {
+        for s in list? {
+            by_region.entry(s.region.clone()).or_default().push(s);
+        }
+    }
+
+    let rt = &config.retention;
+    let stall = rt.stall_after_hours.saturating_mul(3600);
+    let mut results: Vec<RegionReport> = targets
+        .iter()
+        .map(|(i, region, role)| {
+            let source = &sources[*i];
+            let (primary, dr) = policies(config, source);
+            let policy = if *role == "primary" { primary } else { dr };
+            let of_db: Vec<SnapshotInfo> = by_region
+                .get(region)
+                .into_iter()
+                .flatten()
+                .filter(|s| s.kind == source.kind && s.source_db() == source.db_id)
+                .cloned()
+                .collect();
+            let decision = decide(&of_db, &policy, now, stall, &rt.hold_tag);
+            let deleted: Vec<String> = decision.deletions().map(|s| s.id.clone()).collect();
+            RegionReport {
+                database: source.db_id.clone(),
+                kind: source.kind,
+                region: region.clone(),
+                role: (*role).to_owned(),
+                policy,
+                freed_count: deleted.len(),
+                freed_gib: decision
+                    .deletions()
+                    .map(|s| i64::from(s.allocated_storage_gib.unwrap_or(0)))
+                    .sum(),
+                deleted,
+                snapshots: decision.snapshots,
+                errors: vec![],
+                stalled: decision.stalled,
+            }
+        })
+        .collect();
+    info!(
+        targets = results.len(),
+        to_delete = results.iter().map(|r| r.deleted.len()).sum::<usize>(),
+        dry_run = req.dry_run,
+        "retention decided"
+    );
+    let mut report = RetentionReport {
+        dry_run: req.dry_run,
+        now,
+        results: vec![],
+        errors,
+        alerts: vec![],
+        notification_errors: vec![],
+    };
+    if !req.dry_run {
+        delete_all(deps, &mut results).await;
+    }
+    report.results = results;
+    if !req.dry_run {
+        let mut per_region: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in &report.results {
+            *per_region.entry(&r.region).or_default() += r.freed_count;
+        }
+        for (region, n) in per_region {
+            metrics::emit("SnapshotsDeleted", n as f64, "Count", &[("Region", region)]);
+        }
+        alert(deps, &mut report).await;
+    }
+    Ok(report)
+}
+
+async fn delete_all(deps: &Deps, results: &mut [RegionReport]) {
+    let jobs: Vec<(usize, String, DbKind, String)> = results
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| {
+            r.snapshots
+                .iter()
+                .filter(|s| s.verdict == Verdict::Delete)
+                .map(move |s| (i, r.region.clone(), s.kind, s.id.clone()))
+        })
+        .collect();
+    let concurrency = deps.config.retention.delete_concurrency.max(1);
+    let outcomes: Vec<(usize, String, Result<CallOutcome, AwsError>)> = stream::iter(jobs)
+        .map(|(i, region, kind, id)| async move {
+            let result = match deps.clients.rds(&region) {
+                Ok(rds) => snaps::delete_snapshot(rds, kind, &id).await,
+                Err(e) => Err(e),
+            };
+            (i, id, result)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    for (i, id, result) in outcomes {
+        let r = &mut results[i];
+        let failed = match result {
+            Ok(CallOutcome::Done) => None,
+            Ok(CallOutcome::Skipped(m)) | Ok(CallOutcome::QuotaExceeded(m)) => {
+                Some(format!("`{id}` not deleted: {m}"))
+            }
+            Ok(CallOutcome::AlreadyExists) => None,
+            Err(e) => Some(format!("`{id}` not deleted: {e}")),
+        };
+        if let Some(msg) = failed {
+            warn!(snapshot = %id, error = %msg, "delete failed");
+            r.errors.push(msg);
+            r.deleted.retain(|d| d != &id);
+            if let Some(s) = r.snapshots.iter().find(|s| s.id == id) {
+                r.freed_gib -= i64::from(s.allocated_storage_gib.unwrap_or(0));
+            }
+            r.freed_count = r.deleted.len();
+        }
+    }
+}
+
+async fn alert(deps: &Deps, report: &mut RetentionReport) {
+    let mut alerts = report.errors.clone();
+    for r in &report.results {
+        if let Some(m) = &r.stalled {
+            alerts.push(format!("`{}` in `{}`: {m}", r.database, r.region));
+        }
+        alerts.extend(
+            r.errors
+                .iter()
+                .map(|e| format!("`{}` in `{}`: {e}", r.database, r.region)),
+        );
+    }
+    report.alerts = alerts;
+    if report.alerts.is_empty() {
+        return;
+    }
+    let subject = format!("pilotlight retention: {} alert(s)", report.alerts.len());
+    let message = serde_json::json!({"event": "retention", "alerts": report.alerts}).to_string();
+    let topic = &deps.config.notifications.topic_arn;
+    let attrs = [("event", "retention"), ("outcome", "alert")];
+    if let Err(e) = aws::publish(&deps.clients.sns, topic, &subject, &message, &attrs).await {
+        report.notification_errors.push(e.to_string());
+    }
+}

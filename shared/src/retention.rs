@@ -1,0 +1,276 @@
+//! The retention decision: which of a database's snapshots in one region to keep, and why, as a
+//! pure function of (snapshots, policy, now).
+//!
+//! Safety rules that no policy can override:
+//! * only snapshots tagged `pilotlight:managed-by=pilotlight`, of type `manual`, are candidates;
+//!   automated snapshots, anyone else's, and snapshots carrying the hold tag are never deleted;
+//! * snapshots that are not `available` (creating, copying) are never deleted;
+//! * the newest available snapshot of the database in the region is always kept;
+//! * **stall guard**: when that newest snapshot is older than the stall threshold (backups have
+//!   stopped), nothing of the database in the region is deleted and the result says so;
+//! * ages come from `SnapshotCreateTime` (UTC), never from names.
+//!
+//! Policy (a snapshot is kept if any rule keeps it; the decision names every rule that did):
+//! `max_age_days` keeps everything younger; `min_keep` keeps the newest N; `daily`, `weekly`,
+//! `monthly` keep the newest snapshot of each of the last N UTC days, ISO weeks (Monday to Sunday)
+//! and calendar months that have a snapshot (grandfather-father-son, as restic's `--keep-*`).
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Datelike, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::snapshot::{DbKind, SnapshotInfo};
+
+/// A retention policy for one kind of region (primary or DR). Zero turns a rule off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionPolicy {
+    /// Keep every snapshot younger than this many days (the DR plans this serves keep 30).
+    pub max_age_days: u32,
+    /// Always keep the newest N available snapshots.
+    pub min_keep: u32,
+    /// Keep the newest snapshot of each of the last N days (UTC) that have one.
+    pub daily: u32,
+    /// Keep the newest snapshot of each of the last N ISO weeks (UTC) that have one.
+    pub weekly: u32,
+    /// Keep the newest snapshot of each of the last N calendar months (UTC) that have one.
+    pub monthly: u32,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            max_age_days: 30,
+            min_keep: 3,
+            daily: 7,
+            weekly: 4,
+            monthly: 12,
+        }
+    }
+}
+
+/// Why a snapshot is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The newest available snapshot: never deleted.
+    Newest,
+    /// Among the newest `min_keep`.
+    MinKeep,
+    /// Younger than `max_age_days`.
+    MaxAge,
+    /// Newest of its day.
+    Daily,
+    /// Newest of its ISO week.
+    Weekly,
+    /// Newest of its month.
+    Monthly,
+    /// Stall guard: backups of this database have stopped.
+    Stalled,
+}
+
+/// Why a snapshot is not even a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Not tagged as pilotlight's.
+    NotManagedByPilotlight,
+    /// Not a manual snapshot (automated, awsbackup, ...).
+    NotManual,
+    /// Carries the hold tag.
+    OnHold,
+    /// Not `available` (creating, copying, ...).
+    NotAvailable,
+    /// No `SnapshotCreateTime`.
+    NoCreateTime,
+}
+
+/// The decision for one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Kept, by these rules.
+    Keep {
+        /// Every rule that keeps it.
+        rules: Vec<Rule>,
+    },
+    /// To delete.
+    Delete,
+    /// Never a candidate.
+    Skip {
+        /// Why.
+        reason: SkipReason,
+    },
+}
+
+/// One snapshot and its verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotDecision {
+    /// Snapshot id.
+    pub id: String,
+    /// Instance or cluster snapshot.
+    pub kind: DbKind,
+    /// `SnapshotCreateTime` (UTC).
+    pub created_at: Option<DateTime<Utc>>,
+    /// Status.
+    pub status: String,
+    /// Allocated storage (GiB), for the freed figure.
+    pub allocated_storage_gib: Option<i32>,
+    /// The verdict.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// The decisions for one database in one region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionDecision {
+    /// Newest snapshot first (ties by id).
+    pub snapshots: Vec<SnapshotDecision>,
+    /// Set when the stall guard fired: nothing is deleted; the message says why.
+    pub stalled: Option<String>,
+}
+
+impl RetentionDecision {
+    /// The snapshots to delete.
+    pub fn deletions(&self) -> impl Iterator<Item = &SnapshotDecision> {
+        self.snapshots
+            .iter()
+            .filter(|s| s.verdict == Verdict::Delete)
+    }
+}
+
+/// Decide for the snapshots of one database in one region.
+///
+/// `stall_after_seconds`: the stall guard's threshold. `hold_tag`: a snapshot carrying this tag
+/// key (any value) is never deleted.
+pub fn decide(
+    snapshots: &[SnapshotInfo],
+    policy: &RetentionPolicy,
+    now: DateTime<Utc>,
+    stall_after_seconds: u64,
+    hold_tag: &str,
+) -> RetentionDecision {
+    let mut ordered: Vec<&SnapshotInfo> = snapshots.iter().collect();
+    ordered.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+
+    let skip = |s: &SnapshotInfo| -> Option<SkipReason> {
+        if !s.is_pilotlights() {
+            Some(SkipReason::NotManagedByPilotlight)
+        } else if s.snapshot_type != "manual" {
+            Some(SkipReason::NotManual)
+        } else if s.tags.contains_key(hold_tag) {
+            Some(SkipReason::OnHold)
+        } else if s.status != "available" {
+            Some(SkipReason::NotAvailable)
+        } else if s.created_at.is_none() {
+            Some(SkipReason::NoCreateTime)
+        } else {
+            None
+        }
+    };
+    // candidates, newest first
+    let candidates: Vec<&SnapshotInfo> = ordered
+        .iter()
+        .copied()
+        .filter(|s| skip(s).is_none())
+        .collect();
+    // the newest available pilotlight snapshot, held or not, decides the stall guard and is kept
+    let newest = ordered
+        .iter()
+        .copied()
+        .filter(|s| s.is_pilotlights() && s.status == "available" && s.created_at.is_some())
+        .find(|s| s.snapshot_type == "manual");
+    let stalled = newest.and_then(|n| {
+        let age = (now - n.created_at.unwrap_or(now)).num_seconds();
+        (age > stall_after_seconds as i64).then(|| {
+            format!(
+                "the newest snapshot `{}` is {} h old, over the stall threshold of {} h: backups have stopped, nothing is deleted",
+                n.id,
+                age / 3600,
+                stall_after_seconds / 3600
+            )
+        })
+    });
+
+    let mut keep: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
+    let mut add = |id: &str, rule: Rule| {
+        let rules = keep.entry(id.to_owned()).or_default();
+        if !rules.contains(&rule) {
+            rules.push(rule);
+        }
+    };
+    if let Some(n) = newest {
+        add(&n.id, Rule::Newest);
+    }
+    for s in candidates.iter().take(policy.min_keep as usize) {
+        add(&s.id, Rule::MinKeep);
+    }
+    if policy.max_age_days > 0 {
+        let limit = i64::from(policy.max_age_days) * 86_400;
+        for s in &candidates {
+            if s.created_at
+                .is_some_and(|t| (now - t).num_seconds() < limit)
+            {
+                add(&s.id, Rule::MaxAge);
+            }
+        }
+    }
+    let buckets: [(u32, Rule, fn(DateTime<Utc>) -> (i32, u32, u32)); 3] = [
+        (policy.daily, Rule::Daily, |t| (t.year(), t.ordinal(), 0)),
+        (policy.weekly, Rule::Weekly, |t| {
+            let w = t.iso_week();
+            (w.year(), w.week(), 0)
+        }),
+        (policy.monthly, Rule::Monthly, |t| (t.year(), t.month(), 0)),
+    ];
+    for (count, rule, key) in buckets {
+        let mut seen = HashSet::new();
+        for s in &candidates {
+            if seen.len() >= count as usize {
+                break;
+            }
+            if let Some(t) = s.created_at {
+                if seen.insert(key(t)) {
+                    add(&s.id, rule);
+                }
+            }
+        }
+    }
+
+    let decisions = ordered
+        .iter()
+        .map(|s| {
+            let verdict = match skip(s) {
+                Some(reason) => Verdict::Skip { reason },
+                None => match keep.get(s.id.as_str()) {
+                    Some(rules) => {
+                        let mut rules = rules.clone();
+                        rules.sort();
+                        Verdict::Keep { rules }
+                    }
+                    None if stalled.is_some() => Verdict::Keep {
+                        rules: vec![Rule::Stalled],
+                    },
+                    None => Verdict::Delete,
+                },
+            };
+            SnapshotDecision {
+                id: s.id.clone(),
+                kind: s.kind,
+                created_at: s.created_at,
+                status: s.status.clone(),
+                allocated_storage_gib: s.allocated_storage_gib,
+                verdict,
+            }
+        })
+        .collect();
+    RetentionDecision {
+        snapshots: decisions,
+        stalled,
+    }
+}
