@@ -71,11 +71,17 @@ pub struct Request {
 impl Emulator {
     /// Start an emulator on a free loopback port and wait for it to be ready.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Start an emulator with extra launcher arguments (e.g. `["--snapshot-limit", "5000"]`).
+    pub fn start_with(args: &[&str]) -> Self {
         let script = workspace_root().join("tests/emulator/pilotlight_emulator.py");
         let mut child = Command::new(python())
             .arg(script)
             .args(["--host", "127.0.0.1", "--port", "0", "--parent-pid"])
             .arg(std::process::id().to_string())
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -140,6 +146,56 @@ impl Emulator {
             &format!("/health-checks/{id}"),
             Some(json!({"status": status})),
         );
+    }
+
+    /// Hold every snapshot copy made from now on in the `copying` state (`false`: stop holding new ones).
+    pub fn hold_copies(&self, hold: bool) {
+        self.control("PUT", "/snapshot-copies", Some(json!({"hold": hold})));
+    }
+
+    /// Make every held copy `available`.
+    pub fn release_copies(&self) {
+        self.control("POST", "/snapshot-copies/release", Some(json!({})));
+    }
+
+    /// Create a symmetric KMS key in `region` with the real AWS CLI; returns its ARN.
+    pub fn create_kms_key(&self, region: &str) -> String {
+        let aws = {
+            let venv = workspace_root().join(".venv/bin/aws");
+            if venv.exists() {
+                venv
+            } else {
+                "aws".into()
+            }
+        };
+        let out = Command::new(aws)
+            .args([
+                "kms",
+                "create-key",
+                "--endpoint-url",
+                &self.url,
+                "--region",
+                region,
+            ])
+            .args(["--query", "KeyMetadata.Arn", "--output", "text"])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .output()
+            .expect("aws kms create-key");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Calls of `action` served (any status).
+    pub fn calls(&self, action: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.action == action)
+            .count()
     }
 
     /// Every AWS call served so far.
