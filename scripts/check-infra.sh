@@ -1,0 +1,386 @@
+#!/usr/bin/env bash
+# Checks of the deployment code in infra/ (no AWS account needed):
+#   1. cfn-lint on every CloudFormation/SAM template (infra/sam/*.yaml)
+#   2. sam validate --lint on each template (skipped when aws-sam-cli could not be installed)
+#   3. terraform fmt -check -recursive infra/terraform
+#   4. terraform init (from a local plugin directory) + validate: both modules and the example
+#   5. checkov on the SAM templates and on infra/terraform (inline suppressions carry their reason)
+#   6. the Terraform example applied to the local AWS emulator (moto), checked, then destroyed
+#
+# The tools pinned in infra/requirements.txt are installed once, each into its own virtualenv under
+# .venv/infra/ (their boto3 pins disagree with each other and with the awscli/moto of .venv). All
+# Terraform state, plugin caches and placeholder artifacts live in a temporary directory.
+#
+# Environment: TF_PLUGIN_DIR=<dir holding registry.terraform.io/hashicorp/aws> to choose the plugin
+# directory; KEEP_WORK=1 to keep the temporary directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+START=$SECONDS
+PYTHON=${PYTHON:-python3}
+REQUIREMENTS=infra/requirements.txt
+TOOLS=$ROOT/.venv/infra
+TEMPLATES=(infra/sam/template.yaml infra/sam/health-check.yaml)
+FUNCTIONS=(router failover snapshot-copy retention)
+TAB=$'\t'
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pilotlight-infra.XXXXXX")
+EMULATOR_PID=""
+cleanup() {
+  if [ -n "$EMULATOR_PID" ] && kill -0 "$EMULATOR_PID" 2>/dev/null; then
+    kill "$EMULATOR_PID" 2>/dev/null || true
+    wait "$EMULATOR_PID" 2>/dev/null || true
+  fi
+  if [ "${KEEP_WORK:-0}" = 1 ]; then
+    echo "check-infra: kept $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+
+RESULTS=()
+PASSED=0 SKIPPED=0 FAILED=0
+say() { echo "check-infra: $*"; }
+skip() { RESULTS+=("SKIP  $1: $2"); SKIPPED=$((SKIPPED + 1)); say "SKIP $1: $2"; }
+# step NAME FUNCTION...: runs the function in a subshell with `set -e` in force, records the result.
+step() {
+  local name=$1 rc
+  shift
+  say "== $name"
+  set +e
+  ("$@")
+  rc=$?
+  set -e
+  if [ "$rc" = 0 ]; then
+    RESULTS+=("PASS  $name")
+    PASSED=$((PASSED + 1))
+  else
+    RESULTS+=("FAIL  $name (exit $rc)")
+    FAILED=$((FAILED + 1))
+    say "FAIL $name (exit $rc)"
+  fi
+}
+
+# -------------------------------------------------------------------------------------------------
+# Tools
+# -------------------------------------------------------------------------------------------------
+install_tools() {
+  command -v "$PYTHON" >/dev/null || { say "$PYTHON is missing: install Python 3.9+ first" >&2; return 1; }
+  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  mkdir -p "$TOOLS"
+  local req name venv
+  while read -r req; do
+    req=${req%%#*}
+    req=${req//[[:space:]]/}
+    [ -n "$req" ] || continue
+    name=${req%%[=<>!~]*}
+    venv=$TOOLS/$name
+    if [ -f "$venv/.installed" ] && [ "$(cat "$venv/.installed")" = "$req" ]; then
+      continue
+    fi
+    say "installing $req into ${venv#"$ROOT"/}"
+    rm -rf "$venv"
+    if "$PYTHON" -m venv "$venv" &&
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$req" >"$WORK/pip-$name.log" 2>&1; then
+      echo "$req" >"$venv/.installed"
+    elif [ "$name" = aws-sam-cli ]; then
+      # Not fatal: sam validate is skipped (this runs in a subshell: the reason goes through a file).
+      echo "pip could not install $req: $(tail -n 1 "$WORK/pip-$name.log")" >"$WORK/sam-skip"
+      rm -rf "$venv"
+    else
+      say "pip could not install $req:" >&2
+      tail -n 20 "$WORK/pip-$name.log" >&2
+      return 1
+    fi
+  done <"$REQUIREMENTS"
+}
+
+# -------------------------------------------------------------------------------------------------
+# CloudFormation / SAM
+# -------------------------------------------------------------------------------------------------
+check_cfn_lint() {
+  "$TOOLS/cfn-lint/bin/cfn-lint" --regions us-west-2 us-east-1 -- "${TEMPLATES[@]}"
+  say "cfn-lint: no errors in ${TEMPLATES[*]}"
+}
+
+check_sam_validate() {
+  local t
+  for t in "${TEMPLATES[@]}"; do
+    AWS_DEFAULT_REGION=us-west-2 AWS_REGION=us-west-2 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+      AWS_SESSION_TOKEN="" AWS_PROFILE="" AWS_CONFIG_FILE="$WORK/no-aws-config" \
+      AWS_SHARED_CREDENTIALS_FILE="$WORK/no-aws-credentials" SAM_CLI_TELEMETRY=0 \
+      "$TOOLS/aws-sam-cli/bin/sam" validate --lint --template-file "$t"
+  done
+}
+
+checkov_run() {
+  "$TOOLS/checkov/bin/checkov" --quiet --compact --skip-download --download-external-modules false "$@"
+}
+
+check_checkov_sam() {
+  checkov_run --framework cloudformation -d infra/sam
+}
+
+check_checkov_terraform() {
+  checkov_run --framework terraform -d infra/terraform
+}
+
+# -------------------------------------------------------------------------------------------------
+# Terraform
+# -------------------------------------------------------------------------------------------------
+find_plugin_dir() {
+  local dir tf_dir
+  tf_dir=$(dirname "$(readlink -f "$(command -v terraform)")")
+  for dir in "${TF_PLUGIN_DIR:-}" "${TF_PLUGIN_CACHE_DIR:-}" /opt/tf-plugins /opt/terraform/plugins \
+    /usr/local/share/terraform/plugins /usr/share/terraform/plugins "$HOME/.terraform.d/plugins" \
+    "$HOME/.local/share/terraform/plugins" "$tf_dir/plugins" "$tf_dir/../share/terraform/plugins"; do
+    if [ -n "$dir" ] && [ -d "$dir/registry.terraform.io/hashicorp/aws" ]; then
+      readlink -f "$dir"
+      return 0
+    fi
+  done
+  dir=$(find "$HOME" /opt /usr/local /usr/share -maxdepth 8 -type d \
+    -path '*/registry.terraform.io/hashicorp/aws' 2>/dev/null | head -n 1)
+  [ -n "$dir" ] || return 1
+  readlink -f "${dir%/registry.terraform.io/hashicorp/aws}"
+}
+
+# copy_terraform DEST: a copy of infra/terraform without local state or caches.
+copy_terraform() {
+  mkdir -p "$1"
+  cp -R infra/terraform/. "$1"
+  find "$1" \( -name .terraform -o -name '.terraform.lock.hcl' -o -name '*.tfstate' -o -name '*.tfstate.*' \) \
+    -prune -exec rm -rf {} +
+}
+
+tf() {
+  # $1: a data directory name; the rest: terraform arguments.
+  local data=$WORK/tf-data/$1
+  shift
+  TF_DATA_DIR=$data terraform "$@"
+}
+
+check_terraform_fmt() {
+  terraform fmt -check -recursive -diff infra/terraform
+}
+
+check_terraform_validate() {
+  local copy=$WORK/validate dir
+  copy_terraform "$copy"
+  # The pilotlight module expects an aws.us_east_1 provider from its caller (configuration_aliases);
+  # validated on its own, it gets one from this throwaway file in the copy.
+  printf 'provider "aws" {\n  alias  = "us_east_1"\n  region = "us-east-1"\n}\n' \
+    >"$copy/modules/pilotlight/zz_check_infra_providers.tf"
+  for dir in modules/pilotlight modules/health-check examples/complete; do
+    say "terraform validate $dir"
+    tf "validate-${dir//\//-}" -chdir="$copy/$dir" init -backend=false -input=false -no-color \
+      -plugin-dir="$PLUGIN_DIR" >"$WORK/init-${dir//\//-}.log" ||
+      { cat "$WORK/init-${dir//\//-}.log" >&2; return 1; }
+    tf "validate-${dir//\//-}" -chdir="$copy/$dir" validate -no-color
+  done
+}
+
+# -------------------------------------------------------------------------------------------------
+# The Terraform example against the local emulator
+# -------------------------------------------------------------------------------------------------
+make_placeholder_artifacts() {
+  local f
+  for f in "${FUNCTIONS[@]}"; do
+    mkdir -p "$WORK/artifacts/$f"
+    "$PYTHON" - "$WORK/artifacts/$f/bootstrap.zip" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    info = zipfile.ZipInfo("bootstrap")
+    info.external_attr = 0o755 << 16
+    z.writestr(info, "#!/bin/sh\necho 'placeholder artifact of scripts/check-infra.sh' >&2\nexit 1\n")
+PY
+  done
+}
+
+start_emulator() {
+  .venv/bin/python tests/emulator/pilotlight_emulator.py --port 0 --parent-pid $$ \
+    >"$WORK/emulator.out" 2>"$WORK/emulator.log" &
+  EMULATOR_PID=$!
+  local _
+  for _ in $(seq 1 300); do
+    if grep -q '^READY ' "$WORK/emulator.out" 2>/dev/null; then
+      ENDPOINT=$(sed -n 's/^READY //p' "$WORK/emulator.out" | head -n 1)
+      say "emulator $ENDPOINT (pid $EMULATOR_PID)"
+      return 0
+    fi
+    kill -0 "$EMULATOR_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  say "the emulator did not start:" >&2
+  tail -n 20 "$WORK/emulator.log" >&2
+  return 1
+}
+
+# aws_local REGION ARGS...: the AWS CLI of .venv against the emulator.
+aws_local() {
+  local region=$1
+  shift
+  .venv/bin/aws --endpoint-url "$ENDPOINT" --region "$region" --output text "$@"
+}
+
+expect() {
+  # expect WHAT ACTUAL EXPECTED
+  if [ "$2" = "$3" ]; then
+    say "  ok: $1 = $3"
+  else
+    say "  wrong: $1 = '$2', expected '$3'" >&2
+    return 1
+  fi
+}
+
+check_emulator_apply() {
+  local copy=$WORK/apply/terraform dir=$WORK/apply/terraform/examples/complete
+  local vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts")
+  copy_terraform "$copy"
+  make_placeholder_artifacts
+  # Nothing from a developer's AWS configuration may leak into the run.
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-west-2
+  export AWS_CONFIG_FILE=$WORK/no-aws-config AWS_SHARED_CREDENTIALS_FILE=$WORK/no-aws-credentials
+  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_REGION
+
+  tf apply -chdir="$dir" init -input=false -no-color -plugin-dir="$PLUGIN_DIR" >"$WORK/init-apply.log" ||
+    { cat "$WORK/init-apply.log" >&2; return 1; }
+  say "terraform apply (examples/complete, local_endpoint=$ENDPOINT)"
+  if ! tf apply -chdir="$dir" apply -auto-approve -input=false -no-color "${vars[@]}" >"$WORK/apply.log" 2>&1; then
+    tail -n 40 "$WORK/apply.log" >&2
+    return 1
+  fi
+  grep -E '^Apply complete' "$WORK/apply.log"
+
+  tf apply -chdir="$dir" state list >"$WORK/state.txt"
+  say "  $(wc -l <"$WORK/state.txt") objects in the state"
+  local address missing=0
+  for address in \
+    'module.health_check.aws_route53_health_check.primary["orders"]' \
+    'module.health_check.aws_cloudwatch_metric_alarm.primary_unhealthy["orders"]' \
+    'module.health_check.aws_sns_topic.alarms' \
+    'module.pilotlight.aws_sns_topic.notifications' \
+    'module.pilotlight.aws_sns_topic.alarms' \
+    'module.pilotlight.aws_sns_topic_subscription.health_alarm[0]' \
+    'module.pilotlight.aws_lambda_permission.health_alarm[0]' \
+    'module.pilotlight.aws_cloudwatch_dashboard.main' \
+    'module.pilotlight.aws_cloudwatch_event_rule.router["alarm-state-change"]' \
+    'module.pilotlight.aws_cloudwatch_event_rule.router["snapshot-copy-schedule"]' \
+    'module.pilotlight.aws_cloudwatch_event_rule.router["retention-schedule"]' \
+    'module.pilotlight.aws_cloudwatch_event_rule.router["snapshot-events"]'; do
+    grep -qxF "$address" "$WORK/state.txt" || { say "  missing: $address" >&2; missing=1; }
+  done
+  local f
+  for f in "${FUNCTIONS[@]}"; do
+    for address in "aws_lambda_function.function" "aws_lambda_function_event_invoke_config.function" \
+      "aws_iam_role.function" "aws_iam_role_policy.function" "aws_sqs_queue.dlq" \
+      "aws_cloudwatch_log_group.function" "aws_cloudwatch_metric_alarm.errors"; do
+      grep -qxF "module.pilotlight.$address[\"$f\"]" "$WORK/state.txt" ||
+        { say "  missing: module.pilotlight.$address[\"$f\"]" >&2; missing=1; }
+    done
+  done
+  [ "$missing" = 0 ]
+
+  # A few resources read back through the AWS API, as a user would see them.
+  local account=123456789012 region=us-west-2 retention_role
+  expect "failover reserved concurrency" \
+    "$(aws_local $region lambda get-function-concurrency --function-name pilotlight-failover --query ReservedConcurrentExecutions)" 1
+  expect "failover runtime/arch/timeout/memory" \
+    "$(aws_local $region lambda get-function-configuration --function-name pilotlight-failover \
+      --query '[Runtime, Architectures[0], Timeout, MemorySize]')" "provided.al2023${TAB}arm64${TAB}900${TAB}128"
+  expect "router on-failure destination" \
+    "$(aws_local $region lambda get-function-event-invoke-config --function-name pilotlight-router \
+      --query DestinationConfig.OnFailure.Destination)" "arn:aws:sqs:$region:$account:pilotlight-router-dlq"
+  expect "health alarm topic (us-east-1) -> router" \
+    "$(aws_local us-east-1 sns list-subscriptions-by-topic \
+      --topic-arn "arn:aws:sns:us-east-1:$account:pilotlight-health-alarms" --query 'Subscriptions[0].[Protocol, Endpoint]')" \
+    "lambda${TAB}arn:aws:lambda:$region:$account:function:pilotlight-router"
+  expect "snapshot-copy schedule input" \
+    "$(aws_local $region events list-targets-by-rule --rule pilotlight-snapshot-copy-schedule --query 'Targets[0].Input')" \
+    '{"command":"snapshot-copy"}'
+  expect "dead-letter queue encryption" \
+    "$(aws_local $region sqs get-queue-attributes --attribute-names SqsManagedSseEnabled \
+      --queue-url "$ENDPOINT/$account/pilotlight-failover-dlq" --query Attributes.SqsManagedSseEnabled)" true
+  retention_role=$(tf apply -chdir="$dir" output -json role_arns | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["retention"].split("/")[-1])')
+  expect "retention deletes only tagged snapshots" \
+    "$(aws_local $region iam get-role-policy --role-name "$retention_role" --policy-name retention --output json |
+      "$PYTHON" -c 'import json,sys
+doc = json.load(sys.stdin)["PolicyDocument"]
+doc = json.loads(doc) if isinstance(doc, str) else doc
+allow = [s for s in doc["Statement"] if s["Effect"] == "Allow" and "Delete" in str(s["Action"])]
+print(all("pilotlight:managed-by" in str(s.get("Condition")) for s in allow) and len(allow) == 2)')" True
+
+  say "terraform destroy"
+  if ! tf apply -chdir="$dir" destroy -auto-approve -input=false -no-color "${vars[@]}" >"$WORK/destroy.log" 2>&1; then
+    tail -n 40 "$WORK/destroy.log" >&2
+    return 1
+  fi
+  grep -E '^Destroy complete' "$WORK/destroy.log"
+  expect "objects left in the state" "$(tf apply -chdir="$dir" state list | wc -l | tr -d ' ')" 0
+}
+
+# -------------------------------------------------------------------------------------------------
+step "install tools ($REQUIREMENTS)" install_tools
+if [ ! -x "$TOOLS/cfn-lint/bin/cfn-lint" ] || [ ! -x "$TOOLS/checkov/bin/checkov" ]; then
+  say "FAILED: cfn-lint and checkov are required; see the pip output above"
+  exit 1
+fi
+SAM_SKIP=$(cat "$WORK/sam-skip" 2>/dev/null || true)
+[ -n "$SAM_SKIP" ] || [ -x "$TOOLS/aws-sam-cli/bin/sam" ] || SAM_SKIP="aws-sam-cli is not installed"
+
+step "cfn-lint" check_cfn_lint
+if [ -z "$SAM_SKIP" ]; then
+  step "sam validate --lint" check_sam_validate
+else
+  skip "sam validate --lint" "$SAM_SKIP"
+fi
+
+# A TF_CLI_CONFIG_FILE naming a missing file only adds a warning to every terraform command.
+if [ -n "${TF_CLI_CONFIG_FILE:-}" ] && [ ! -f "$TF_CLI_CONFIG_FILE" ]; then
+  unset TF_CLI_CONFIG_FILE
+fi
+export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
+PLUGIN_DIR=""
+if ! command -v terraform >/dev/null; then
+  skip "terraform fmt" "terraform is not installed"
+  skip "terraform validate" "terraform is not installed"
+else
+  step "terraform fmt -check" check_terraform_fmt
+  if PLUGIN_DIR=$(find_plugin_dir); then
+    say "terraform provider plugins: $PLUGIN_DIR"
+    step "terraform validate (modules/pilotlight, modules/health-check, examples/complete)" check_terraform_validate
+  else
+    skip "terraform validate" "no local plugin directory with registry.terraform.io/hashicorp/aws (set TF_PLUGIN_DIR)"
+  fi
+fi
+
+step "checkov (infra/sam)" check_checkov_sam
+step "checkov (infra/terraform)" check_checkov_terraform
+
+ENDPOINT=""
+if [ -z "$PLUGIN_DIR" ]; then
+  skip "terraform apply/destroy on the emulator" "terraform or its local plugin directory is missing"
+elif ! .venv/bin/python -c 'import moto' 2>/dev/null || [ ! -x .venv/bin/aws ]; then
+  skip "terraform apply/destroy on the emulator" "moto and the AWS CLI are not in .venv: run make setup"
+else
+  # Started from this shell (not a step's subshell) so that the EXIT trap can stop it.
+  say "== start the emulator"
+  if start_emulator; then
+    step "terraform apply/check/destroy on the emulator (examples/complete)" check_emulator_apply
+  else
+    RESULTS+=("FAIL  start the emulator")
+    FAILED=$((FAILED + 1))
+  fi
+fi
+
+echo
+say "results:"
+printf '  %s\n' "${RESULTS[@]}"
+ELAPSED=$((SECONDS - START))
+if [ "$FAILED" = 0 ]; then
+  say "OK: $PASSED passed, $SKIPPED skipped, 0 failed in ${ELAPSED}s"
+else
+  say "FAILED: $PASSED passed, $SKIPPED skipped, $FAILED failed in ${ELAPSED}s"
+  exit 1
+fi
