@@ -18,6 +18,7 @@ lint:
 ## Every test: lint, unit and property tests, tests against the AWS emulator, end to end under
 ## cargo lambda watch with the AWS CLI.
 test: setup lint build
+	.venv/bin/python tests/emulator/test_emulator.py
 	cargo test --workspace --all-targets
 
 unit:
