@@ -49,7 +49,10 @@ step() {
   shift
   say "== $name"
   set +e
-  ("$@")
+  (
+    set -e
+    "$@"
+  )
   rc=$?
   set -e
   if [ "$rc" = 0 ]; then
@@ -107,8 +110,8 @@ check_cfn_lint() {
 check_sam_validate() {
   local t
   for t in "${TEMPLATES[@]}"; do
-    AWS_DEFAULT_REGION=us-west-2 AWS_REGION=us-west-2 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-      AWS_SESSION_TOKEN="" AWS_PROFILE="" AWS_CONFIG_FILE="$WORK/no-aws-config" \
+    env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_DEFAULT_REGION=us-west-2 AWS_REGION=us-west-2 \
+      AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_CONFIG_FILE="$WORK/no-aws-config" \
       AWS_SHARED_CREDENTIALS_FILE="$WORK/no-aws-credentials" SAM_CLI_TELEMETRY=0 \
       "$TOOLS/aws-sam-cli/bin/sam" validate --lint --template-file "$t"
   done
@@ -169,10 +172,12 @@ check_terraform_validate() {
   local copy=$WORK/validate dir
   copy_terraform "$copy"
   # The pilotlight module expects an aws.us_east_1 provider from its caller (configuration_aliases);
-  # validated on its own, it gets one from this throwaway file in the copy.
-  printf 'provider "aws" {\n  alias  = "us_east_1"\n  region = "us-east-1"\n}\n' \
-    >"$copy/modules/pilotlight/zz_check_infra_providers.tf"
+  # validated on its own, it gets one from a throwaway file in the copy, removed before the example
+  # (which passes its own) is validated.
+  local providers=$copy/modules/pilotlight/zz_check_infra_providers.tf
+  printf 'provider "aws" {\n  alias  = "us_east_1"\n  region = "us-east-1"\n}\n' >"$providers"
   for dir in modules/pilotlight modules/health-check examples/complete; do
+    [ "$dir" = modules/pilotlight ] || rm -f "$providers"
     say "terraform validate $dir"
     tf "validate-${dir//\//-}" -chdir="$copy/$dir" init -backend=false -input=false -no-color \
       -plugin-dir="$PLUGIN_DIR" >"$WORK/init-${dir//\//-}.log" ||

@@ -715,6 +715,51 @@ def snapshot_limit_zero_and_default() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# 8. Bulk snapshots (control API, for benchmarks)
+# --------------------------------------------------------------------------------------------
+@check
+def bulk_snapshots_are_real_manual_snapshots_with_times_and_tags() -> None:
+    em = Launcher("--snapshot-limit", "300")
+    try:
+        rds = em.rds(SRC)
+        make_instance(em, SRC, "bulk-db")
+        newest = NOW - timedelta(hours=1)
+        body = {
+            "region": SRC, "instance_id": "bulk-db", "count": 250, "prefix": "pl-", "newest": rfc3339(newest),
+            "step_seconds": 7200, "tags": {"pilotlight:managed-by": "pilotlight", "pilotlight:source-db": "bulk-db"},
+        }
+        assert em.ok("POST", "/snapshots/bulk", body) == {"created": 250, "region": SRC, "newest": "pl-00000", "oldest": "pl-00249"}
+        pages = all_pages(rds.describe_db_snapshots, "DBSnapshots", SnapshotType="manual", DBInstanceIdentifier="bulk-db")
+        assert [len(p) for p in pages] == [100, 100, 50], [len(p) for p in pages]
+        snaps = {s["DBSnapshotIdentifier"]: s for p in pages for s in p}
+        assert utc(snaps["pl-00000"]["SnapshotCreateTime"]) == newest, snaps["pl-00000"]
+        assert utc(snaps["pl-00249"]["SnapshotCreateTime"]) == newest - timedelta(hours=2 * 249), snaps["pl-00249"]
+        assert utc(snaps["pl-00010"]["OriginalSnapshotCreateTime"]) == newest - timedelta(hours=20)
+        assert all(s["Status"] == "available" and s["SnapshotType"] == "manual" for s in snaps.values())
+        tags = {t["Key"]: t["Value"] for t in snaps["pl-00007"]["TagList"]}
+        assert tags == body["tags"], tags
+        arn = snaps["pl-00007"]["DBSnapshotArn"]
+        rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "only", "Value": "this-one"}])
+        assert {t["Key"] for t in rds.list_tags_for_resource(ResourceName=snaps["pl-00008"]["DBSnapshotArn"])["TagList"]} == set(body["tags"])
+        rds.delete_db_snapshot(DBSnapshotIdentifier="pl-00249")
+        # The quota is checked for the whole batch: nothing is made when it would be exceeded.
+        status, answer = em.control("POST", "/snapshots/bulk", {**body, "prefix": "more-", "count": 52})
+        assert status == 400 and "SnapshotQuotaExceeded" in answer["error"], (status, answer)
+        assert em.ok("POST", "/snapshots/bulk", {**body, "prefix": "more-", "count": 51})["created"] == 51
+        expect_error("SnapshotQuotaExceeded", rds.create_db_snapshot, DBInstanceIdentifier="bulk-db", DBSnapshotIdentifier="one-more")
+        assert em.ok("POST", "/snapshots/bulk", {**body, "prefix": "over-", "count": 2, "quota": "bypass"})["created"] == 2
+        status, answer = em.control("POST", "/snapshots/bulk", {**body, "count": 1})
+        assert status == 400 and "DBSnapshotAlreadyExists" in answer["error"], (status, answer)
+        assert em.control("POST", "/snapshots/bulk", {**body, "instance_id": "nope"})[0] == 404
+        assert em.control("POST", "/snapshots/bulk", {**body, "count": -1})[0] == 400
+        assert em.control("POST", "/snapshots/bulk", {**body, "newest": "yesterday"})[0] == 400
+        total = sum(len(p) for p in all_pages(rds.describe_db_snapshots, "DBSnapshots", SnapshotType="manual"))
+        assert total == 249 + 51 + 2, total
+    finally:
+        em.stop()
+
+
+# --------------------------------------------------------------------------------------------
 def main() -> int:
     global EM
     only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else None

@@ -397,7 +397,10 @@ pub async fn failover(
             run.notify("decision").await;
             let deadline = tokio::time::Instant::now()
                 + Duration::from_secs(deps.config.failover.deadline_seconds);
-            match run.execute(&steps, obs.replica.as_ref(), deadline).await {
+            match run
+                .execute(&steps, obs.replica.as_ref(), &obs.records, deadline)
+                .await
+            {
                 Ok(outcome) => {
                     run.report.outcome = outcome;
                     if outcome == Outcome::FailedOver {
@@ -445,6 +448,7 @@ impl Run<'_> {
         &mut self,
         steps: &[PlannedStep],
         replica: Option<&InstanceState>,
+        observed_records: &[RecordState],
         deadline: tokio::time::Instant,
     ) -> Result<Outcome, AwsError> {
         let clients = &self.deps.clients;
@@ -510,10 +514,11 @@ impl Run<'_> {
                             message: "the promoted instance reports no endpoint".into(),
                         });
                     };
-                    let Some(record) = self.db.records.iter().find(|r| &r.fqdn() == name) else {
+                    let Some(observed) = observed_records.iter().find(|r| &r.record.fqdn() == name)
+                    else {
                         continue;
                     };
-                    if let Some(change) = self.update_record(record, &target).await? {
+                    if let Some(change) = self.update_record(observed, &target).await? {
                         changes.push(change);
                     }
                 }
@@ -584,17 +589,22 @@ impl Run<'_> {
         }
     }
 
-    /// Compare-and-swap the record to `target`; on a conflict re-read it: done by a concurrent
+    /// Compare-and-swap the record to `target`, from the values observed at the start of the
+    /// run (a stale value only costs a conflict); on a conflict re-read it: done by a concurrent
     /// run, or swap again once from the fresh value. Returns the change to wait for, if any.
     async fn update_record(
         &mut self,
-        record: &pilotlight::config::DnsRecord,
+        observed: &RecordState,
         target: &str,
     ) -> Result<Option<String>, AwsError> {
         let r53 = &self.deps.clients.route53;
+        let record = &observed.record;
         let comment = format!("pilotlight failover of {}", self.db.name);
-        for _ in 0..2 {
-            let current: RecordState = aws::record_state(r53, record).await?;
+        let mut current = observed.clone();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                current = aws::record_state(r53, record).await?;
+            }
             if current.points_to(target) {
                 self.record(
                     "update_record",
