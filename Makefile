@@ -1,5 +1,5 @@
 # pilotlight: the two commands are `make demo` (the main job) and `make test` (every test).
-.PHONY: setup demo test lint unit build clean
+.PHONY: setup demo test lint unit build clean check-infra bench
 
 setup:
 	@bash scripts/setup.sh
@@ -16,10 +16,16 @@ lint:
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 ## Every test: lint, unit and property tests, tests against the AWS emulator, end to end under
-## cargo lambda watch with the AWS CLI.
+## cargo lambda watch with the AWS CLI, and the deployment checks.
 test: setup lint build
 	.venv/bin/python tests/emulator/test_emulator.py
 	cargo test --workspace --all-targets
+	bash scripts/check-infra.sh
+
+## Deployment checks (no AWS account): cfn-lint, sam validate, terraform fmt/validate, checkov, and the
+## Terraform example applied to the emulator then destroyed.
+check-infra: setup
+	bash scripts/check-infra.sh
 
 unit:
 	cargo test -p pilotlight -p router -p failover

@@ -1,0 +1,71 @@
+variable "dr_region" {
+  description = "Region of the functions: the replicas' region."
+  type        = string
+  default     = "us-west-2"
+}
+
+variable "primary_region" {
+  description = "Region of the protected primary."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "artifacts_dir" {
+  description = "cargo-lambda output directory (<function>/bootstrap.zip); empty: the workspace's target/lambda."
+  type        = string
+  default     = ""
+}
+
+variable "architecture" {
+  description = "arm64 (cargo lambda build --arm64) or x86_64 (--x86-64)."
+  type        = string
+  default     = "arm64"
+}
+
+variable "primary_instance_id" {
+  description = "DBInstanceIdentifier of the primary."
+  type        = string
+  default     = "orders-primary"
+}
+
+variable "primary_endpoint" {
+  description = "Host name the Route 53 health check probes (reachable from the internet)."
+  type        = string
+  default     = "orders-primary.example.com"
+}
+
+variable "replica_instance_id" {
+  description = "DBInstanceIdentifier of the cross-region read replica."
+  type        = string
+  default     = "orders-replica"
+}
+
+variable "hosted_zone_id" {
+  description = "Hosted zone of the record that must point at the writer."
+  type        = string
+  default     = "Z0123456789ABCDEFGHIJ"
+}
+
+variable "record_name" {
+  description = "The record (lowercase, no trailing dot)."
+  type        = string
+  default     = "orders-db.example.internal"
+}
+
+variable "snapshot_kms_keys" {
+  description = "KMS key ARN re-encrypting copies of encrypted snapshots, by DR region (snapshots.kms_keys); add the source keys to the module's kms_key_arns too."
+  type        = map(string)
+  default     = {}
+}
+
+variable "operator_emails" {
+  description = "On-call addresses for the notification and alarm topics."
+  type        = list(string)
+  default     = []
+}
+
+variable "local_endpoint" {
+  description = "URL of a local AWS emulator (moto) for every service, e.g. http://127.0.0.1:5000; empty: real AWS."
+  type        = string
+  default     = ""
+}

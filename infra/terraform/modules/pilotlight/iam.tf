@@ -1,0 +1,326 @@
+# One role per function, each allowed only what that function calls.
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  partition = data.aws_partition.current.partition
+
+  primary_and_replica_arns = concat(var.primary_instance_arns, var.replica_instance_arns)
+  hosted_zone_arns         = [for id in var.hosted_zone_ids : "arn:${local.partition}:route53:::hostedzone/${trimprefix(id, "/hostedzone/")}"]
+  health_check_arns        = [for id in var.health_check_ids : "arn:${local.partition}:route53:::healthcheck/${id}"]
+
+  # Every region of this account: snapshot-copy works in the primary and the DR regions.
+  rds_db_arns               = "arn:${local.partition}:rds:*:${local.account}:db:*"
+  rds_cluster_arns          = "arn:${local.partition}:rds:*:${local.account}:cluster:*"
+  rds_snapshot_arns         = "arn:${local.partition}:rds:*:${local.account}:snapshot:*"
+  rds_cluster_snapshot_arns = "arn:${local.partition}:rds:*:${local.account}:cluster-snapshot:*"
+  own_snapshot_arns         = "arn:${local.partition}:rds:*:${local.account}:snapshot:${var.managed_snapshot_prefix}*"
+  own_cluster_snapshot_arns = "arn:${local.partition}:rds:*:${local.account}:cluster-snapshot:${var.managed_snapshot_prefix}*"
+
+  policies = {
+    router          = data.aws_iam_policy_document.router.json
+    failover        = data.aws_iam_policy_document.failover.json
+    "snapshot-copy" = data.aws_iam_policy_document.snapshot_copy.json
+    retention       = data.aws_iam_policy_document.retention.json
+  }
+}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_iam_policy_document" "assume_lambda" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = local.functions
+
+  name_prefix        = "${var.name_prefix}-${each.key}-"
+  description        = "pilotlight ${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+
+  name   = each.key
+  role   = aws_iam_role.function[each.key].id
+  policy = local.policies[each.key]
+}
+
+# What every function needs: its own log group and its own failed-invocation queue.
+data "aws_iam_policy_document" "common" {
+  for_each = local.functions
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
+  }
+
+  statement {
+    sid       = "SendFailedInvocations"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq[each.key].arn]
+  }
+}
+
+data "aws_iam_policy_document" "router" {
+  source_policy_documents = [data.aws_iam_policy_document.common["router"].json]
+
+  statement {
+    sid       = "InvokeWorkers"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [for name in ["failover", "snapshot-copy", "retention"] : aws_lambda_function.function[name].arn]
+  }
+}
+
+data "aws_iam_policy_document" "failover" {
+  source_policy_documents = [data.aws_iam_policy_document.common["failover"].json]
+
+  statement {
+    sid       = "PromoteConfiguredReplicas"
+    actions   = ["rds:PromoteReadReplica"]
+    resources = var.replica_instance_arns
+  }
+
+  statement {
+    sid       = "TagConfiguredReplicasWithPilotlightKeys"
+    actions   = ["rds:AddTagsToResource"]
+    resources = var.replica_instance_arns
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "aws:TagKeys"
+      values   = ["pilotlight:*"]
+    }
+  }
+
+  statement {
+    sid       = "DescribeProtectedInstances"
+    actions   = ["rds:DescribeDBInstances"]
+    resources = local.primary_and_replica_arns
+  }
+
+  statement {
+    sid       = "RepointConfiguredCnameRecords"
+    actions   = ["route53:ChangeResourceRecordSets"]
+    resources = local.hosted_zone_arns
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
+      values   = var.record_names
+    }
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "route53:ChangeResourceRecordSetsRecordTypes"
+      values   = ["CNAME"]
+    }
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "route53:ChangeResourceRecordSetsActions"
+      values   = ["CREATE", "DELETE", "UPSERT"]
+    }
+  }
+
+  statement {
+    sid       = "ReadConfiguredZones"
+    actions   = ["route53:ListResourceRecordSets"]
+    resources = local.hosted_zone_arns
+  }
+
+  statement {
+    sid       = "WaitForDnsChanges"
+    actions   = ["route53:GetChange"]
+    resources = ["arn:${local.partition}:route53:::change/*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(var.health_check_ids) > 0 ? [1] : []
+    content {
+      sid       = "ReadConfiguredHealthChecks"
+      actions   = ["route53:GetHealthCheckStatus"]
+      resources = local.health_check_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.alarm_arns) > 0 ? [1] : []
+    content {
+      sid       = "ReadConfiguredAlarms"
+      actions   = ["cloudwatch:DescribeAlarms"]
+      resources = var.alarm_arns
+    }
+  }
+
+  # cloudwatch:GetMetricStatistics supports no resource-level permission (read-only: ReplicaLag).
+  statement {
+    sid       = "ReadReplicaLag"
+    actions   = ["cloudwatch:GetMetricStatistics"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "Notify"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.notifications.arn]
+  }
+}
+
+data "aws_iam_policy_document" "snapshot_copy" {
+  source_policy_documents = [data.aws_iam_policy_document.common["snapshot-copy"].json]
+
+  statement {
+    sid = "ReadDatabasesAndSnapshots"
+    actions = [
+      "rds:DescribeDBInstances",
+      "rds:DescribeDBClusters",
+      "rds:DescribeDBSnapshots",
+      "rds:DescribeDBClusterSnapshots",
+      "rds:ListTagsForResource",
+    ]
+    resources = [local.rds_db_arns, local.rds_cluster_arns, local.rds_snapshot_arns, local.rds_cluster_snapshot_arns]
+  }
+
+  statement {
+    sid       = "SnapshotOnlyWithThePilotlightTag"
+    actions   = ["rds:CreateDBSnapshot", "rds:CreateDBClusterSnapshot"]
+    resources = [local.rds_db_arns, local.rds_cluster_arns, local.own_snapshot_arns, local.own_cluster_snapshot_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/pilotlight:managed-by"
+      values   = ["pilotlight"]
+    }
+  }
+
+  # The source (pilotlight's snapshot in the database's region) and the copy, same name.
+  statement {
+    sid       = "CopyOnlyWithThePilotlightTag"
+    actions   = ["rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot"]
+    resources = [local.own_snapshot_arns, local.own_cluster_snapshot_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/pilotlight:managed-by"
+      values   = ["pilotlight"]
+    }
+  }
+
+  statement {
+    sid       = "TagOwnSnapshots"
+    actions   = ["rds:AddTagsToResource"]
+    resources = [local.own_snapshot_arns, local.own_cluster_snapshot_arns]
+  }
+
+  dynamic "statement" {
+    for_each = length(var.kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "UseSnapshotKeysThroughRds"
+      actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"]
+      resources = var.kms_key_arns
+      condition {
+        test     = "StringLike"
+        variable = "kms:ViaService"
+        values   = ["rds.*.amazonaws.com"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "GrantSnapshotKeysToRds"
+      actions   = ["kms:CreateGrant"]
+      resources = var.kms_key_arns
+      condition {
+        test     = "Bool"
+        variable = "kms:GrantIsForAWSResource"
+        values   = ["true"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "DescribeSnapshotKeys"
+      actions   = ["kms:DescribeKey"]
+      resources = var.kms_key_arns
+    }
+  }
+
+  statement {
+    sid       = "Notify"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.notifications.arn]
+  }
+}
+
+data "aws_iam_policy_document" "retention" {
+  source_policy_documents = [data.aws_iam_policy_document.common["retention"].json]
+
+  statement {
+    sid       = "ReadSnapshots"
+    actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots", "rds:ListTagsForResource"]
+    resources = [local.rds_db_arns, local.rds_cluster_arns, local.rds_snapshot_arns, local.rds_cluster_snapshot_arns]
+  }
+
+  statement {
+    sid       = "DeleteOnlyPilotlightSnapshots"
+    actions   = ["rds:DeleteDBSnapshot"]
+    resources = [local.own_snapshot_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "rds:snapshot-tag/pilotlight:managed-by"
+      values   = ["pilotlight"]
+    }
+  }
+
+  statement {
+    sid       = "DeleteOnlyPilotlightClusterSnapshots"
+    actions   = ["rds:DeleteDBClusterSnapshot"]
+    resources = [local.own_cluster_snapshot_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "rds:cluster-snapshot-tag/pilotlight:managed-by"
+      values   = ["pilotlight"]
+    }
+  }
+
+  # Belt and braces: even a policy attached to this role later cannot make it delete a snapshot
+  # that is not tagged as pilotlight's.
+  statement {
+    sid       = "NeverDeleteOtherSnapshots"
+    effect    = "Deny"
+    actions   = ["rds:DeleteDBSnapshot"]
+    resources = ["*"]
+    condition {
+      test     = "StringNotEquals"
+      variable = "rds:snapshot-tag/pilotlight:managed-by"
+      values   = ["pilotlight"]
+    }
+  }
+
+  statement {
+    sid       = "NeverDeleteOtherClusterSnapshots"
+    effect    = "Deny"
+    actions   = ["rds:DeleteDBClusterSnapshot"]
+    resources = ["*"]
+    condition {
+      test     = "StringNotEquals"
+      variable = "rds:cluster-snapshot-tag/pilotlight:managed-by"
+      values   = ["pilotlight"]
+    }
+  }
+
+  statement {
+    sid       = "Notify"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.notifications.arn]
+  }
+}

@@ -1,0 +1,369 @@
+locals {
+  # timeout in seconds; reserved concurrency -1 = unreserved.
+  functions = {
+    router = {
+      description = "pilotlight router: turns alarms, events, schedules and commands into worker invocations"
+      timeout     = 60
+      reserved    = -1
+    }
+    failover = {
+      description = "pilotlight failover: verify, promote the replica, repoint DNS, notify"
+      timeout     = 900
+      reserved    = 1
+    }
+    "snapshot-copy" = {
+      description = "pilotlight snapshot-copy: keep a recent snapshot and a copy in every DR region"
+      timeout     = 900
+      reserved    = -1
+    }
+    retention = {
+      description = "pilotlight retention: delete pilotlight's expired snapshots"
+      timeout     = 900
+      reserved    = -1
+    }
+  }
+
+  # The region this module deploys to, read from an ARN (works with every provider version).
+  region = split(":", aws_sns_topic.notifications.arn)[3]
+}
+
+# ------------------------------------------------------------------------------------------------
+# Topics
+# ------------------------------------------------------------------------------------------------
+resource "aws_sns_topic" "notifications" {
+  name         = "${var.name_prefix}-notifications"
+  display_name = "pilotlight"
+  # Only the functions publish here (IAM principals): the AWS managed key is enough.
+  kms_master_key_id = "alias/aws/sns"
+  tags              = var.tags
+}
+
+# CloudWatch alarms cannot publish to a topic encrypted with the AWS managed key (its key policy
+# cannot grant cloudwatch.amazonaws.com), so the alarm topic has its own key.
+data "aws_iam_policy_document" "alarm_topic_key" {
+  # checkov:skip=CKV_AWS_109: A key policy's Resource "*" is this key alone; the account root administers it
+  # checkov:skip=CKV_AWS_111: A key policy's Resource "*" is this key alone; CloudWatch may only encrypt for the topic
+  # checkov:skip=CKV_AWS_356: A key policy's Resource "*" is this key alone, not every resource
+  statement {
+    sid       = "AccountAdministersTheKey"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "alarm_topic" {
+  description         = "pilotlight alarm topic (CloudWatch alarms publish to it)"
+  enable_key_rotation = true
+  policy              = data.aws_iam_policy_document.alarm_topic_key.json
+  tags                = var.tags
+}
+
+resource "aws_kms_alias" "alarm_topic" {
+  name          = "alias/${var.name_prefix}-alarms"
+  target_key_id = aws_kms_key.alarm_topic.key_id
+}
+
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name_prefix}-alarms"
+  display_name      = "pilotlight alarms"
+  kms_master_key_id = aws_kms_key.alarm_topic.arn
+  tags              = var.tags
+}
+
+resource "aws_sns_topic_subscription" "operator_notifications" {
+  for_each = toset(var.operator_emails)
+
+  topic_arn = aws_sns_topic.notifications.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+resource "aws_sns_topic_subscription" "operator_alarms" {
+  for_each = toset(var.operator_emails)
+
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+# ------------------------------------------------------------------------------------------------
+# Failed asynchronous invocations (after Lambda's retries), one queue per function
+# ------------------------------------------------------------------------------------------------
+resource "aws_sqs_queue" "dlq" {
+  for_each = local.functions
+
+  name                      = "${var.name_prefix}-${each.key}-dlq"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+  tags                      = var.tags
+}
+
+# ------------------------------------------------------------------------------------------------
+# Functions
+# ------------------------------------------------------------------------------------------------
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.functions
+  # checkov:skip=CKV_AWS_158: Logs hold no secrets; CloudWatch Logs encrypts them at rest with its own keys
+
+  name              = "/aws/lambda/${var.name_prefix}-${each.key}"
+  retention_in_days = var.log_retention_days
+  tags              = var.tags
+}
+
+resource "aws_lambda_function" "function" {
+  for_each = local.functions
+  # checkov:skip=CKV_AWS_115: failover is reserved 1; the router and the idempotent workers must not be throttled
+  # checkov:skip=CKV_AWS_116: Failed async invocations go to an on-failure destination (SQS), which records the error too
+  # checkov:skip=CKV_AWS_117: No VPC: the functions call only AWS APIs
+  # checkov:skip=CKV_AWS_173: The environment holds the configuration, no secrets; Lambda encrypts it at rest
+  # checkov:skip=CKV_AWS_272: No code signing: the same pipeline builds and deploys the artifacts
+  # checkov:skip=CKV_AWS_50: No X-Ray: JSON logs and EMF metrics carry the timeline; tracing would need xray:* on *
+
+  function_name                  = "${var.name_prefix}-${each.key}"
+  description                    = each.value.description
+  role                           = aws_iam_role.function[each.key].arn
+  filename                       = "${var.artifacts_dir}/${each.key}/bootstrap.zip"
+  source_code_hash               = filebase64sha256("${var.artifacts_dir}/${each.key}/bootstrap.zip")
+  runtime                        = "provided.al2023"
+  handler                        = "bootstrap"
+  architectures                  = [var.architecture]
+  memory_size                    = 128
+  timeout                        = each.value.timeout
+  reserved_concurrent_executions = each.value.reserved
+
+  environment {
+    variables = {
+      PILOTLIGHT_CONFIG = var.pilotlight_config
+    }
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lambda_function_event_invoke_config" "function" {
+  for_each = local.functions
+
+  function_name          = aws_lambda_function.function[each.key].function_name
+  maximum_retry_attempts = 2
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.dlq[each.key].arn
+    }
+  }
+
+  # Lambda checks that the role may send to the destination.
+  depends_on = [aws_iam_role_policy.function]
+}
+
+# ------------------------------------------------------------------------------------------------
+# Triggers, all to the router
+# ------------------------------------------------------------------------------------------------
+# The health check alarm's topic lives in us-east-1 (module health-check): a cross-region subscription.
+resource "aws_lambda_permission" "health_alarm" {
+  count = var.subscribe_health_alarm_topic ? 1 : 0
+
+  statement_id   = "sns-health-alarm"
+  function_name  = aws_lambda_function.function["router"].function_name
+  action         = "lambda:InvokeFunction"
+  principal      = "sns.amazonaws.com"
+  source_arn     = var.health_alarm_topic_arn
+  source_account = local.account
+}
+
+resource "aws_sns_topic_subscription" "health_alarm" {
+  count    = var.subscribe_health_alarm_topic ? 1 : 0
+  provider = aws.us_east_1
+
+  topic_arn = var.health_alarm_topic_arn
+  protocol  = "lambda"
+  endpoint  = aws_lambda_function.function["router"].arn
+
+  depends_on = [aws_lambda_permission.health_alarm]
+}
+
+locals {
+  rules = {
+    "alarm-state-change" = {
+      description = "CloudWatch alarms of this region going to ALARM, to the router"
+      event_pattern = jsonencode(merge(
+        {
+          source        = ["aws.cloudwatch"]
+          "detail-type" = ["CloudWatch Alarm State Change"]
+          detail        = { state = { value = ["ALARM"] } }
+        },
+        { for k, v in { resources = var.alarm_arns } : k => v if length(v) > 0 },
+      ))
+      schedule_expression = null
+      input               = null
+    }
+    "snapshot-copy-schedule" = {
+      description         = "Scheduled snapshot copy, through the router"
+      event_pattern       = null
+      schedule_expression = var.snapshot_copy_schedule
+      input               = jsonencode({ command = "snapshot-copy" })
+    }
+    "retention-schedule" = {
+      description         = "Scheduled snapshot retention, through the router"
+      event_pattern       = null
+      schedule_expression = var.retention_schedule
+      input               = jsonencode({ command = "retention" })
+    }
+    "snapshot-events" = {
+      description = "RDS events about pilotlight's snapshots in this region (copies finishing), to the router"
+      # The router ignores every other snapshot: do not invoke it for them.
+      event_pattern = jsonencode({
+        source        = ["aws.rds"]
+        "detail-type" = ["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"]
+        detail        = { SourceIdentifier = [{ prefix = "pilotlight-" }] }
+      })
+      schedule_expression = null
+      input               = null
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_rule" "router" {
+  for_each = local.rules
+
+  name                = "${var.name_prefix}-${each.key}"
+  description         = each.value.description
+  event_pattern       = each.value.event_pattern
+  schedule_expression = each.value.schedule_expression
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "router" {
+  for_each = local.rules
+
+  rule      = aws_cloudwatch_event_rule.router[each.key].name
+  target_id = "router"
+  arn       = aws_lambda_function.function["router"].arn
+  input     = each.value.input
+}
+
+resource "aws_lambda_permission" "events" {
+  for_each = local.rules
+
+  statement_id  = "events-${each.key}"
+  function_name = aws_lambda_function.function["router"].function_name
+  action        = "lambda:InvokeFunction"
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.router[each.key].arn
+}
+
+# ------------------------------------------------------------------------------------------------
+# Alarms on the functions' own errors, to the operators
+# ------------------------------------------------------------------------------------------------
+resource "aws_cloudwatch_metric_alarm" "errors" {
+  for_each = local.functions
+
+  alarm_name          = "${var.name_prefix}-${each.key}-errors"
+  alarm_description   = "pilotlight ${each.key} failed (see its logs and the ${each.key} DLQ)"
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.function[each.key].function_name }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+  tags                = var.tags
+}
+
+# ------------------------------------------------------------------------------------------------
+# Dashboard: EMF metrics in namespace Pilotlight, and the functions' errors
+# ------------------------------------------------------------------------------------------------
+locals {
+  search_widgets = [
+    { title = "Failover RTO (seconds)", stat = "Maximum", period = 300, series = { rto = ["{Pilotlight,Database} MetricName=\"FailoverRTOSeconds\"", ""] } },
+    { title = "Failovers", stat = "Sum", period = 3600, series = { failovers = ["{Pilotlight,Database} MetricName=\"FailoverCount\"", ""] } },
+    { title = "RPO exposure (seconds)", stat = "Maximum", period = 300, series = { rpo = ["{Pilotlight,Database,Region} MetricName=\"RPOExposureSeconds\"", ""] } },
+    {
+      title  = "Snapshot copies in flight and queued", stat = "Maximum", period = 300,
+      series = { inflight = ["{Pilotlight,Region} MetricName=\"CopiesInFlight\"", "in flight"], queued = ["{Pilotlight,Region} MetricName=\"CopiesQueued\"", "queued"] }
+    },
+    { title = "Snapshots deleted by retention", stat = "Sum", period = 86400, series = { deleted = ["{Pilotlight,Region} MetricName=\"SnapshotsDeleted\"", ""] } },
+  ]
+
+  dashboard_body = jsonencode({
+    widgets = concat(
+      [for i, w in local.search_widgets : {
+        type   = "metric"
+        x      = (i % 2) * 12
+        y      = floor(i / 2) * 6
+        width  = 12
+        height = 6
+        properties = {
+          title  = w.title
+          region = local.region
+          view   = "timeSeries"
+          stat   = w.stat
+          period = w.period
+          metrics = [for id, s in w.series : [{
+            expression = "SEARCH('${s[0]}', '${w.stat}', ${w.period})"
+            id         = id
+            label      = s[1]
+          }]]
+        }
+      }],
+      [
+        {
+          type   = "metric"
+          x      = 12
+          y      = 12
+          width  = 12
+          height = 6
+          properties = {
+            title   = "Function errors"
+            region  = local.region
+            view    = "timeSeries"
+            stat    = "Sum"
+            period  = 60
+            metrics = [for name in keys(local.functions) : ["AWS/Lambda", "Errors", "FunctionName", aws_lambda_function.function[name].function_name]]
+          }
+        },
+      ],
+      [
+        {
+          type   = "alarm"
+          x      = 0
+          y      = 18
+          width  = 24
+          height = 3
+          properties = {
+            title  = "pilotlight alarms"
+            alarms = [for a in aws_cloudwatch_metric_alarm.errors : a.arn]
+          }
+        },
+      ],
+    )
+  })
+}
+
+resource "aws_cloudwatch_dashboard" "main" {
+  dashboard_name = var.name_prefix
+  dashboard_body = local.dashboard_body
+}

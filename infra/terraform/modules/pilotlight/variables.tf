@@ -1,0 +1,152 @@
+variable "name_prefix" {
+  description = "Prefix of every name (functions, queues, topics, alarms, dashboard)."
+  type        = string
+  default     = "pilotlight"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}$", var.name_prefix))
+    error_message = "name_prefix must be 1-31 of [a-z0-9-], starting with a letter."
+  }
+}
+
+variable "pilotlight_config" {
+  description = <<-EOT
+    pilotlight's JSON configuration (PILOTLIGHT_CONFIG, validated by the functions at start-up).
+    notifications.topic_arn must be the notification topic this module creates
+    (arn:PARTITION:sns:REGION:ACCOUNT:<name_prefix>-notifications) and functions must name
+    <name_prefix>-failover, -snapshot-copy and -retention.
+  EOT
+  type        = string
+
+  validation {
+    condition     = can(jsondecode(var.pilotlight_config))
+    error_message = "pilotlight_config must be a JSON document."
+  }
+}
+
+variable "artifacts_dir" {
+  description = "Directory holding the cargo-lambda artifacts, <function>/bootstrap.zip (the workspace's target/lambda)."
+  type        = string
+}
+
+variable "architecture" {
+  description = "Architecture the artifacts were built for: arm64 (cargo lambda build --arm64) or x86_64."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "primary_instance_arns" {
+  description = "ARNs of the protected primary DB instances (arn:aws:rds:REGION:ACCOUNT:db:ID), read by failover."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.primary_instance_arns) > 0
+    error_message = "At least one primary instance ARN is required."
+  }
+}
+
+variable "replica_instance_arns" {
+  description = "ARNs of the cross-region read replicas failover may tag and promote."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.replica_instance_arns) > 0
+    error_message = "At least one replica instance ARN is required."
+  }
+}
+
+variable "hosted_zone_ids" {
+  description = "Route 53 hosted zone ids (Z...) holding the records failover repoints."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.hosted_zone_ids) > 0
+    error_message = "At least one hosted zone id is required."
+  }
+}
+
+variable "record_names" {
+  description = "Record names failover may change, normalized for Route 53's IAM condition key: lowercase, no trailing dot."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.record_names) > 0 && alltrue([for n in var.record_names : n == lower(n) && !endswith(n, ".")])
+    error_message = "record_names must be lowercase with no trailing dot (orders-db.example.internal)."
+  }
+}
+
+variable "alarm_arns" {
+  description = "ARNs of the CloudWatch alarms in the configuration (failover re-reads them)."
+  type        = list(string)
+  default     = []
+}
+
+variable "health_check_ids" {
+  description = "Route 53 health check ids in the configuration (failover re-reads their status)."
+  type        = list(string)
+  default     = []
+}
+
+variable "subscribe_health_alarm_topic" {
+  description = "Subscribe the router to health_alarm_topic_arn (known at plan time, unlike the ARN)."
+  type        = bool
+  default     = false
+}
+
+variable "health_alarm_topic_arn" {
+  description = "The health-check module's alarm topic (us-east-1), subscribed to the router through the aws.us_east_1 provider."
+  type        = string
+  default     = ""
+}
+
+variable "kms_key_arns" {
+  description = "Key ARNs (not aliases) of the KMS keys of encrypted source snapshots and of the keys re-encrypting the copies (snapshots.kms_keys)."
+  type        = list(string)
+  default     = []
+}
+
+variable "managed_snapshot_prefix" {
+  description = "Identifier prefix of the snapshots pilotlight creates and copies (pilotlight-<db>-<time>): creating, copying, tagging and deleting are limited to snapshot:<prefix>*. Empty: any identifier."
+  type        = string
+  default     = "pilotlight-"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]*$", var.managed_snapshot_prefix))
+    error_message = "managed_snapshot_prefix may hold only letters, digits and hyphens."
+  }
+}
+
+variable "snapshot_copy_schedule" {
+  description = "EventBridge schedule expression that sends {\"command\":\"snapshot-copy\"} to the router."
+  type        = string
+  default     = "rate(1 hour)"
+}
+
+variable "retention_schedule" {
+  description = "EventBridge schedule expression that sends {\"command\":\"retention\"} to the router."
+  type        = string
+  default     = "cron(30 4 * * ? *)"
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups (the audit trail of every failover)."
+  type        = number
+  default     = 365
+}
+
+variable "operator_emails" {
+  description = "Addresses subscribed to the notification and alarm topics (each must confirm the e-mail AWS sends)."
+  type        = list(string)
+  default     = []
+}
+
+variable "tags" {
+  description = "Tags for every resource that takes them."
+  type        = map(string)
+  default     = {}
+}
