@@ -220,13 +220,13 @@ locals {
       description         = "Scheduled snapshot copy, through the router"
       event_pattern       = null
       schedule_expression = var.snapshot_copy_schedule
-      input               = jsonencode({ command = "snapshot-copy" })
+      input               = jsonencode({ command = "snapshot-copy", invoke = "async" })
     }
     "retention-schedule" = {
       description         = "Scheduled snapshot retention, through the router"
       event_pattern       = null
       schedule_expression = var.retention_schedule
-      input               = jsonencode({ command = "retention" })
+      input               = jsonencode({ command = "retention", invoke = "async" })
     }
     "snapshot-events" = {
       description = "RDS events about pilotlight's snapshots in this region (copies finishing), to the router"

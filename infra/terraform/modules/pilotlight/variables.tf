@@ -122,13 +122,13 @@ variable "managed_snapshot_prefix" {
 }
 
 variable "snapshot_copy_schedule" {
-  description = "EventBridge schedule expression that sends {\"command\":\"snapshot-copy\"} to the router."
+  description = "EventBridge schedule expression that sends {\"command\":\"snapshot-copy\",\"invoke\":\"async\"} to the router."
   type        = string
   default     = "rate(1 hour)"
 }
 
 variable "retention_schedule" {
-  description = "EventBridge schedule expression that sends {\"command\":\"retention\"} to the router."
+  description = "EventBridge schedule expression that sends {\"command\":\"retention\",\"invoke\":\"async\"} to the router."
   type        = string
   default     = "cron(30 4 * * ? *)"
 }
