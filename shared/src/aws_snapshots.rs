@@ -5,7 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::Tag;
+use aws_smithy_runtime_api::client::result::CreateUnhandledError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use chrono::{DateTime, Utc};
 
 use crate::aws::{AwsError, Clients};
@@ -27,6 +30,36 @@ pub enum CallOutcome {
     /// `DBSnapshotNotFound` (on delete: already gone) or `InvalidDBSnapshotState` (e.g. still
     /// copying); the message says which.
     Skipped(String),
+}
+
+/// Map a create/copy/delete result to a [`CallOutcome`]: `skip` faults (already exists, not found,
+/// invalid state, by operation) and the snapshot quota become outcomes, anything else an
+/// [`AwsError`] naming `operation`.
+fn classify<O, E>(
+    operation: &'static str,
+    result: Result<O, SdkError<E, HttpResponse>>,
+    already_exists: impl Fn(&E) -> bool,
+    quota_exceeded: impl Fn(&E) -> bool,
+    skip: impl Fn(&E) -> bool,
+) -> Result<CallOutcome, AwsError>
+where
+    E: std::error::Error + ProvideErrorMetadata + CreateUnhandledError + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(CallOutcome::Done),
+        Err(e) => {
+            let e = e.into_service_error();
+            if already_exists(&e) {
+                Ok(CallOutcome::AlreadyExists)
+            } else if quota_exceeded(&e) {
+                Ok(CallOutcome::QuotaExceeded(e.to_string()))
+            } else if skip(&e) {
+                Ok(CallOutcome::Skipped(e.to_string()))
+            } else {
+                Err(AwsError::new(operation, e))
+            }
+        }
+    }
 }
 
 fn to_chrono(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
@@ -198,46 +231,30 @@ pub async fn create_snapshot(
     tag_map: &BTreeMap<String, String>,
 ) -> Result<CallOutcome, AwsError> {
     match kind {
-        DbKind::Instance => match rds
-            .create_db_snapshot()
-            .db_instance_identifier(db_id)
-            .db_snapshot_identifier(snapshot_id)
-            .set_tags(Some(sdk_tags(tag_map)))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(CallOutcome::Done),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_db_snapshot_already_exists_fault() {
-                    Ok(CallOutcome::AlreadyExists)
-                } else if e.is_snapshot_quota_exceeded_fault() {
-                    Ok(CallOutcome::QuotaExceeded(e.to_string()))
-                } else {
-                    Err(AwsError::new("CreateDBSnapshot", e))
-                }
-            }
-        },
-        DbKind::Cluster => match rds
-            .create_db_cluster_snapshot()
-            .db_cluster_identifier(db_id)
-            .db_cluster_snapshot_identifier(snapshot_id)
-            .set_tags(Some(sdk_tags(tag_map)))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(CallOutcome::Done),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_db_cluster_snapshot_already_exists_fault() {
-                    Ok(CallOutcome::AlreadyExists)
-                } else if e.is_snapshot_quota_exceeded_fault() {
-                    Ok(CallOutcome::QuotaExceeded(e.to_string()))
-                } else {
-                    Err(AwsError::new("CreateDBClusterSnapshot", e))
-                }
-            }
-        },
+        DbKind::Instance => classify(
+            "CreateDBSnapshot",
+            rds.create_db_snapshot()
+                .db_instance_identifier(db_id)
+                .db_snapshot_identifier(snapshot_id)
+                .set_tags(Some(sdk_tags(tag_map)))
+                .send()
+                .await,
+            |e| e.is_db_snapshot_already_exists_fault(),
+            |e| e.is_snapshot_quota_exceeded_fault(),
+            |_| false,
+        ),
+        DbKind::Cluster => classify(
+            "CreateDBClusterSnapshot",
+            rds.create_db_cluster_snapshot()
+                .db_cluster_identifier(db_id)
+                .db_cluster_snapshot_identifier(snapshot_id)
+                .set_tags(Some(sdk_tags(tag_map)))
+                .send()
+                .await,
+            |e| e.is_db_cluster_snapshot_already_exists_fault(),
+            |e| e.is_snapshot_quota_exceeded_fault(),
+            |_| false,
+        ),
     }
 }
 
@@ -253,51 +270,35 @@ pub async fn copy_snapshot(
     copy: &CopySnapshot,
 ) -> Result<CallOutcome, AwsError> {
     match copy.kind {
-        DbKind::Instance => match rds
-            .copy_db_snapshot()
-            .source_db_snapshot_identifier(&copy.source_arn)
-            .target_db_snapshot_identifier(&copy.target_id)
-            .copy_tags(true)
-            .set_tags(Some(sdk_tags(&copy.tags)))
-            .set_kms_key_id(copy.kms_key_id.clone())
-            .set_option_group_name(copy.option_group.clone())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(CallOutcome::Done),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_db_snapshot_already_exists_fault() {
-                    Ok(CallOutcome::AlreadyExists)
-                } else if e.is_snapshot_quota_exceeded_fault() {
-                    Ok(CallOutcome::QuotaExceeded(e.to_string()))
-                } else {
-                    Err(AwsError::new("CopyDBSnapshot", e))
-                }
-            }
-        },
-        DbKind::Cluster => match rds
-            .copy_db_cluster_snapshot()
-            .source_db_cluster_snapshot_identifier(&copy.source_arn)
-            .target_db_cluster_snapshot_identifier(&copy.target_id)
-            .copy_tags(true)
-            .set_tags(Some(sdk_tags(&copy.tags)))
-            .set_kms_key_id(copy.kms_key_id.clone())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(CallOutcome::Done),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_db_cluster_snapshot_already_exists_fault() {
-                    Ok(CallOutcome::AlreadyExists)
-                } else if e.is_snapshot_quota_exceeded_fault() {
-                    Ok(CallOutcome::QuotaExceeded(e.to_string()))
-                } else {
-                    Err(AwsError::new("CopyDBClusterSnapshot", e))
-                }
-            }
-        },
+        DbKind::Instance => classify(
+            "CopyDBSnapshot",
+            rds.copy_db_snapshot()
+                .source_db_snapshot_identifier(&copy.source_arn)
+                .target_db_snapshot_identifier(&copy.target_id)
+                .copy_tags(true)
+                .set_tags(Some(sdk_tags(&copy.tags)))
+                .set_kms_key_id(copy.kms_key_id.clone())
+                .set_option_group_name(copy.option_group.clone())
+                .send()
+                .await,
+            |e| e.is_db_snapshot_already_exists_fault(),
+            |e| e.is_snapshot_quota_exceeded_fault(),
+            |_| false,
+        ),
+        DbKind::Cluster => classify(
+            "CopyDBClusterSnapshot",
+            rds.copy_db_cluster_snapshot()
+                .source_db_cluster_snapshot_identifier(&copy.source_arn)
+                .target_db_cluster_snapshot_identifier(&copy.target_id)
+                .copy_tags(true)
+                .set_tags(Some(sdk_tags(&copy.tags)))
+                .set_kms_key_id(copy.kms_key_id.clone())
+                .send()
+                .await,
+            |e| e.is_db_cluster_snapshot_already_exists_fault(),
+            |e| e.is_snapshot_quota_exceeded_fault(),
+            |_| false,
+        ),
     }
 }
 
@@ -311,40 +312,29 @@ pub async fn delete_snapshot(
     id: &str,
 ) -> Result<CallOutcome, AwsError> {
     match kind {
-        DbKind::Instance => match rds
-            .delete_db_snapshot()
-            .db_snapshot_identifier(id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(CallOutcome::Done),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_db_snapshot_not_found_fault() || e.is_invalid_db_snapshot_state_fault() {
-                    Ok(CallOutcome::Skipped(e.to_string()))
-                } else {
-                    Err(AwsError::new("DeleteDBSnapshot", e))
-                }
-            }
-        },
-        DbKind::Cluster => match rds
-            .delete_db_cluster_snapshot()
-            .db_cluster_snapshot_identifier(id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(CallOutcome::Done),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_db_cluster_snapshot_not_found_fault()
+        DbKind::Instance => classify(
+            "DeleteDBSnapshot",
+            rds.delete_db_snapshot()
+                .db_snapshot_identifier(id)
+                .send()
+                .await,
+            |_| false,
+            |_| false,
+            |e| e.is_db_snapshot_not_found_fault() || e.is_invalid_db_snapshot_state_fault(),
+        ),
+        DbKind::Cluster => classify(
+            "DeleteDBClusterSnapshot",
+            rds.delete_db_cluster_snapshot()
+                .db_cluster_snapshot_identifier(id)
+                .send()
+                .await,
+            |_| false,
+            |_| false,
+            |e| {
+                e.is_db_cluster_snapshot_not_found_fault()
                     || e.is_invalid_db_cluster_snapshot_state_fault()
-                {
-                    Ok(CallOutcome::Skipped(e.to_string()))
-                } else {
-                    Err(AwsError::new("DeleteDBClusterSnapshot", e))
-                }
-            }
-        },
+            },
+        ),
     }
 }
 
