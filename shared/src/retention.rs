@@ -140,6 +140,9 @@ impl RetentionDecision {
     }
 }
 
+/// The calendar bucket (day, ISO week or month, in UTC) a creation time falls in.
+type BucketKey = fn(DateTime<Utc>) -> (i32, u32, u32);
+
 /// Decide for the snapshots of one database in one region.
 ///
 /// `stall_after_seconds`: the stall guard's threshold. `hold_tag`: a snapshot carrying this tag
@@ -220,7 +223,7 @@ pub fn decide(
             }
         }
     }
-    let buckets: [(u32, Rule, fn(DateTime<Utc>) -> (i32, u32, u32)); 3] = [
+    let buckets: [(u32, Rule, BucketKey); 3] = [
         (policy.daily, Rule::Daily, |t| (t.year(), t.ordinal(), 0)),
         (policy.weekly, Rule::Weekly, |t| {
             let w = t.iso_week();

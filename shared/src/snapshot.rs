@@ -377,7 +377,7 @@ pub fn plan(
     }
 
     for (region, mut list) in candidates {
-        list.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        list.sort_by_key(|a| (a.0, a.1));
         let used = in_flight.get(&region).copied().unwrap_or(0);
         let mut budget = (settings.max_copies_in_flight as usize).saturating_sub(used);
         for (_, dbi, copy) in list {
