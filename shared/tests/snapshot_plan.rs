@@ -137,7 +137,12 @@ fn the_newest_available_snapshot_without_a_copy_is_copied_with_tags() {
         "available",
         now() - Duration::hours(1),
     );
-    let p = plan(&[source("orders")], std::slice::from_ref(&s), now(), &settings());
+    let p = plan(
+        &[source("orders")],
+        std::slice::from_ref(&s),
+        now(),
+        &settings(),
+    );
     let c = &p.databases[0].regions[0].copies[0];
     assert_eq!(c.source_arn, s.arn);
     assert_eq!(c.region, DR);
