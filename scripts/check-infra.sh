@@ -303,7 +303,7 @@ check_emulator_apply() {
     "lambda${TAB}arn:aws:lambda:$region:$account:function:pilotlight-router"
   expect "snapshot-copy schedule input" \
     "$(aws_local $region events list-targets-by-rule --rule pilotlight-snapshot-copy-schedule --query 'Targets[0].Input')" \
-    '{"command":"snapshot-copy"}'
+    '{"command":"snapshot-copy","invoke":"async"}'
   expect "dead-letter queue encryption" \
     "$(aws_local $region sqs get-queue-attributes --attribute-names SqsManagedSseEnabled \
       --queue-url "$ENDPOINT/$account/pilotlight-failover-dlq" --query Attributes.SqsManagedSseEnabled)" true
