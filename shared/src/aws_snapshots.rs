@@ -93,29 +93,19 @@ pub async fn list_snapshots(
     rds: &aws_sdk_rds::Client,
     region: &str,
 ) -> Result<Vec<SnapshotInfo>, AwsError> {
-    let instances = rds
+    // Map each item as its page arrives: the SDK's structs are much larger than ours, and a
+    // region may hold tens of thousands of snapshots.
+    let mut out = Vec::new();
+    let mut instances = rds
         .describe_db_snapshots()
         .snapshot_type("manual")
         .into_paginator()
         .page_size(PAGE_SIZE)
         .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| AwsError::new("DescribeDBSnapshots", e.into_service_error()))?;
-    let clusters = rds
-        .describe_db_cluster_snapshots()
-        .snapshot_type("manual")
-        .into_paginator()
-        .page_size(PAGE_SIZE)
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| AwsError::new("DescribeDBClusterSnapshots", e.into_service_error()))?;
-    let mut out: Vec<SnapshotInfo> = instances
-        .iter()
-        .map(|s| SnapshotInfo {
+        .send();
+    while let Some(item) = instances.next().await {
+        let s = item.map_err(|e| AwsError::new("DescribeDBSnapshots", e.into_service_error()))?;
+        out.push(SnapshotInfo {
             id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
             arn: s.db_snapshot_arn().unwrap_or_default().to_owned(),
             kind: DbKind::Instance,
@@ -129,10 +119,19 @@ pub async fn list_snapshots(
             engine: s.engine().map(str::to_owned),
             allocated_storage_gib: s.allocated_storage(),
             tags: tags(s.tag_list()),
-        })
-        .collect();
-    out.extend(clusters.iter().map(|s| {
-        SnapshotInfo {
+        });
+    }
+    let mut clusters = rds
+        .describe_db_cluster_snapshots()
+        .snapshot_type("manual")
+        .into_paginator()
+        .page_size(PAGE_SIZE)
+        .items()
+        .send();
+    while let Some(item) = clusters.next().await {
+        let s =
+            item.map_err(|e| AwsError::new("DescribeDBClusterSnapshots", e.into_service_error()))?;
+        out.push(SnapshotInfo {
             id: s
                 .db_cluster_snapshot_identifier()
                 .unwrap_or_default()
@@ -149,8 +148,9 @@ pub async fn list_snapshots(
             engine: s.engine().map(str::to_owned),
             allocated_storage_gib: s.allocated_storage(),
             tags: tags(s.tag_list()),
-        }
-    }));
+        });
+    }
+    out.shrink_to_fit();
     Ok(out)
 }
 

@@ -247,7 +247,9 @@ def _limit() -> int:
 
 
 def _check_manual_quota(store: Any) -> None:
-    manual = sum(1 for s in store.values() if s.snapshot_type == "manual")
+    # list() copies the values in one step under the GIL: concurrent creates must not make the
+    # count fail with "OrderedDict mutated during iteration".
+    manual = sum(1 for s in list(store.values()) if s.snapshot_type == "manual")
     if manual >= _limit():
         raise SnapshotQuotaExceededFault()
 

@@ -4,7 +4,7 @@
 //! concurrency. A dry-run returns the same report and deletes nothing. One failed delete does not
 //! stop the others.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
@@ -14,7 +14,7 @@ use pilotlight::aws_snapshots::{self as snaps, CallOutcome};
 use pilotlight::command::{parse_command, Command, RetentionRequest};
 use pilotlight::config::Config;
 use pilotlight::metrics;
-use pilotlight::retention::{decide, RetentionPolicy, SnapshotDecision, Verdict};
+use pilotlight::retention::{decide, RetentionPolicy, Rule, SkipReason, Verdict};
 use pilotlight::snapshot::{DbKind, SnapshotInfo, SnapshotSource};
 use serde::Serialize;
 use serde_json::Value;
@@ -54,7 +54,27 @@ impl From<RetentionError> for Diagnostic {
     }
 }
 
-/// One database in one region.
+/// A snapshot kept, and every rule that keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Kept {
+    /// Snapshot id.
+    pub id: String,
+    /// `SnapshotCreateTime` (UTC).
+    pub created_at: Option<DateTime<Utc>>,
+    /// The rules.
+    pub rules: Vec<Rule>,
+}
+
+/// A snapshot that was never a candidate, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// Snapshot id.
+    pub id: String,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// One database in one region: every snapshot appears once, in `kept`, `skipped` or `deleted`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RegionReport {
     /// DB instance or cluster identifier.
@@ -67,18 +87,23 @@ pub struct RegionReport {
     pub role: String,
     /// The policy applied.
     pub policy: RetentionPolicy,
-    /// Every snapshot of the database in the region with its decision, newest first.
-    pub snapshots: Vec<SnapshotDecision>,
-    /// Deleted by this run (in a dry-run: would be deleted).
+    /// Snapshots kept, newest first, with the rules that keep them.
+    pub kept: Vec<Kept>,
+    /// Snapshots that are not candidates (someone else's, held, automated, busy), with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Snapshots deleted by this run (in a dry-run: that it would delete), newest first.
     pub deleted: Vec<String>,
-    /// Deletes that failed, with the error.
+    /// Deletes that failed, with the error (those snapshots are not in `deleted`).
     pub errors: Vec<String>,
-    /// Snapshots deleted and their allocated storage in GiB.
+    /// How many snapshots were deleted.
     pub freed_count: usize,
     /// Sum of the deleted snapshots' allocated storage, in GiB.
     pub freed_gib: i64,
     /// The stall guard's message, when it fired (nothing deleted).
     pub stalled: Option<String>,
+    /// Allocated storage per deleted snapshot, for `freed_gib` when a delete fails.
+    #[serde(skip)]
+    sizes: BTreeMap<String, i64>,
 }
 
 /// The JSON result of a run.
@@ -104,7 +129,7 @@ pub struct RetentionReport {
 /// # Errors
 /// A [`Diagnostic`] for an invalid command, an unknown database or region, or a region that
 /// cannot be listed.
-pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<RetentionReport, Diagnostic> {
     let command =
         parse_command(event.payload).map_err(|e| RetentionError::InvalidCommand(e.to_string()))?;
     let Command::Retention(request) = command else {
@@ -114,8 +139,8 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Dia
         ))
         .into());
     };
-    let report = run(deps, &request, Utc::now()).await?;
-    serde_json::to_value(report).map_err(|e| pilotlight::diagnostic("Serialization", e))
+    // Returned typed: the runtime serializes it straight to the response, without a JSON tree.
+    Ok(run(deps, &request, Utc::now()).await?)
 }
 
 fn policies(config: &Config, source: &SnapshotSource) -> (RetentionPolicy, RetentionPolicy) {
@@ -177,10 +202,12 @@ pub async fn run(
         snaps::list_snapshots(deps.clients.rds(region)?, region).await
     }))
     .await;
-    let mut by_region: BTreeMap<String, Vec<SnapshotInfo>> = BTreeMap::new();
+    // Every snapshot belongs to one (region, kind, database): group them by moving, not copying.
+    let mut groups: HashMap<(String, DbKind, String), Vec<SnapshotInfo>> = HashMap::new();
     for list in listed {
         for s in list? {
-            by_region.entry(s.region.clone()).or_default().push(s);
+            let key = (s.region.clone(), s.kind, s.source_db().to_owned());
+            groups.entry(key).or_default().push(s);
         }
     }
 
@@ -192,31 +219,44 @@ pub async fn run(
             let source = &sources[*i];
             let (primary, dr) = policies(config, source);
             let policy = if *role == "primary" { primary } else { dr };
-            let of_db: Vec<SnapshotInfo> = by_region
-                .get(region)
-                .into_iter()
-                .flatten()
-                .filter(|s| s.kind == source.kind && s.source_db() == source.db_id)
-                .cloned()
-                .collect();
+            let of_db = groups
+                .remove(&(region.clone(), source.kind, source.db_id.clone()))
+                .unwrap_or_default();
             let decision = decide(&of_db, &policy, now, stall, &rt.hold_tag);
-            let deleted: Vec<String> = decision.deletions().map(|s| s.id.clone()).collect();
-            RegionReport {
+            drop(of_db);
+            let mut r = RegionReport {
                 database: source.db_id.clone(),
                 kind: source.kind,
                 region: region.clone(),
                 role: (*role).to_owned(),
                 policy,
-                freed_count: deleted.len(),
-                freed_gib: decision
-                    .deletions()
-                    .map(|s| i64::from(s.allocated_storage_gib.unwrap_or(0)))
-                    .sum(),
-                deleted,
-                snapshots: decision.snapshots,
+                kept: vec![],
+                skipped: vec![],
+                deleted: vec![],
                 errors: vec![],
+                freed_count: 0,
+                freed_gib: 0,
                 stalled: decision.stalled,
+                sizes: BTreeMap::new(),
+            };
+            for d in decision.snapshots {
+                match d.verdict {
+                    Verdict::Keep { rules } => r.kept.push(Kept {
+                        id: d.id,
+                        created_at: d.created_at,
+                        rules,
+                    }),
+                    Verdict::Skip { reason } => r.skipped.push(Skipped { id: d.id, reason }),
+                    Verdict::Delete => {
+                        let size = i64::from(d.allocated_storage_gib.unwrap_or(0));
+                        r.freed_gib += size;
+                        r.sizes.insert(d.id.clone(), size);
+                        r.deleted.push(d.id);
+                    }
+                }
             }
+            r.freed_count = r.deleted.len();
+            r
         })
         .collect();
     info!(
@@ -255,10 +295,9 @@ async fn delete_all(deps: &Deps, results: &mut [RegionReport]) {
         .iter()
         .enumerate()
         .flat_map(|(i, r)| {
-            r.snapshots
+            r.deleted
                 .iter()
-                .filter(|s| s.verdict == Verdict::Delete)
-                .map(move |s| (i, r.region.clone(), s.kind, s.id.clone()))
+                .map(move |id| (i, r.region.clone(), r.kind, id.clone()))
         })
         .collect();
     let concurrency = deps.config.retention.delete_concurrency.max(1);
@@ -287,9 +326,7 @@ async fn delete_all(deps: &Deps, results: &mut [RegionReport]) {
             warn!(snapshot = %id, error = %msg, "delete failed");
             r.errors.push(msg);
             r.deleted.retain(|d| d != &id);
-            if let Some(s) = r.snapshots.iter().find(|s| s.id == id) {
-                r.freed_gib -= i64::from(s.allocated_storage_gib.unwrap_or(0));
-            }
+            r.freed_gib -= r.sizes.get(&id).copied().unwrap_or(0);
             r.freed_count = r.deleted.len();
         }
     }
@@ -312,7 +349,11 @@ async fn alert(deps: &Deps, report: &mut RetentionReport) {
         return;
     }
     let subject = format!("pilotlight retention: {} alert(s)", report.alerts.len());
-    let message = serde_json::json!({"event": "retention", "alerts": report.alerts}).to_string();
+    let summary = serde_json::json!({
+        "deleted": report.results.iter().map(|r| r.freed_count).sum::<usize>(),
+        "stalled": report.results.iter().filter(|r| r.stalled.is_some()).count(),
+    });
+    let message = aws::alert_message("retention", &report.alerts, summary);
     let topic = &deps.config.notifications.topic_arn;
     let attrs = [("event", "retention"), ("outcome", "alert")];
     if let Err(e) = aws::publish(&deps.clients.sns, topic, &subject, &message, &attrs).await {

@@ -415,9 +415,15 @@ async fn alert(deps: &Deps, report: &mut CopyReport) {
     }
     warn!(alerts = report.alerts.len(), "snapshot-copy alerts");
     let subject = format!("pilotlight snapshot-copy: {} alert(s)", report.alerts.len());
-    let message =
-        serde_json::json!({"event": "snapshot-copy", "alerts": report.alerts, "report": report})
-            .to_string();
+    let regions = || report.databases.iter().flat_map(|d| &d.regions);
+    let summary = serde_json::json!({
+        "databases": report.databases.len(),
+        "snapshots_created": report.databases.iter().filter(|d| d.snapshot_status == "created").count(),
+        "copies_started": regions().map(|r| r.copies_started.len()).sum::<usize>(),
+        "queued": regions().map(|r| r.queued.len()).sum::<usize>(),
+        "over_rpo_target": regions().filter(|r| r.over_target).count(),
+    });
+    let message = aws::alert_message("snapshot-copy", &report.alerts, summary);
     let topic = &deps.config.notifications.topic_arn;
     let attrs = [("event", "snapshot-copy"), ("outcome", "alert")];
     if let Err(e) = aws::publish(&deps.clients.sns, topic, &subject, &message, &attrs).await {
