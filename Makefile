@@ -30,5 +30,10 @@ check-infra: setup
 unit:
 	cargo test -p pilotlight -p router -p failover
 
+## Benchmark: release build (x86_64 here; --arm64 where the aarch64 target is installed), then one table.
+bench: setup
+	.venv/bin/cargo-lambda lambda build --release --x86-64 --output-format zip
+	.venv/bin/python bench/bench.py
+
 clean:
 	rm -rf .venv target
