@@ -66,6 +66,15 @@ fn kept_dates(
     v
 }
 
+/// The worked example's expected dates, shared with the emulator test.
+fn gfs_7_4_12_kept() -> Vec<String> {
+    include_str!("fixtures/gfs-7-4-12-over-400-days-kept.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// One snapshot a day at 03:00 UTC for 400 days up to 2026-11-20 (a Friday).
 fn daily_history() -> Vec<SnapshotInfo> {
     (0..400)
@@ -76,31 +85,7 @@ fn daily_history() -> Vec<SnapshotInfo> {
 #[test]
 fn gfs_7_4_12_over_a_400_day_daily_history_keeps_exactly_these() {
     let kept = kept_dates(&daily_history(), &gfs(7, 4, 12), at(2026, 11, 20, 12));
-    assert_eq!(
-        kept,
-        [
-            "2025-12-31",
-            "2026-01-31",
-            "2026-02-28",
-            "2026-03-31",
-            "2026-04-30",
-            "2026-05-31",
-            "2026-06-30",
-            "2026-07-31",
-            "2026-08-31",
-            "2026-09-30",
-            "2026-10-31",
-            "2026-11-01",
-            "2026-11-08",
-            "2026-11-14",
-            "2026-11-15",
-            "2026-11-16",
-            "2026-11-17",
-            "2026-11-18",
-            "2026-11-19",
-            "2026-11-20",
-        ]
-    );
+    assert_eq!(kept, gfs_7_4_12_kept());
 }
 
 #[test]

@@ -223,31 +223,12 @@ async fn a_400_day_history_in_two_regions_is_pruned_exactly_and_nothing_else_is_
         .into_iter()
         .map(|(_, date)| date)
         .collect();
-    let mut expected: BTreeSet<String> = [
-        "2025-12-31",
-        "2026-01-31",
-        "2026-02-28",
-        "2026-03-31",
-        "2026-04-30",
-        "2026-05-31",
-        "2026-06-30",
-        "2026-07-31",
-        "2026-08-31",
-        "2026-09-30",
-        "2026-10-31",
-        "2026-11-01",
-        "2026-11-08",
-        "2026-11-14",
-        "2026-11-15",
-        "2026-11-16",
-        "2026-11-17",
-        "2026-11-18",
-        "2026-11-19",
-        "2026-11-20",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
+    let mut expected: BTreeSet<String> =
+        include_str!("../../shared/tests/fixtures/gfs-7-4-12-over-400-days-kept.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(str::to_owned)
+            .collect();
     expected.insert((end - Duration::days(300)).format("%Y-%m-%d").to_string()); // someone else's
     expected.insert((end - Duration::days(350)).format("%Y-%m-%d").to_string()); // held
     assert_eq!(primary, expected);
