@@ -75,7 +75,7 @@ EXPECTED_FAILOVER_CALLS = Counter(
         "GetHealthCheckStatus": 1,
         "ListResourceRecordSets": 1,
         "Publish": 2,  # decision, result
-        "AddTagsToResource": 1,
+        "AddTagsToResource": 2,  # the decision before the promotion, the completion after DNS
         "PromoteReadReplica": 1,
         "ChangeResourceRecordSets": 1,
         "GetChange": 1,

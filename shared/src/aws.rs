@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Statistic};
 use aws_sdk_rds::types::Tag;
+use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
 };
@@ -21,8 +22,8 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Config, DnsRecord};
 use crate::decision::{
-    AlarmState, HealthCheckState, InstanceState, RecordState, TAG_ALARM_AT, TAG_LAG_AT_PROMOTION,
-    TAG_PROMOTION_STARTED,
+    AlarmState, HealthCheckState, InstanceState, RecordState, TAG_ALARM_AT, TAG_FAILOVER_COMPLETED,
+    TAG_LAG_AT_PROMOTION, TAG_PROMOTION_STARTED,
 };
 
 /// Attempts per AWS call (first try included) under the SDK's standard retry mode.
@@ -47,12 +48,24 @@ impl AwsError {
     }
 }
 
+/// Seconds one attempt of an AWS call may take before the SDK abandons it (and retries).
+pub const ATTEMPT_TIMEOUT_SECONDS: u64 = 20;
+/// Seconds one AWS call may take, retries included: a call into a region that is down fails
+/// instead of eating the Lambda's time.
+pub const OPERATION_TIMEOUT_SECONDS: u64 = 90;
+
 /// Load the shared SDK configuration once at start-up: the default credential and region chain
 /// (`AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` are honoured), standard retries with
-/// [`MAX_ATTEMPTS`] attempts.
+/// [`MAX_ATTEMPTS`] attempts, and [`ATTEMPT_TIMEOUT_SECONDS`] / [`OPERATION_TIMEOUT_SECONDS`].
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(ATTEMPT_TIMEOUT_SECONDS))
+                .operation_timeout(Duration::from_secs(OPERATION_TIMEOUT_SECONDS))
+                .build(),
+        )
         .load()
         .await
 }
@@ -188,6 +201,7 @@ pub async fn describe_instance(
         promotion_started_at: time_tag(TAG_PROMOTION_STARTED),
         alarm_at: time_tag(TAG_ALARM_AT),
         lag_at_promotion_seconds: tag(TAG_LAG_AT_PROMOTION).and_then(|v| v.parse().ok()),
+        failover_completed_at: time_tag(TAG_FAILOVER_COMPLETED),
     }))
 }
 
@@ -226,6 +240,29 @@ pub async fn tag_promotion(
     rds.add_tags_to_resource()
         .resource_name(arn)
         .set_tags(Some(tags))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::new("AddTagsToResource", e.into_service_error()))
+}
+
+/// `AddTagsToResource`: record on the promoted instance that the failover finished.
+///
+/// # Errors
+/// [`AwsError`] when tagging fails.
+pub async fn tag_completed(
+    rds: &aws_sdk_rds::Client,
+    arn: &str,
+    at: DateTime<Utc>,
+) -> Result<(), AwsError> {
+    rds.add_tags_to_resource()
+        .resource_name(arn)
+        .tags(
+            Tag::builder()
+                .key(TAG_FAILOVER_COMPLETED)
+                .value(at.to_rfc3339())
+                .build(),
+        )
         .send()
         .await
         .map(|_| ())
@@ -272,18 +309,24 @@ pub async fn promote(
     }
 }
 
-/// The latest `AWS/RDS` `ReplicaLag` (Maximum per minute, seconds) of `instance_id` within
-/// `lookback` before `now` (`GetMetricStatistics`); `None` when there is no datapoint.
+/// The replica lag at `until` (UTC): the newest non-negative `AWS/RDS` `ReplicaLag` datapoint
+/// (Maximum per minute, seconds) of `instance_id` in the `lookback` window ending at `until`
+/// (`GetMetricStatistics`); `None` when there is none.
+///
+/// `until` is the alarm's state change when known: once the primary is gone, PostgreSQL reports a
+/// lag that keeps growing and MySQL reports `-1` ("replication not running"), so the recovery
+/// point is the last sound datapoint before the failure. Negative datapoints are ignored.
 ///
 /// # Errors
 /// [`AwsError`] when the call fails.
 pub async fn replica_lag(
     cw: &aws_sdk_cloudwatch::Client,
     instance_id: &str,
-    now: DateTime<Utc>,
+    until: DateTime<Utc>,
     lookback: Duration,
 ) -> Result<Option<f64>, AwsError> {
-    let start = now - chrono::Duration::seconds(lookback.as_secs() as i64);
+    let lookback = i64::try_from(lookback.as_secs()).unwrap_or(i64::MAX / 2);
+    let start = until.timestamp().saturating_sub(lookback);
     let out = cw
         .get_metric_statistics()
         .namespace("AWS/RDS")
@@ -294,8 +337,10 @@ pub async fn replica_lag(
                 .value(instance_id)
                 .build(),
         )
-        .start_time(aws_smithy_types::DateTime::from_secs(start.timestamp()))
-        .end_time(aws_smithy_types::DateTime::from_secs(now.timestamp() + 60))
+        .start_time(aws_smithy_types::DateTime::from_secs(start))
+        .end_time(aws_smithy_types::DateTime::from_secs(
+            until.timestamp() + 60,
+        ))
         .period(60)
         .statistics(Statistic::Maximum)
         .send()
@@ -305,6 +350,7 @@ pub async fn replica_lag(
         .datapoints()
         .iter()
         .filter_map(|d| Some((d.timestamp()?.secs(), d.maximum()?)))
+        .filter(|(t, v)| *v >= 0.0 && *t <= until.timestamp() + 60)
         .max_by_key(|(t, _)| *t)
         .map(|(_, v)| v))
 }
@@ -320,24 +366,33 @@ pub async fn alarm_states(
     let out = cw
         .describe_alarms()
         .set_alarm_names(Some(names.to_vec()))
+        .alarm_types(AlarmType::MetricAlarm)
+        .alarm_types(AlarmType::CompositeAlarm)
         .send()
         .await
         .map_err(|e| AwsError::new("DescribeAlarms", e.into_service_error()))?;
+    // (state, state updated) of metric and composite alarms by name
+    let mut states: HashMap<&str, (Option<String>, Option<DateTime<Utc>>)> = HashMap::new();
+    for a in out.metric_alarms() {
+        if let Some(n) = a.alarm_name() {
+            let state = a.state_value().map(|s| s.as_str().to_owned());
+            states.insert(n, (state, a.state_updated_timestamp().and_then(to_chrono)));
+        }
+    }
+    for a in out.composite_alarms() {
+        if let Some(n) = a.alarm_name() {
+            let state = a.state_value().map(|s| s.as_str().to_owned());
+            states.insert(n, (state, a.state_updated_timestamp().and_then(to_chrono)));
+        }
+    }
     Ok(names
         .iter()
         .map(|name| {
-            let found = out
-                .metric_alarms()
-                .iter()
-                .find(|a| a.alarm_name() == Some(name));
+            let found = states.get(name.as_str());
             AlarmState {
                 name: name.clone(),
-                state: found
-                    .and_then(|a| a.state_value())
-                    .map(|s| s.as_str().to_owned()),
-                updated_at: found
-                    .and_then(|a| a.state_updated_timestamp())
-                    .and_then(to_chrono),
+                state: found.and_then(|f| f.0.clone()),
+                updated_at: found.and_then(|f| f.1),
                 error: found.is_none().then(|| "alarm not found".to_owned()),
             }
         })
@@ -396,6 +451,16 @@ pub async fn record_state(
         .resource_record_sets()
         .iter()
         .find(|r| r.name().eq_ignore_ascii_case(&fqdn) && r.r#type() == &rr_type);
+    if let Some(r) = found {
+        if r.set_identifier().is_some() || r.alias_target().is_some() {
+            return Err(AwsError {
+                operation: "ListResourceRecordSets",
+                message: format!(
+                    "record `{fqdn}` is an alias or a weighted/latency/failover record: pilotlight manages plain `CNAME` records"
+                ),
+            });
+        }
+    }
     Ok(RecordState {
         record: record.clone(),
         values: found
@@ -487,7 +552,20 @@ pub async fn change_record(
         )),
         Err(e) => {
             let e = e.into_service_error();
-            if e.is_invalid_change_batch() {
+            // Route 53 explains an InvalidChangeBatch in `Messages`; only a DELETE that no longer
+            // matches or a CREATE that already exists is a concurrent change.
+            let concurrent = ["not found", "do not match", "already exists"];
+            let text = match &e {
+                ChangeResourceRecordSetsError::InvalidChangeBatch(b) => {
+                    format!(
+                        "{} {}",
+                        b.message().unwrap_or_default(),
+                        b.messages().join(" ")
+                    )
+                }
+                _ => String::new(),
+            };
+            if concurrent.iter().any(|c| text.contains(c)) {
                 tracing::info!(record = %record.fqdn(), error = %DisplayErrorContext(&e), "record changed concurrently");
                 Ok(RecordChange::Conflict)
             } else {

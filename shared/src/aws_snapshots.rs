@@ -397,5 +397,11 @@ pub async fn sources(config: &Config, clients: &Clients) -> (Vec<SnapshotSource>
             }
         }
     }
+    for s in &mut out {
+        let own = s.region.clone();
+        s.dr_regions.retain(|r| r != &own);
+        s.dr_regions.sort();
+        s.dr_regions.dedup();
+    }
     (out, errors)
 }

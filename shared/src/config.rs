@@ -377,12 +377,8 @@ impl Config {
             }
             for (field, r) in [("primary", &db.primary), ("replica", &db.replica)] {
                 check_region(&r.region).map_err(|m| invalid(at(&format!("{field}.region")), m))?;
-                if r.instance_id.is_empty() {
-                    return Err(invalid(
-                        at(&format!("{field}.instance_id")),
-                        "must not be empty".into(),
-                    ));
-                }
+                check_db_identifier(&r.instance_id)
+                    .map_err(|m| invalid(at(&format!("{field}.instance_id")), m))?;
             }
             if db.primary.region == db.replica.region {
                 return Err(invalid(
@@ -486,10 +482,13 @@ impl Config {
         for r in sn.kms_keys.keys() {
             check_region(r).map_err(|m| invalid(format!("snapshots.kms_keys.{r}"), m))?;
         }
-        if sn.interval_seconds < 60 {
+        if !(60..=2_678_400).contains(&sn.interval_seconds) {
             return Err(invalid(
                 "snapshots.interval_seconds".into(),
-                "must be at least 60 seconds".into(),
+                format!(
+                    "{} is outside 60..=2678400 seconds (one minute to 31 days)",
+                    sn.interval_seconds
+                ),
             ));
         }
         if sn.rpo_target_seconds == 0 {
@@ -560,6 +559,15 @@ impl Config {
                 ),
             ));
         }
+        if !(60..=86_400).contains(&f.lag_lookback_seconds) {
+            return Err(invalid(
+                "failover.lag_lookback_seconds".into(),
+                format!(
+                    "{} is outside 60..=86400: too short always finds the lag unknown",
+                    f.lag_lookback_seconds
+                ),
+            ));
+        }
         if f.poll_interval_ms == 0 || f.max_poll_interval_ms < f.poll_interval_ms {
             return Err(invalid(
                 "failover.poll_interval_ms".into(),
@@ -567,6 +575,25 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// An RDS DB instance identifier: 1–63 lowercase letters, digits and hyphens, starting with a
+/// letter, no two hyphens in a row, not ending with one (RDS stores identifiers in lowercase).
+fn check_db_identifier(id: &str) -> Result<(), String> {
+    let ok = (1..=63).contains(&id.len())
+        && id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !id.contains("--")
+        && !id.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{id}` is not an RDS DB instance identifier (1-63 lowercase letters, digits, single hyphens, starting with a letter)"
+        ))
     }
 }
 
@@ -651,6 +678,34 @@ mod tests {
             let mut v = example();
             if let Some(slot) = v.pointer_mut(pointer) {
                 *slot = value.into();
+            }
+            let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(expect), "{pointer}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_uppercase_instance_id_and_a_zero_lag_lookback_are_named() {
+        for (pointer, value, expect) in [
+            (
+                "/databases/0/primary/instance_id",
+                serde_json::json!("Orders-Primary"),
+                "primary.instance_id",
+            ),
+            (
+                "/failover/lag_lookback_seconds",
+                serde_json::json!(0),
+                "failover.lag_lookback_seconds",
+            ),
+            (
+                "/snapshots/interval_seconds",
+                serde_json::json!(u64::MAX),
+                "snapshots.interval_seconds",
+            ),
+        ] {
+            let mut v = example();
+            if let Some(slot) = v.pointer_mut(pointer) {
+                *slot = value;
             }
             let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains(expect), "{pointer}: {err}");

@@ -17,6 +17,10 @@ pub const TAG_PROMOTION_STARTED: &str = "pilotlight:promotion-started-at";
 pub const TAG_ALARM_AT: &str = "pilotlight:alarm-at";
 /// Tag written with [`TAG_PROMOTION_STARTED`]: the replica lag in seconds at the decision (the RPO).
 pub const TAG_LAG_AT_PROMOTION: &str = "pilotlight:replica-lag-seconds";
+/// Tag written when a failover finished (DNS in sync), RFC 3339 UTC. A standalone replica carrying
+/// it whose records point elsewhere has been failed back: pilotlight does not repoint DNS to it
+/// again unless forced.
+pub const TAG_FAILOVER_COMPLETED: &str = "pilotlight:failover-completed-at";
 
 /// What pilotlight saw of one protected database (the `status` command returns it as is).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +63,9 @@ pub struct InstanceState {
     pub alarm_at: Option<DateTime<Utc>>,
     /// From [`TAG_LAG_AT_PROMOTION`].
     pub lag_at_promotion_seconds: Option<f64>,
+    /// From [`TAG_FAILOVER_COMPLETED`].
+    #[serde(default)]
+    pub failover_completed_at: Option<DateTime<Utc>>,
 }
 
 /// A CloudWatch alarm's state as `DescribeAlarms` reports it.
@@ -232,6 +239,16 @@ pub fn decide(db: &ProtectedDatabase, obs: &Observation, ask: Ask) -> Decision {
                 replica.instance_id
             ));
         }
+        if let (Some(done), false) = (replica.failover_completed_at, ask.force) {
+            return refused(format!(
+                "the failover to `{}` completed at {done} and DNS has since been pointed elsewhere (a failback?): not repointing it (force to repoint DNS anyway)",
+                replica.instance_id
+            ));
+        }
+        let odd = unexpected_records(obs);
+        if !odd.is_empty() && !ask.force {
+            return Decision::Refused { reasons: odd };
+        }
         if replica.status != "available" || replica.endpoint.is_none() {
             let mut steps = vec![wait()];
             steps.extend(records_to_update(None));
@@ -265,6 +282,7 @@ pub fn decide(db: &ProtectedDatabase, obs: &Observation, ask: Ask) -> Decision {
 
     let mut unmet = Vec::new();
     unmet.extend(primary_down_check(db, obs));
+    unmet.extend(unexpected_records(obs));
     match obs.replica_lag_seconds {
         None => unmet.push(format!(
             "replica lag of `{}` is unknown (no `ReplicaLag` datapoint in the look-back window)",
@@ -334,15 +352,44 @@ fn primary_down_check(db: &ProtectedDatabase, obs: &Observation) -> Vec<String> 
     reasons
 }
 
+/// Records that point neither at the primary (when its endpoint could be read), nor at the
+/// replica, nor nowhere: someone else pointed them there, and pilotlight does not overwrite that
+/// unless forced.
+fn unexpected_records(obs: &Observation) -> Vec<String> {
+    let primary = obs
+        .primary
+        .as_ref()
+        .ok()
+        .and_then(|p| p.as_ref())
+        .and_then(|p| p.endpoint.as_deref());
+    let replica = obs.replica.as_ref().and_then(|r| r.endpoint.as_deref());
+    obs.records
+        .iter()
+        .filter(|r| !r.values.is_empty())
+        .filter(|r| !replica.is_some_and(|e| r.points_to(e)))
+        .filter(|r| primary.is_some_and(|e| !r.points_to(e)))
+        .map(|r| {
+            format!(
+                "record `{}` points to {:?}, neither the primary nor the replica: not overwriting it",
+                r.record.fqdn(),
+                r.values
+            )
+        })
+        .collect()
+}
+
 /// Whether a `ReadReplicaSourceDBInstanceIdentifier` (an id, or an ARN across regions) names the
 /// configured primary.
 pub fn is_source(source: &str, region: &str, instance_id: &str) -> bool {
     if let Some(rest) = source.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.split(':').collect();
         // aws:rds:REGION:ACCOUNT:db:ID
-        parts.len() == 6 && parts[2] == region && parts[4] == "db" && parts[5] == instance_id
+        parts.len() == 6
+            && parts[2] == region
+            && parts[4] == "db"
+            && parts[5].eq_ignore_ascii_case(instance_id)
     } else {
-        source == instance_id
+        source.eq_ignore_ascii_case(instance_id)
     }
 }
 

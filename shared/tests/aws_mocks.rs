@@ -144,11 +144,15 @@ async fn a_record_changed_concurrently_is_a_conflict_not_an_error() {
                 && r.change_batch().is_some_and(|b| b.changes().len() == 2)
         })
         .then_error(|| {
-            ChangeResourceRecordSetsError::InvalidChangeBatch(InvalidChangeBatch::builder().build())
+            ChangeResourceRecordSetsError::InvalidChangeBatch(
+                InvalidChangeBatch::builder()
+                    .messages("Tried to delete resource record set [name='db.x.', type='CNAME'] but the values provided do not match the current values")
+                    .build(),
+            )
         });
     let r53 = mock_client!(aws_sdk_route53, [&rule]);
     let out = aws::change_record(&r53, &record_state(), "orders-replica.x", "test").await;
-    assert_eq!(out.ok(), Some(RecordChange::Conflict));
+    assert_eq!(out.map_err(|e| e.to_string()), Ok(RecordChange::Conflict));
 }
 
 #[tokio::test]
@@ -161,4 +165,22 @@ async fn a_missing_hosted_zone_is_an_error_naming_the_call() {
         .await
         .expect_err("no zone");
     assert_eq!(err.operation, "ChangeResourceRecordSets");
+}
+
+#[tokio::test]
+async fn an_invalid_change_batch_that_is_not_a_conflict_is_an_error() {
+    let rule = mock!(aws_sdk_route53::Client::change_resource_record_sets).then_error(|| {
+        ChangeResourceRecordSetsError::InvalidChangeBatch(
+            InvalidChangeBatch::builder()
+                .message(
+                    "RRSet of type CNAME with DNS name example.internal. is not permitted at apex",
+                )
+                .build(),
+        )
+    });
+    let r53 = mock_client!(aws_sdk_route53, [&rule]);
+    let err = aws::change_record(&r53, &record_state(), "orders-replica.x", "test")
+        .await
+        .expect_err("apex");
+    assert!(err.message.contains("apex"), "{err}");
 }

@@ -50,6 +50,7 @@ fn outage() -> Observation {
             promotion_started_at: None,
             alarm_at: None,
             lag_at_promotion_seconds: None,
+            failover_completed_at: None,
         }),
         replica_lag_seconds: Some(12.0),
         alarms: vec![AlarmState {
@@ -237,4 +238,39 @@ fn when_the_replica_is_standalone_but_pilotlight_did_not_promote_it_should_refus
         r.replica_source = None;
     }
     assert!(reasons(&decide(db, &obs, AUTO)).contains("pilotlight did not promote it"));
+}
+
+#[test]
+fn after_a_failback_a_stale_promotion_tag_never_repoints_dns_without_force() {
+    let db = &config().databases[0];
+    let mut obs = outage();
+    promoted(&mut obs);
+    if let Some(r) = obs.replica.as_mut() {
+        r.failover_completed_at = Some(Utc::now());
+    }
+    // the team failed back: DNS points at the primary again
+    assert!(reasons(&decide(db, &obs, AUTO)).contains("failback"));
+    assert_eq!(steps(&decide(db, &obs, FORCED)), ["record"]);
+}
+
+#[test]
+fn a_record_pointing_somewhere_else_than_primary_or_replica_is_not_overwritten() {
+    let db = &config().databases[0];
+    let mut obs = outage();
+    obs.primary = Ok(Some(InstanceState {
+        instance_id: "orders-primary".into(),
+        arn: None,
+        status: "available".into(),
+        endpoint: Some(PRIMARY_ENDPOINT.into()),
+        replica_source: None,
+        promotion_started_at: None,
+        alarm_at: None,
+        lag_at_promotion_seconds: None,
+        failover_completed_at: None,
+    }));
+    obs.records[0].values = vec!["maintenance.example.internal".into()];
+    assert!(reasons(&decide(db, &obs, AUTO)).contains("neither the primary nor the replica"));
+    // half-done failover: the same protection
+    promoted(&mut obs);
+    assert!(reasons(&decide(db, &obs, AUTO)).contains("neither the primary nor the replica"));
 }

@@ -54,7 +54,7 @@ async fn an_alarm_on_a_down_primary_promotes_the_replica_repoints_dns_and_notifi
     let s = Scenario::create(&emu, "orders", Some(4.0), 300).await;
     s.primary_down(&emu).await;
 
-    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now())
+    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None)
         .await
         .expect("failover");
 
@@ -83,10 +83,10 @@ async fn the_same_alarm_delivered_twice_promotes_once_and_changes_dns_once() {
     emu.clear_requests();
     let deps = s.failover_deps();
 
-    let first = failover(&deps, &alarm_request(&s), Utc::now())
+    let first = failover(&deps, &alarm_request(&s), Utc::now(), None)
         .await
         .expect("first");
-    let second = failover(&deps, &alarm_request(&s), Utc::now())
+    let second = failover(&deps, &alarm_request(&s), Utc::now(), None)
         .await
         .expect("second");
 
@@ -107,8 +107,8 @@ async fn two_concurrent_invocations_promote_once_and_change_dns_once() {
     let (a, b) = (alarm_request(&s), alarm_request(&s));
 
     let (ra, rb) = tokio::join!(
-        failover(&deps, &a, Utc::now()),
-        failover(&deps, &b, Utc::now())
+        failover(&deps, &a, Utc::now(), None),
+        failover(&deps, &b, Utc::now(), None)
     );
 
     let outcomes = [ra.expect("a").outcome, rb.expect("b").outcome];
@@ -147,7 +147,7 @@ async fn a_crash_after_the_promotion_is_finished_by_the_next_run() {
         json!("internal"),
     );
 
-    let crashed = failover(&deps, &alarm_request(&s), Utc::now()).await;
+    let crashed = failover(&deps, &alarm_request(&s), Utc::now(), None).await;
     let err = crashed.expect_err("the DNS step fails");
     assert!(
         err.to_string().contains("ChangeResourceRecordSets"),
@@ -167,7 +167,7 @@ async fn a_crash_after_the_promotion_is_finished_by_the_next_run() {
     )
     .await;
 
-    let rerun = failover(&deps, &manual_request(&s, false, false), Utc::now())
+    let rerun = failover(&deps, &manual_request(&s, false, false), Utc::now(), None)
         .await
         .expect("rerun");
 
@@ -198,7 +198,7 @@ async fn replica_lag_over_the_rpo_budget_is_refused_and_nothing_changes() {
     s.primary_down(&emu).await;
     emu.clear_requests();
 
-    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now())
+    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None)
         .await
         .expect("report");
 
@@ -233,6 +233,7 @@ async fn force_overrides_lag_over_budget() {
         &s.failover_deps(),
         &manual_request(&s, false, true),
         Utc::now(),
+        None,
     )
     .await
     .expect("report");
@@ -253,6 +254,7 @@ async fn a_dry_run_returns_the_plan_and_changes_nothing() {
         &s.failover_deps(),
         &manual_request(&s, true, false),
         Utc::now(),
+        None,
     )
     .await
     .expect("report");
@@ -283,7 +285,7 @@ async fn an_injected_throttle_is_retried() {
     emu.clear_requests();
     emu.inject_fault("PromoteReadReplica", 2, json!("throttling"));
 
-    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now())
+    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None)
         .await
         .expect("report");
 

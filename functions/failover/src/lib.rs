@@ -155,7 +155,23 @@ pub struct FailoverReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
     /// One observation per protected database (or the one asked for).
-    pub databases: Vec<Observation>,
+    pub databases: Vec<StatusEntry>,
+}
+
+/// A database's status, or why it could not be read (one unreachable region does not hide the
+/// other databases).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum StatusEntry {
+    /// What was observed.
+    Observed(Box<Observation>),
+    /// The replica or a record could not be read.
+    Unreadable {
+        /// The database.
+        database: String,
+        /// The error.
+        error: String,
+    },
 }
 
 /// Lambda handler: parse the command, run it, return its JSON report.
@@ -175,7 +191,25 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Dia
             serde_json::to_value(status(deps, database.as_deref()).await?)
         }
         Command::Failover(request) => {
-            serde_json::to_value(failover(deps, &request, Utc::now()).await?)
+            // Lambda's own deadline, minus a margin to report and notify.
+            let time_left = (event.context.deadline > 0).then(|| {
+                let deadline = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
+                let left_ms = deadline.saturating_sub(Utc::now().timestamp_millis()) - 30_000;
+                Duration::from_millis(u64::try_from(left_ms).unwrap_or(0))
+            });
+            let report = failover(deps, &request, Utc::now(), time_left).await?;
+            if report.outcome == Outcome::InProgress && request.trigger.is_some() {
+                // An alarm's invocation is asynchronous: failing it makes Lambda run it again
+                // (twice, minutes apart), and that run finishes the job.
+                return Err(pilotlight::diagnostic(
+                    "FailoverInProgress",
+                    format!(
+                        "failover of `{}` is still in progress at the deadline: Lambda's retry of this invocation finishes it",
+                        request.database
+                    ),
+                ));
+            }
+            serde_json::to_value(report)
         }
         other => {
             return Err(FailoverError::InvalidCommand(format!(
@@ -197,22 +231,31 @@ fn database<'a>(config: &'a Config, name: &str) -> Result<&'a ProtectedDatabase,
 /// Run `status`: observe every protected database (or `only`), concurrently. Changes nothing.
 ///
 /// # Errors
-/// [`FailoverError::UnknownDatabase`], or [`FailoverError::Aws`] when the replica or a record
-/// cannot be read.
+/// [`FailoverError::UnknownDatabase`]; a database that cannot be read is an entry with its error.
 pub async fn status(deps: &Deps, only: Option<&str>) -> Result<StatusReport, FailoverError> {
     let dbs: Vec<&ProtectedDatabase> = match only {
         Some(name) => vec![database(&deps.config, name)?],
         None => deps.config.databases.iter().collect(),
     };
     let now = Utc::now();
-    let observations = join_all(dbs.into_iter().map(|db| observe(deps, db, now))).await;
+    let observations = join_all(dbs.iter().map(|db| observe(deps, db, now, now))).await;
     Ok(StatusReport {
-        databases: observations.into_iter().collect::<Result<_, _>>()?,
+        databases: dbs
+            .iter()
+            .zip(observations)
+            .map(|(db, o)| match o {
+                Ok(o) => StatusEntry::Observed(Box::new(o)),
+                Err(e) => StatusEntry::Unreadable {
+                    database: db.name.clone(),
+                    error: e.to_string(),
+                },
+            })
+            .collect(),
     })
 }
 
 /// Read the actual state of a protected database: primary and replica (`DescribeDBInstances`),
-/// replica lag (`GetMetricStatistics`), alarms (`DescribeAlarms`), health check
+/// replica lag at `lag_until` (`GetMetricStatistics`; the alarm's time for a failover), alarms (`DescribeAlarms`), health check
 /// (`GetHealthCheckStatus`) and records (`ListResourceRecordSets`), all concurrently.
 ///
 /// The primary's region may be the one that is down, so a primary that cannot be read is
@@ -225,6 +268,7 @@ pub async fn observe(
     deps: &Deps,
     db: &ProtectedDatabase,
     now: DateTime<Utc>,
+    lag_until: DateTime<Utc>,
 ) -> Result<Observation, FailoverError> {
     let c = &deps.clients;
     let aws_err = |source| FailoverError::Aws {
@@ -244,7 +288,7 @@ pub async fn observe(
     let lag = async {
         let lookback = Duration::from_secs(deps.config.failover.lag_lookback_seconds);
         match c.cloudwatch(&db.replica.region) {
-            Ok(cw) => aws::replica_lag(cw, &db.replica.instance_id, now, lookback).await,
+            Ok(cw) => aws::replica_lag(cw, &db.replica.instance_id, lag_until, lookback).await,
             Err(e) => Err(e),
         }
         .unwrap_or_else(|e| {
@@ -321,20 +365,33 @@ pub async fn failover(
     deps: &Deps,
     req: &FailoverRequest,
     started: DateTime<Utc>,
+    time_left: Option<Duration>,
 ) -> Result<FailoverReport, FailoverError> {
     let db = database(&deps.config, &req.database)?;
-    let obs = observe(deps, db, started).await?;
+    let run_deadline = tokio::time::Instant::now()
+        + time_left
+            .unwrap_or(Duration::MAX / 4)
+            .min(Duration::from_secs(deps.config.failover.deadline_seconds));
+    let trigger_time = req.trigger.as_ref().and_then(|t| t.state_change_time);
+    let obs = observe(
+        deps,
+        db,
+        started,
+        trigger_time.unwrap_or(started).min(started),
+    )
+    .await?;
     let ask = Ask {
         force: req.force,
         automatic: req.trigger.is_some(),
     };
     let decision = decide(db, &obs, ask);
     info!(database = %db.name, decision = ?decision, "failover decision");
-    let alarm_at = req
-        .trigger
+    // The first run's alarm (tagged on the replica) is where the RTO starts, whichever run finishes.
+    let alarm_at = obs
+        .replica
         .as_ref()
-        .and_then(|t| t.state_change_time)
-        .or(obs.replica.as_ref().and_then(|r| r.alarm_at))
+        .and_then(|r| r.alarm_at)
+        .or(trigger_time)
         .or_else(|| {
             obs.alarms
                 .iter()
@@ -395,10 +452,8 @@ pub async fn failover(
                 return Ok(run.report);
             }
             run.notify("decision").await;
-            let deadline = tokio::time::Instant::now()
-                + Duration::from_secs(deps.config.failover.deadline_seconds);
             match run
-                .execute(&steps, obs.replica.as_ref(), &obs.records, deadline)
+                .execute(&steps, obs.replica.as_ref(), &obs.records, run_deadline)
                 .await
             {
                 Ok(outcome) => {
@@ -472,6 +527,21 @@ impl Run<'_> {
                         .await?;
                     }
                     let outcome = aws::promote(rds, instance_id).await?;
+                    if outcome == PromoteOutcome::AlreadyPromoting {
+                        // InvalidDBInstanceState also means "busy" (backing-up, modifying): only
+                        // go on when the instance really is no longer a plain available replica.
+                        let now = aws::describe_instance(rds, instance_id).await?;
+                        if now
+                            .is_some_and(|i| i.replica_source.is_some() && i.status == "available")
+                        {
+                            return Err(AwsError {
+                                operation: "PromoteReadReplica",
+                                message: format!(
+                                    "`{instance_id}` refused the promotion (InvalidDBInstanceState) but is still an available read replica: retry"
+                                ),
+                            });
+                        }
+                    }
                     self.report.timeline.promote_issued_at = Some(Utc::now());
                     let detail = match outcome {
                         PromoteOutcome::Started => {
@@ -507,14 +577,20 @@ impl Run<'_> {
                         }
                     }
                 }
-                PlannedStep::UpdateRecord { name, .. } => {
+                PlannedStep::UpdateRecord {
+                    hosted_zone_id,
+                    name,
+                    ..
+                } => {
                     let Some(target) = endpoint.clone() else {
                         return Err(AwsError {
                             operation: "DescribeDBInstances",
                             message: "the promoted instance reports no endpoint".into(),
                         });
                     };
-                    let Some(observed) = observed_records.iter().find(|r| &r.record.fqdn() == name)
+                    let Some(observed) = observed_records
+                        .iter()
+                        .find(|r| &r.record.fqdn() == name && r.record.zone_id() == hosted_zone_id)
                     else {
                         continue;
                     };
@@ -541,6 +617,9 @@ impl Run<'_> {
         }
         let now = Utc::now();
         self.report.timeline.dns_in_sync_at = Some(now);
+        if let Some(arn) = replica.and_then(|r| r.arn.as_deref()) {
+            aws::tag_completed(rds, arn, now).await?;
+        }
         self.record(
             "dns_in_sync",
             format!("{} record change(s) INSYNC", changes.len()),
@@ -590,8 +669,9 @@ impl Run<'_> {
     }
 
     /// Compare-and-swap the record to `target`, from the values observed at the start of the
-    /// run (a stale value only costs a conflict); on a conflict re-read it: done by a concurrent
-    /// run, or swap again once from the fresh value. Returns the change to wait for, if any.
+    /// run. On a conflict, re-read it: pointing to `target` means a concurrent run did it; any
+    /// other value means someone changed it during the failover, and pilotlight does not
+    /// overwrite a person's change. Returns the change to wait for, if any.
     async fn update_record(
         &mut self,
         observed: &RecordState,
@@ -599,41 +679,49 @@ impl Run<'_> {
     ) -> Result<Option<String>, AwsError> {
         let r53 = &self.deps.clients.route53;
         let record = &observed.record;
+        if observed.points_to(target) {
+            self.record(
+                "update_record",
+                format!("`{}` already points to `{target}`", record.fqdn()),
+            );
+            return Ok(None);
+        }
         let comment = format!("pilotlight failover of {}", self.db.name);
-        let mut current = observed.clone();
-        for attempt in 0..3 {
-            if attempt > 0 {
-                current = aws::record_state(r53, record).await?;
-            }
-            if current.points_to(target) {
+        match aws::change_record(r53, observed, target, &comment).await? {
+            RecordChange::Submitted(id) => {
                 self.record(
                     "update_record",
-                    format!("`{}` already points to `{target}`", record.fqdn()),
+                    format!(
+                        "`{}` {:?} -> `{target}` (change `{id}`)",
+                        record.fqdn(),
+                        observed.values
+                    ),
                 );
-                return Ok(None);
+                Ok(Some(id))
             }
-            match aws::change_record(r53, &current, target, &comment).await? {
-                RecordChange::Submitted(id) => {
+            RecordChange::Conflict => {
+                let current = aws::record_state(r53, record).await?;
+                if current.points_to(target) {
                     self.record(
                         "update_record",
                         format!(
-                            "`{}` {:?} -> `{target}` (change `{id}`)",
-                            record.fqdn(),
-                            current.values
+                            "`{}` was pointed to `{target}` by a concurrent run",
+                            record.fqdn()
                         ),
                     );
-                    return Ok(Some(id));
+                    return Ok(None);
                 }
-                RecordChange::Conflict => continue,
+                Err(AwsError {
+                    operation: "ChangeResourceRecordSets",
+                    message: format!(
+                        "`{}` changed during the failover from {:?} to {:?}: not overwriting it",
+                        record.fqdn(),
+                        observed.values,
+                        current.values
+                    ),
+                })
             }
         }
-        Err(AwsError {
-            operation: "ChangeResourceRecordSets",
-            message: format!(
-                "`{}` keeps changing under pilotlight: not overwriting it",
-                record.fqdn()
-            ),
-        })
     }
 
     /// Publish the report; a failure to publish is recorded, never fatal.

@@ -170,7 +170,14 @@ pub async fn run(
     now: DateTime<Utc>,
 ) -> Result<RetentionReport, RetentionError> {
     let config = &deps.config;
-    let (mut sources, errors) = snaps::sources(config, &deps.clients).await;
+    let (mut sources, mut errors) = snaps::sources(config, &deps.clients).await;
+    for key in config.retention.overrides.keys() {
+        if config.database(key).is_none() && !sources.iter().any(|s| &s.db_id == key) {
+            errors.push(format!(
+                "`retention.overrides.{key}` matches no protected database and no discovered DB instance or cluster: the default policy applies"
+            ));
+        }
+    }
     if let Some(name) = &req.database {
         let id = config
             .database(name)

@@ -3,7 +3,7 @@ locals {
   functions = {
     router = {
       description = "pilotlight router: turns alarms, events, schedules and commands into worker invocations"
-      timeout     = 60
+      timeout     = 900
       reserved    = -1
     }
     failover = {
