@@ -35,16 +35,21 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The Python that runs the emulator: `PILOTLIGHT_PYTHON`, else the project's `.venv`, else `python3`.
-pub fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("PILOTLIGHT_PYTHON") {
-        return p.into();
-    }
-    let venv = workspace_root().join(".venv/bin/python");
+/// A command from the project's `.venv/bin` (installed by `make setup`), else `fallback` on the PATH.
+pub fn venv_tool(name: &str, fallback: &str) -> PathBuf {
+    let venv = workspace_root().join(".venv/bin").join(name);
     if venv.exists() {
         venv
     } else {
-        "python3".into()
+        fallback.into()
+    }
+}
+
+/// The Python that runs the emulator: `PILOTLIGHT_PYTHON`, else the project's `.venv`, else `python3`.
+pub fn python() -> PathBuf {
+    match std::env::var_os("PILOTLIGHT_PYTHON") {
+        Some(p) => p.into(),
+        None => venv_tool("python", "python3"),
     }
 }
 
@@ -160,15 +165,7 @@ impl Emulator {
 
     /// Create a symmetric KMS key in `region` with the real AWS CLI; returns its ARN.
     pub fn create_kms_key(&self, region: &str) -> String {
-        let aws = {
-            let venv = workspace_root().join(".venv/bin/aws");
-            if venv.exists() {
-                venv
-            } else {
-                "aws".into()
-            }
-        };
-        let out = Command::new(aws)
+        let out = Command::new(venv_tool("aws", "aws"))
             .args([
                 "kms",
                 "create-key",

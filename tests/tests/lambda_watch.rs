@@ -13,12 +13,7 @@ use e2e::{workspace_root, Emulator, Scenario};
 use serde_json::{json, Value};
 
 fn tool(name: &str) -> PathBuf {
-    let venv = workspace_root().join(".venv/bin").join(name);
-    if venv.exists() {
-        venv
-    } else {
-        name.into()
-    }
+    e2e::venv_tool(name, name)
 }
 
 /// `cargo lambda watch` serving `router` and `failover`; killed (with its process group) on drop.

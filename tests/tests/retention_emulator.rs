@@ -134,6 +134,19 @@ async fn remaining(s: &Scenario, region: &str) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// How many automated snapshots the primary region holds.
+async fn automated_snapshots(s: &Scenario) -> usize {
+    s.aws
+        .rds_primary
+        .describe_db_snapshots()
+        .snapshot_type("automated")
+        .send()
+        .await
+        .expect("automated")
+        .db_snapshots()
+        .len()
+}
+
 fn gfs() -> RetentionPolicy {
     RetentionPolicy {
         max_age_days: 0,
@@ -204,16 +217,7 @@ async fn a_400_day_history_in_two_regions_is_pruned_exactly_and_nothing_else_is_
         .send()
         .await
         .expect("copying");
-    let automated_before = s
-        .aws
-        .rds_primary
-        .describe_db_snapshots()
-        .snapshot_type("automated")
-        .send()
-        .await
-        .expect("automated")
-        .db_snapshots()
-        .len();
+    let automated_before = automated_snapshots(&s).await;
     let d = deps(&s, gfs(), thirty_days());
 
     let report = once(&d, RetentionRequest::default()).await;
@@ -235,16 +239,7 @@ async fn a_400_day_history_in_two_regions_is_pruned_exactly_and_nothing_else_is_
     let dr = remaining(&s, DR_REGION).await;
     assert_eq!(dr.len(), 31, "30 days and the copy still in flight: {dr:?}");
     assert!(dr.iter().any(|(id, _)| id == "still-copying"));
-    let automated_after = s
-        .aws
-        .rds_primary
-        .describe_db_snapshots()
-        .snapshot_type("automated")
-        .send()
-        .await
-        .expect("automated")
-        .db_snapshots()
-        .len();
+    let automated_after = automated_snapshots(&s).await;
     assert_eq!(automated_before, automated_after);
     assert!(automated_before >= 1, "moto makes one at instance creation");
     let freed: usize = report.results.iter().map(|r| r.freed_count).sum();
