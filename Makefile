@@ -18,7 +18,7 @@ lint:
 ## Every test: lint, unit and property tests, tests against the AWS emulator, end to end under
 ## cargo lambda watch with the AWS CLI, and the deployment checks.
 test: setup lint build
-	.venv/bin/python tests/emulator/test_emulator.py
+	.venv/bin/python emulator/test_emulator.py
 	cargo test --workspace --all-targets
 	bash scripts/check-infra.sh
 
@@ -28,7 +28,7 @@ check-infra: setup
 	bash scripts/check-infra.sh
 
 unit:
-	cargo test -p pilotlight -p router -p failover
+	cargo test -p pilotlight -p router -p failover -p snapshot-copy -p retention
 
 ## Benchmark: release build (x86_64 here; --arm64 where the aarch64 target is installed), then one table.
 bench: setup

@@ -5,7 +5,7 @@ It builds nothing. It runs ``<bin-dir>/<function>/bootstrap`` (default ``target/
 ``cargo lambda build --release`` puts them; with ``--output-format zip`` only ``bootstrap.zip`` is
 there and the binary is taken from it) as Lambda would start it, against a small local
 stand-in for the Lambda Runtime API and, for the jobs, against pilotlight's AWS emulator
-(``tests/emulator/pilotlight_emulator.py``), and measures:
+(``emulator/pilotlight_emulator.py``, started through ``emulator/harness.py``), and measures:
 
 * cold start: process start (just before ``Popen``) to the first ``GET .../invocation/next``;
 * peak RSS (``wait4`` ``ru_maxrss``), wall time (event served -> response received) and CPU time
@@ -45,11 +45,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from statistics import median
 from typing import Any, Callable
-from urllib.error import HTTPError
-from urllib.request import Request, urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
-EMULATOR = ROOT / "tests" / "emulator" / "pilotlight_emulator.py"
+sys.path.insert(0, str(ROOT / "emulator"))
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
+from harness import Emulator  # noqa: E402 - emulator/harness.py, the one launcher harness
+
 EVENTS = ROOT / "events"
 FUNCTIONS = ["router", "failover", "snapshot-copy", "retention"]
 FLOOR = "(floor)"  # cold-start baseline: bash sending the same GET
@@ -227,83 +228,19 @@ class RuntimeApi:
 # ================================================================================================
 # The emulator
 # ================================================================================================
-class Emulator:
-    """pilotlight's AWS emulator on a free port; exits with the bench (``--parent-pid``)."""
-
-    def __init__(self, logdir: Path, name: str) -> None:
-        python = ROOT / ".venv" / "bin" / "python"
-        self.log_file = open(logdir / f"emulator-{name}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                str(python if python.exists() else sys.executable),
-                str(EMULATOR),
-                "--host", "127.0.0.1", "--port", "0",
-                "--parent-pid", str(os.getpid()),
-                "--snapshot-limit", "100000",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=self.log_file,
-            text=True,
-            cwd=logdir,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("READY http://"):
-            self.stop()
-            raise RuntimeError(f"the emulator did not start: {line!r} (see {self.log_file.name})")
-        self.url = line.split()[1].strip()
-        self._clients: dict[tuple[str, str], Any] = {}
-
-    def client(self, service: str, region: str) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        key = (service, region)
-        if key not in self._clients:
-            self._clients[key] = boto3.client(
-                service,
-                region_name=region,
-                endpoint_url=self.url,
-                aws_access_key_id="test",
-                aws_secret_access_key="test",
-                config=Config(retries={"total_max_attempts": 3, "mode": "standard"}, max_pool_connections=16),
-            )
-        return self._clients[key]
-
-    def control(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = Request(f"{self.url}/_pilotlight{path}", data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urlopen(req, timeout=300) as resp:
-                return json.loads(resp.read() or b"null")
-        except HTTPError as e:
-            raise RuntimeError(f"emulator control {method} {path}: {e.code} {e.read()[:500]!r}") from None
-
-    def requests(self) -> list[dict[str, Any]]:
-        return self.control("GET", "/requests")
-
-    def clear_requests(self) -> None:
-        self.control("DELETE", "/requests")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.log_file.close()
-
-    def __enter__(self) -> Emulator:
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.stop()
+def start_emulator(logdir: Path, name: str) -> Emulator:
+    """pilotlight's AWS emulator on a free port (``emulator/harness.py``), exits with the bench
+    (``--parent-pid``); its stderr in ``<logdir>/emulator-<name>.log``, its cwd ``logdir``."""
+    python = ROOT / ".venv" / "bin" / "python"
+    return Emulator(
+        "--snapshot-limit", "100000",
+        log_file=logdir / f"emulator-{name}.log",
+        cwd=logdir,
+        python=python if python.exists() else sys.executable,
+        max_attempts=3,
+        max_pool_connections=16,
+        timeout=300,
+    )
 
 
 # ================================================================================================
@@ -551,18 +488,8 @@ class Bench:
 # Fixtures
 # ================================================================================================
 def create_instances(emu: Emulator, region: str, ids: list[str], tags: list[dict[str, str]]) -> None:
-    rds = emu.client("rds", region)
-
     def one(ident: str) -> None:
-        rds.create_db_instance(
-            DBInstanceIdentifier=ident,
-            DBInstanceClass="db.t3.micro",
-            Engine="postgres",
-            MasterUsername="pilotlight",
-            MasterUserPassword="not-a-secret-1",
-            AllocatedStorage=20,
-            Tags=tags,
-        )
+        emu.create_db_instance(region, ident, Tags=tags)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(one, ids))
@@ -574,16 +501,8 @@ def notification_topic(emu: Emulator) -> str:
 
 def failover_fixture(emu: Emulator) -> tuple[dict[str, Any], dict[str, Any]]:
     """The tests' Scenario, primary down: (config, event)."""
-    rds_p, rds_d = emu.client("rds", PRIMARY), emu.client("rds", DR)
-    primary = rds_p.create_db_instance(
-        DBInstanceIdentifier="orders-primary",
-        DBInstanceClass="db.t3.micro",
-        Engine="postgres",
-        MasterUsername="pilotlight",
-        MasterUserPassword="not-a-secret-1",
-        AllocatedStorage=20,
-    )["DBInstance"]
-    rds_d.create_db_instance_read_replica(
+    primary = emu.create_db_instance(PRIMARY, "orders-primary")
+    emu.client("rds", DR).create_db_instance_read_replica(
         DBInstanceIdentifier="orders-replica", SourceDBInstanceIdentifier=primary["DBInstanceArn"]
     )
     endpoint = primary["Endpoint"]["Address"]
@@ -605,7 +524,7 @@ def failover_fixture(emu: Emulator) -> tuple[dict[str, Any], dict[str, Any]]:
         CallerReference="bench-hc",
         HealthCheckConfig={"Type": "TCP", "FullyQualifiedDomainName": endpoint, "Port": 5432},
     )["HealthCheck"]["Id"]
-    emu.control("PUT", f"/health-checks/{hc}", {"status": "Failure"})
+    emu.ok("PUT", f"/health-checks/{hc}", {"status": "Failure"})
     alarm = "orders-primary-unhealthy"
     cw_p = emu.client("cloudwatch", PRIMARY)
     cw_p.put_metric_alarm(
@@ -980,14 +899,14 @@ def main() -> int:
                 return None
 
         def retention_job(n: int) -> JobResult:
-            with Emulator(bench.tmp, f"retention-{n}") as emu:
+            with start_emulator(bench.tmp, f"retention-{n}") as emu:
                 create_instances(emu, PRIMARY, ["db00000"], [])
                 notification_topic(emu)
                 now = datetime.now(timezone.utc).replace(microsecond=0)
                 newest = now - timedelta(hours=1, minutes=17)  # no snapshot on a rule's boundary
                 step = 2 * 3600
                 t = time.monotonic()
-                emu.control(
+                emu.ok(
                     "POST",
                     "/snapshots/bulk",
                     {
@@ -1011,7 +930,7 @@ def main() -> int:
                 return bench.run_job("retention", f"{n:,} snapshots", {"command": "retention"}, config, emu)
 
         def copy_first_run(n: int, second: bool) -> list[JobResult]:
-            with Emulator(bench.tmp, f"snapshot-copy-{n}") as emu:
+            with start_emulator(bench.tmp, f"snapshot-copy-{n}") as emu:
                 t = time.monotonic()
                 create_instances(emu, PRIMARY, db_ids(n), [{"Key": PROTECT_TAG[0], "Value": PROTECT_TAG[1]}])
                 notification_topic(emu)
@@ -1019,12 +938,12 @@ def main() -> int:
                 config = snapshot_config(bench.example_config, "db00000", discover=True)
                 out = [bench.run_job("snapshot-copy", f"{n:,} databases, run 1 (create)", {"command": "snapshot-copy"}, config, emu)]
                 if second:
-                    emu.control("PUT", "/snapshot-copies", {"hold": True})
+                    emu.ok("PUT", "/snapshot-copies", {"hold": True})
                     out.append(bench.run_job("snapshot-copy", f"{n:,} databases, run 2 (copy, copies held)", {"command": "snapshot-copy"}, config, emu))
                 return out
 
         def failover_job() -> JobResult:
-            with Emulator(bench.tmp, "failover") as emu:
+            with start_emulator(bench.tmp, "failover") as emu:
                 config, event = failover_fixture(emu)
                 r = bench.run_job("failover", "one failover (alarm → promoted, DNS, 2 SNS)", event, config, emu)
                 outcome = r.answer.get("outcome") if isinstance(r.answer, dict) else None
@@ -1033,7 +952,7 @@ def main() -> int:
                 return r
 
         def router_job() -> JobResult:
-            with Emulator(bench.tmp, "router") as emu:
+            with start_emulator(bench.tmp, "router") as emu:
                 event = json.loads((EVENTS / "sns-alarm-orders-alarm.json").read_text())
                 r = bench.run_job(
                     "router",

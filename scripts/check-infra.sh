@@ -204,7 +204,7 @@ PY
 }
 
 start_emulator() {
-  .venv/bin/python tests/emulator/pilotlight_emulator.py --port 0 --parent-pid $$ \
+  .venv/bin/python emulator/pilotlight_emulator.py --port 0 --parent-pid $$ \
     >"$WORK/emulator.out" 2>"$WORK/emulator.log" &
   EMULATOR_PID=$!
   local _

@@ -33,7 +33,7 @@ cargo build --quiet --bin router --bin failover
 
 say "starting the AWS emulator (moto + pilotlight's patches)"
 set -m
-"$PY" tests/emulator/pilotlight_emulator.py --port 0 --parent-pid $$ >"$WORK/emulator.out" 2>"$WORK/emulator.log" &
+"$PY" emulator/pilotlight_emulator.py --port 0 --parent-pid $$ >"$WORK/emulator.out" 2>"$WORK/emulator.log" &
 PIDS+=($!)
 set +m
 for _ in $(seq 100); do grep -q READY "$WORK/emulator.out" 2>/dev/null && break; sleep 0.1; done

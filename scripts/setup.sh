@@ -4,7 +4,7 @@
 # real client), cargo-lambda (the Lambda runtime emulator). Idempotent: a second run is instant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REQUIREMENTS=tests/emulator/requirements.txt
+REQUIREMENTS=emulator/requirements.txt
 STAMP=.venv/.installed
 command -v cargo >/dev/null || { echo "setup: cargo is missing: install Rust (rustup) first" >&2; exit 1; }
 PYTHON=${PYTHON:-python3}

@@ -8,6 +8,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::error::WorkerError;
+use crate::plan::status::AlarmStateValue;
+
 /// One command for a worker function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
@@ -105,7 +108,7 @@ pub struct AlarmTrigger {
     /// The CloudWatch alarm name.
     pub alarm_name: String,
     /// The new state: `ALARM`, `OK` or `INSUFFICIENT_DATA`.
-    pub state: String,
+    pub state: AlarmStateValue,
     /// When the alarm changed state (UTC); the start of the measured RTO.
     pub state_change_time: Option<DateTime<Utc>>,
     /// Region code of the alarm, from its ARN or the event, when known.
@@ -114,22 +117,28 @@ pub struct AlarmTrigger {
     /// The `HealthCheckId` dimension of the alarm's metric, when it watches a Route 53 health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check_id: Option<String>,
-    /// `sns` or `eventbridge`.
-    pub delivered_by: String,
+    /// How the alarm reached pilotlight.
+    pub delivered_by: Delivery,
 }
 
-/// A command that could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid command: {0}")]
-pub struct CommandError(pub String);
+/// How an alarm state change reached the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// The alarm's SNS action (`{"Records": [{"Sns": ...}]}`).
+    Sns,
+    /// An EventBridge "CloudWatch Alarm State Change" rule.
+    Eventbridge,
+}
 
 /// Parse a worker's input (a command JSON value).
 ///
 /// # Errors
-/// [`CommandError`] with serde's account of what is wrong: an unknown `command`, a missing
-/// `database`, an unknown field.
-pub fn parse_command(value: serde_json::Value) -> Result<Command, CommandError> {
-    serde_json::from_value(value).map_err(|e| CommandError(e.to_string()))
+/// [`WorkerError::InvalidCommand`] with serde's account of what is wrong: an unknown `command`, a
+/// missing `database`, an unknown field.
+pub fn parse_command(value: serde_json::Value) -> Result<Command, WorkerError> {
+    serde_json::from_value(value)
+        .map_err(|e| WorkerError::InvalidCommand(format!("invalid command: {e}")))
 }
 
 #[cfg(test)]
@@ -167,11 +176,11 @@ mod tests {
             reason: None,
             trigger: Some(AlarmTrigger {
                 alarm_name: "a".into(),
-                state: "ALARM".into(),
+                state: AlarmStateValue::Alarm,
                 state_change_time: None,
                 region: Some("us-east-1".into()),
                 health_check_id: None,
-                delivered_by: "sns".into(),
+                delivered_by: Delivery::Sns,
             }),
         });
         let back = serde_json::to_value(&cmd)

@@ -1,32 +1,26 @@
-//! pilotlight's shared library: the configuration, the commands and how triggers become commands,
-//! the pure failover decision, and the AWS adapters the functions use.
+//! pilotlight's shared library. A file's path says its layer and its job:
 //!
-//! The functions (`functions/<name>`) wire these into Lambda handlers; see the README for the
-//! whole picture.
+//! * [`config`]: the one configuration, checked once at start-up (newtypes for names).
+//! * [`command`]: the command vocabulary a person or the router sends to a worker.
+//! * [`error`]: the one worker error and its stable `errorType`s.
+//! * [`plan`]: pure decisions, one module per job (route, failover, snapshot copy, retention).
+//! * [`observe`]: the AWS reads that feed a plan.
+//! * [`aws`]: adapters, one file per AWS service; SDK errors stop there.
+//! * [`metrics`]: CloudWatch Embedded Metric Format lines.
+//! * [`runtime`]: start-up shared by every function's `main.rs`.
+//!
+//! The functions (`functions/<name>`) wire these into Lambda handlers; the README's code map says
+//! where to change what.
 
 pub mod aws;
-pub mod aws_snapshots;
 pub mod command;
 pub mod config;
-pub mod decision;
+pub mod error;
 pub mod metrics;
-pub mod retention;
-pub mod snapshot;
-pub mod trigger;
+pub mod observe;
+pub mod plan;
+pub mod runtime;
 
 pub use command::{AlarmTrigger, Command, FailoverRequest};
 pub use config::Config;
-
-/// Start the tracing subscriber Lambda's runtime provides: JSON lines when
-/// `AWS_LAMBDA_LOG_FORMAT=JSON`, level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` (default INFO).
-pub fn init_telemetry() {
-    lambda_runtime::tracing::init_default_subscriber();
-}
-
-/// A Lambda error with a stable `errorType` and a message naming what failed.
-pub fn diagnostic(error_type: &str, message: impl std::fmt::Display) -> lambda_runtime::Diagnostic {
-    lambda_runtime::Diagnostic {
-        error_type: error_type.to_owned(),
-        error_message: message.to_string(),
-    }
-}
+pub use error::WorkerError;

@@ -1,5 +1,5 @@
 //! Harness for pilotlight's end-to-end tests: starts the local AWS emulator
-//! (`tests/emulator/pilotlight_emulator.py`, moto with pilotlight's patches) on a free loopback
+//! (`emulator/pilotlight_emulator.py`, moto with pilotlight's patches) on a free loopback
 //! port, builds a protected-database scenario in it with the real SDK, and reads AWS state back.
 //!
 //! Every process a test starts is stopped when its guard drops; the emulator also exits by itself
@@ -81,7 +81,7 @@ impl Emulator {
 
     /// Start an emulator with extra launcher arguments (e.g. `["--snapshot-limit", "5000"]`).
     pub fn start_with(args: &[&str]) -> Self {
-        let script = workspace_root().join("tests/emulator/pilotlight_emulator.py");
+        let script = workspace_root().join("emulator/pilotlight_emulator.py");
         let mut child = Command::new(python())
             .arg(script)
             .args(["--host", "127.0.0.1", "--port", "0", "--parent-pid"])

@@ -4,11 +4,11 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // a broken test setup should stop the test loudly
 
 use chrono::Utc;
-use e2e::{Emulator, Scenario};
 use failover::{failover, handle, Outcome};
 use lambda_runtime::{Context, LambdaEvent};
 use pilotlight::command::{AlarmTrigger, FailoverRequest};
 use serde_json::{json, Value};
+use tests::{Emulator, Scenario};
 
 fn alarm_request(s: &Scenario) -> FailoverRequest {
     FailoverRequest {
@@ -20,9 +20,9 @@ fn alarm_request(s: &Scenario) -> FailoverRequest {
             alarm_name: s.alarm_name.clone(),
             state: "ALARM".into(),
             state_change_time: Some(Utc::now()),
-            region: Some(e2e::PRIMARY_REGION.into()),
+            region: Some(tests::PRIMARY_REGION.into()),
             health_check_id: Some(s.health_check_id.clone()),
-            delivered_by: "sns".into(),
+            delivered_by: pilotlight::command::Delivery::Sns,
         }),
     }
 }
@@ -160,7 +160,7 @@ async fn a_crash_after_the_promotion_is_finished_by_the_next_run() {
         "DNS not yet changed"
     );
     // the alarm may even be back to OK by now: the half-done failover is finished regardless
-    e2e::set_alarm(
+    tests::set_alarm(
         &s.aws.cw_primary,
         &s.alarm_name,
         aws_sdk_cloudwatch::types::StateValue::Ok,
@@ -304,7 +304,9 @@ async fn invoke(
     deps: &failover::Deps,
     payload: Value,
 ) -> Result<Value, lambda_runtime::Diagnostic> {
-    handle(deps, LambdaEvent::new(payload, Context::default())).await
+    handle(deps, LambdaEvent::new(payload, Context::default()))
+        .await
+        .map_err(lambda_runtime::Diagnostic::from)
 }
 
 #[tokio::test]

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::{workspace_root, Emulator, Scenario};
 use serde_json::{json, Value};
+use tests::{workspace_root, Emulator, Scenario};
 
 fn tool(name: &str) -> PathBuf {
-    e2e::venv_tool(name, name)
+    tests::venv_tool(name, name)
 }
 
 /// `cargo lambda watch` serving `router` and `failover`; killed (with its process group) on drop.
@@ -63,7 +63,7 @@ impl Watch {
         )
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", e2e::DR_REGION)
+        .env("AWS_REGION", tests::DR_REGION)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
@@ -104,7 +104,7 @@ impl Watch {
             .arg(format!("http://127.0.0.1:{}", self.port))
             .args([
                 "--region",
-                e2e::DR_REGION,
+                tests::DR_REGION,
                 "--function-name",
                 function,
                 "--payload",
@@ -238,7 +238,7 @@ async fn an_sns_alarm_through_the_router_fails_over_under_the_lambda_emulator() 
             "DNS was not repointed; requests: {:#?}",
             emu.requests()
         );
-        e2e::pause(500).await;
+        tests::pause(500).await;
     }
     assert_eq!(
         s.replica().await,
@@ -253,7 +253,7 @@ async fn an_sns_alarm_through_the_router_fails_over_under_the_lambda_emulator() 
             "no result notification: {messages:#?}"
         );
         messages.extend(s.notifications().await);
-        e2e::pause(200).await;
+        tests::pause(200).await;
     }
     let result = messages
         .iter()

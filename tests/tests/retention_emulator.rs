@@ -6,14 +6,14 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use e2e::{Emulator, Scenario, DR_REGION, PRIMARY_REGION};
 use futures::stream::{self, StreamExt};
 use lambda_runtime::{Context, LambdaEvent};
 use pilotlight::command::RetentionRequest;
 use pilotlight::config::Config;
-use pilotlight::retention::RetentionPolicy;
+use pilotlight::plan::retention::{RegionRole, RetentionPolicy};
 use retention::{handle, run, Deps, RetentionReport};
 use serde_json::json;
+use tests::{Emulator, Scenario, DR_REGION, PRIMARY_REGION};
 
 const CREATE_TIME_TAG: &str = "pilotlight-emulator:create-time";
 
@@ -270,7 +270,7 @@ async fn a_stalled_database_loses_nothing_and_raises_the_alert() {
     let primary = report
         .results
         .iter()
-        .find(|r| r.role == "primary")
+        .find(|r| r.role == RegionRole::Primary)
         .expect("primary");
     assert!(primary
         .stalled
@@ -379,6 +379,7 @@ async fn bad_input_is_a_clear_error_and_nothing_is_deleted() {
         let err = handle(&d, LambdaEvent::new(payload.clone(), Context::default()))
             .await
             .expect_err("rejected");
+        let err = lambda_runtime::Diagnostic::from(err);
         assert_eq!(err.error_type, kind, "{payload}: {}", err.error_message);
     }
     assert!(

@@ -6,27 +6,27 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use e2e::{Emulator, Scenario, DR_REGION, PRIMARY_REGION};
 use lambda_runtime::{Context, LambdaEvent};
 use pilotlight::command::SnapshotCopyRequest;
 use pilotlight::config::{Config, Discovery};
-use pilotlight::snapshot::{TAG_COPY_OF, TAG_MANAGED_BY};
+use pilotlight::plan::snapshots::{TAG_COPY_OF, TAG_MANAGED_BY};
 use serde_json::json;
-use snapshot_copy::{handle, run, CopyReport, Deps};
+use snapshot_copy::{handle, run, CopyReport, CreateStatus, Deps};
+use tests::{Emulator, Scenario, DR_REGION, PRIMARY_REGION};
 
 const PROTECT: (&str, &str) = ("pilotlight:protect", "true");
 
 fn config(s: &Scenario, kms_key: Option<&str>) -> Config {
     let mut c = s.config.clone();
     c.functions.snapshot_copy = Some("snapshot-copy".into());
-    c.snapshots.dr_regions = vec![DR_REGION.into()];
+    c.snapshots.dr_regions = vec![DR_REGION.parse().unwrap()];
     c.snapshots.kms_keys = kms_key
-        .map(|k| BTreeMap::from([(DR_REGION.to_owned(), k.to_owned())]))
+        .map(|k| BTreeMap::from([(DR_REGION.parse().unwrap(), k.to_owned())]))
         .unwrap_or_default();
     c.snapshots.discover = Some(Discovery {
         tag_key: PROTECT.0.into(),
         tag_value: PROTECT.1.into(),
-        regions: vec![PRIMARY_REGION.into()],
+        regions: vec![PRIMARY_REGION.parse().unwrap()],
         dr_regions: vec![],
     });
     c
@@ -141,12 +141,12 @@ async fn a_scheduled_run_creates_then_copies_with_tags_and_the_kms_key_and_a_fur
     let d = deps(&s, config(&s, Some(&dr_key)));
 
     let first = once(&d, false).await;
-    let created: Vec<&str> = first
-        .databases
-        .iter()
-        .map(|x| x.snapshot_status.as_str())
-        .collect();
-    assert_eq!(created, ["created", "created"], "{first:#?}");
+    let created: Vec<CreateStatus> = first.databases.iter().map(|x| x.snapshot_status).collect();
+    assert_eq!(
+        created,
+        [CreateStatus::Created, CreateStatus::Created],
+        "{first:#?}"
+    );
     let source = snapshots(&s, PRIMARY_REGION).await;
     assert_eq!(source.len(), 2);
     for (id, (_, _, tags)) in &source {
@@ -190,7 +190,10 @@ async fn a_scheduled_run_creates_then_copies_with_tags_and_the_kms_key_and_a_fur
         .1;
     assert_eq!(orders.1, None, "an unencrypted source gets no key");
     assert!(
-        second.databases.iter().all(|x| x.regions[0].over_target),
+        second
+            .databases
+            .iter()
+            .all(|x| x.regions[0].exposure.over_target),
         "no copy was available when it looked"
     );
 
@@ -200,11 +203,11 @@ async fn a_scheduled_run_creates_then_copies_with_tags_and_the_kms_key_and_a_fur
     assert!(third
         .databases
         .iter()
-        .all(|x| x.snapshot_status == "not_due"));
-    assert!(third
-        .databases
-        .iter()
-        .all(|x| x.regions[0].rpo_exposure_seconds.is_some_and(|e| e < 600)));
+        .all(|x| x.snapshot_status == CreateStatus::NotDue));
+    assert!(third.databases.iter().all(|x| x.regions[0]
+        .exposure
+        .rpo_exposure_seconds
+        .is_some_and(|e| e < 600)));
     assert!(third.alerts.is_empty(), "{:?}", third.alerts);
     assert!(
         emu.mutating_calls().is_empty(),
@@ -313,13 +316,10 @@ async fn a_snapshot_quota_error_is_reported_and_alerted_not_retried() {
 
     let report = once(&d, false).await;
 
-    let statuses: Vec<&str> = report
-        .databases
-        .iter()
-        .map(|x| x.snapshot_status.as_str())
-        .collect();
+    let statuses: Vec<CreateStatus> = report.databases.iter().map(|x| x.snapshot_status).collect();
     assert!(
-        statuses.contains(&"created") && statuses.contains(&"quota_exceeded"),
+        statuses.contains(&CreateStatus::Created)
+            && statuses.contains(&CreateStatus::QuotaExceeded),
         "{statuses:?}"
     );
     assert_eq!(
@@ -342,7 +342,7 @@ async fn a_dry_run_plans_and_changes_nothing_and_bad_input_is_a_clear_error() {
     emu.clear_requests();
 
     let plan = once(&d, true).await;
-    assert_eq!(plan.databases[0].snapshot_status, "planned");
+    assert_eq!(plan.databases[0].snapshot_status, CreateStatus::Planned);
     assert!(plan.databases[0]
         .snapshot_created
         .as_deref()
@@ -364,6 +364,7 @@ async fn a_dry_run_plans_and_changes_nothing_and_bad_input_is_a_clear_error() {
         let err = handle(&d, LambdaEvent::new(payload.clone(), Context::default()))
             .await
             .expect_err("rejected");
+        let err = lambda_runtime::Diagnostic::from(err);
         assert_eq!(err.error_type, kind, "{payload}: {}", err.error_message);
     }
     assert!(

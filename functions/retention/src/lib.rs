@@ -1,369 +1,182 @@
 //! The `retention` function: for every protected database, in its own region and in every DR
-//! region, decides with the pure [`pilotlight::retention::decide`] which of pilotlight's snapshots
-//! to keep and deletes the others (`DeleteDBSnapshot` / `DeleteDBClusterSnapshot`) with bounded
-//! concurrency. A dry-run returns the same report and deletes nothing. One failed delete does not
-//! stop the others.
+//! region, decides with the pure [`decide_retention`] which of pilotlight's snapshots to keep and
+//! deletes the others ([`execute`]) with bounded concurrency. A dry-run returns the same report
+//! and deletes nothing. One failed delete does not stop the others.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod execute;
+mod report;
+
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
-use lambda_runtime::{Diagnostic, LambdaEvent};
-use pilotlight::aws::{self, AwsError, Clients};
-use pilotlight::aws_snapshots::{self as snaps, CallOutcome};
+use lambda_runtime::LambdaEvent;
+use pilotlight::aws::sns;
 use pilotlight::command::{parse_command, Command, RetentionRequest};
 use pilotlight::config::Config;
-use pilotlight::metrics;
-use pilotlight::retention::{decide, RetentionPolicy, Rule, SkipReason, Verdict};
-use pilotlight::snapshot::{DbKind, SnapshotInfo, SnapshotSource};
-use serde::Serialize;
+use pilotlight::error::WorkerError;
+use pilotlight::observe::snapshots::{list_regions, sources};
+use pilotlight::plan::retention::{decide_retention, policy_for, RegionRole};
+use pilotlight::plan::snapshots::{select_sources, DbKind, SnapshotInfo, SnapshotSource};
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::info;
 
-/// What the handler needs, built once in `main`.
-#[derive(Debug, Clone)]
-pub struct Deps {
-    /// The validated configuration.
-    pub config: Config,
-    /// SDK clients per region.
-    pub clients: Clients,
-}
+pub use pilotlight::runtime::WorkerDeps as Deps;
+pub use report::{Kept, RegionReport, RetentionReport, Skipped};
 
-/// Errors of the retention function.
-#[derive(Debug, thiserror::Error)]
-pub enum RetentionError {
-    /// The input is not a `retention` command, or names a region pilotlight does not use.
-    #[error("{0}")]
-    InvalidCommand(String),
-    /// The command names no protected or discovered database.
-    #[error("{0}")]
-    UnknownDatabase(String),
-    /// A region's snapshots could not be listed: nothing was deleted there.
-    #[error("retention failed: {0}")]
-    Aws(#[from] AwsError),
-}
-
-impl From<RetentionError> for Diagnostic {
-    fn from(e: RetentionError) -> Self {
-        let error_type = match &e {
-            RetentionError::InvalidCommand(_) => "InvalidCommand",
-            RetentionError::UnknownDatabase(_) => "UnknownDatabase",
-            RetentionError::Aws(_) => "AwsCallFailed",
-        };
-        pilotlight::diagnostic(error_type, e)
-    }
-}
-
-/// A snapshot kept, and every rule that keeps it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Kept {
-    /// Snapshot id.
-    pub id: String,
-    /// `SnapshotCreateTime` (UTC).
-    pub created_at: Option<DateTime<Utc>>,
-    /// The rules.
-    pub rules: Vec<Rule>,
-}
-
-/// A snapshot that was never a candidate, and why.
-#[derive(Debug, Clone, Serialize)]
-pub struct Skipped {
-    /// Snapshot id.
-    pub id: String,
-    /// Why.
-    pub reason: SkipReason,
-}
-
-/// One database in one region: every snapshot appears once, in `kept`, `skipped` or `deleted`.
-#[derive(Debug, Clone, Serialize)]
-pub struct RegionReport {
-    /// DB instance or cluster identifier.
-    pub database: String,
-    /// Instance or cluster.
-    pub kind: DbKind,
-    /// The region.
-    pub region: String,
-    /// `primary` (the database's own region) or `dr`.
-    pub role: String,
-    /// The policy applied.
-    pub policy: RetentionPolicy,
-    /// Snapshots kept, newest first, with the rules that keep them.
-    pub kept: Vec<Kept>,
-    /// Snapshots that are not candidates (someone else's, held, automated, busy), with the reason.
-    pub skipped: Vec<Skipped>,
-    /// Snapshots deleted by this run (in a dry-run: that it would delete), newest first.
-    pub deleted: Vec<String>,
-    /// Deletes that failed, with the error (those snapshots are not in `deleted`).
-    pub errors: Vec<String>,
-    /// How many snapshots were deleted.
-    pub freed_count: usize,
-    /// Sum of the deleted snapshots' allocated storage, in GiB.
-    pub freed_gib: i64,
-    /// The stall guard's message, when it fired (nothing deleted).
-    pub stalled: Option<String>,
-    /// Allocated storage per deleted snapshot, for `freed_gib` when a delete fails.
-    #[serde(skip)]
-    sizes: BTreeMap<String, i64>,
-}
-
-/// The JSON result of a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct RetentionReport {
-    /// Whether nothing was deleted.
-    pub dry_run: bool,
-    /// "Now" of the decision (UTC).
-    pub now: DateTime<Utc>,
-    /// Per database and region.
-    pub results: Vec<RegionReport>,
-    /// Errors not tied to one database (discovery).
-    pub errors: Vec<String>,
-    /// What was alerted (stalled databases, failed deletes).
-    pub alerts: Vec<String>,
-    /// Alerts that could not be published.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notification_errors: Vec<String>,
-}
-
-/// Lambda handler.
+/// Lambda handler. The report is returned typed: the runtime serializes it straight to the
+/// response, without a JSON tree.
 ///
 /// # Errors
-/// A [`Diagnostic`] for an invalid command, an unknown database or region, or a region that
-/// cannot be listed.
-pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<RetentionReport, Diagnostic> {
-    let command =
-        parse_command(event.payload).map_err(|e| RetentionError::InvalidCommand(e.to_string()))?;
+/// [`WorkerError`]: an invalid command, an unknown database or region, or a region that cannot be
+/// listed.
+pub async fn handle(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+) -> Result<RetentionReport, WorkerError> {
+    let command = parse_command(event.payload)?;
     let Command::Retention(request) = command else {
-        return Err(RetentionError::InvalidCommand(format!(
+        return Err(WorkerError::InvalidCommand(format!(
             "invalid command: this function runs `retention`, not `{}`",
             command.name()
-        ))
-        .into());
+        )));
     };
-    // Returned typed: the runtime serializes it straight to the response, without a JSON tree.
-    Ok(run(deps, &request, Utc::now()).await?)
+    run(deps, &request, Utc::now()).await
 }
 
-fn policies(config: &Config, source: &SnapshotSource) -> (RetentionPolicy, RetentionPolicy) {
-    let rt = &config.retention;
-    let name = config
-        .databases
-        .iter()
-        .find(|d| d.primary.instance_id == source.db_id && d.primary.region == source.region)
-        .map(|d| d.name.as_str());
-    let o = name
-        .and_then(|n| rt.overrides.get(n))
-        .or_else(|| rt.overrides.get(&source.db_id));
-    (
-        o.and_then(|o| o.primary).unwrap_or(rt.primary),
-        o.and_then(|o| o.dr).unwrap_or(rt.dr),
-    )
+/// One database in one region, with the policy role of that region.
+struct Target {
+    source: usize,
+    region: String,
+    role: RegionRole,
 }
 
 /// Decide (and, unless `dry_run`, delete) for every database and region the request covers.
 ///
 /// # Errors
-/// [`RetentionError::UnknownDatabase`] or [`RetentionError::InvalidCommand`] before any deletion;
-/// [`RetentionError::Aws`] when a region cannot be listed (then nothing is deleted at all).
+/// [`WorkerError::UnknownDatabase`] or [`WorkerError::InvalidCommand`] before any deletion;
+/// [`WorkerError::Aws`] when a region cannot be listed (then nothing is deleted at all).
 pub async fn run(
     deps: &Deps,
     req: &RetentionRequest,
     now: DateTime<Utc>,
-) -> Result<RetentionReport, RetentionError> {
+) -> Result<RetentionReport, WorkerError> {
     let config = &deps.config;
-    let (mut sources, mut errors) = snaps::sources(config, &deps.clients).await;
-    for key in config.retention.overrides.keys() {
-        if config.database(key).is_none() && !sources.iter().any(|s| &s.db_id == key) {
-            errors.push(format!(
-                "`retention.overrides.{key}` matches no protected database and no discovered DB instance or cluster: the default policy applies"
-            ));
-        }
-    }
+    let (mut sources, mut errors) = sources(config, &deps.clients).await;
+    errors.extend(unmatched_overrides(config, &sources));
     if let Some(name) = &req.database {
-        let id = config
-            .database(name)
-            .map(|d| d.primary.instance_id.as_str())
-            .unwrap_or(name);
-        sources.retain(|s| s.db_id == id);
-        if sources.is_empty() {
-            return Err(RetentionError::UnknownDatabase(format!(
-                "unknown database `{name}`: neither a protected database nor a DB instance or cluster carrying the opt-in tag"
-            )));
-        }
+        select_sources(&mut sources, config, name)?;
     }
-    // (source index, region, role)
-    let mut targets: Vec<(usize, String, &'static str)> = Vec::new();
-    for (i, s) in sources.iter().enumerate() {
-        targets.push((i, s.region.clone(), "primary"));
-        targets.extend(s.dr_regions.iter().map(|r| (i, r.clone(), "dr")));
-    }
-    if let Some(region) = &req.region {
-        targets.retain(|(_, r, _)| r == region);
-        if targets.is_empty() {
-            return Err(RetentionError::InvalidCommand(format!(
-                "invalid command: region `{region}` holds none of the selected databases' snapshots"
-            )));
-        }
-    }
-    let regions: BTreeSet<&str> = targets.iter().map(|(_, r, _)| r.as_str()).collect();
-    let listed = futures::future::join_all(regions.iter().map(|region| async move {
-        snaps::list_snapshots(deps.clients.rds(region)?, region).await
-    }))
-    .await;
-    // Every snapshot belongs to one (region, kind, database): group them by moving, not copying.
-    let mut groups: HashMap<(String, DbKind, String), Vec<SnapshotInfo>> = HashMap::new();
-    for list in listed {
-        for s in list? {
-            let key = (s.region.clone(), s.kind, s.source_db().to_owned());
-            groups.entry(key).or_default().push(s);
-        }
-    }
-
-    let rt = &config.retention;
-    let stall = rt.stall_after_hours.saturating_mul(3600);
-    let mut results: Vec<RegionReport> = targets
-        .iter()
-        .map(|(i, region, role)| {
-            let source = &sources[*i];
-            let (primary, dr) = policies(config, source);
-            let policy = if *role == "primary" { primary } else { dr };
-            let of_db = groups
-                .remove(&(region.clone(), source.kind, source.db_id.clone()))
-                .unwrap_or_default();
-            let decision = decide(&of_db, &policy, now, stall, &rt.hold_tag);
-            drop(of_db);
-            let mut r = RegionReport {
-                database: source.db_id.clone(),
-                kind: source.kind,
-                region: region.clone(),
-                role: (*role).to_owned(),
-                policy,
-                kept: vec![],
-                skipped: vec![],
-                deleted: vec![],
-                errors: vec![],
-                freed_count: 0,
-                freed_gib: 0,
-                stalled: decision.stalled,
-                sizes: BTreeMap::new(),
-            };
-            for d in decision.snapshots {
-                match d.verdict {
-                    Verdict::Keep { rules } => r.kept.push(Kept {
-                        id: d.id,
-                        created_at: d.created_at,
-                        rules,
-                    }),
-                    Verdict::Skip { reason } => r.skipped.push(Skipped { id: d.id, reason }),
-                    Verdict::Delete => {
-                        let size = i64::from(d.allocated_storage_gib.unwrap_or(0));
-                        r.freed_gib += size;
-                        r.sizes.insert(d.id.clone(), size);
-                        r.deleted.push(d.id);
-                    }
-                }
-            }
-            r.freed_count = r.deleted.len();
-            r
-        })
-        .collect();
+    let targets = targets(&sources, req.region.as_deref())?;
+    let regions: BTreeSet<&str> = targets.iter().map(|t| t.region.as_str()).collect();
+    let listed = list_regions(&deps.clients, &regions, "retention failed").await?;
+    let mut results = decide_all(config, &sources, &targets, listed, now);
     info!(
         targets = results.len(),
         to_delete = results.iter().map(|r| r.deleted.len()).sum::<usize>(),
         dry_run = req.dry_run,
         "retention decided"
     );
+    if !req.dry_run {
+        execute::delete_all(deps, &mut results).await;
+    }
     let mut report = RetentionReport {
         dry_run: req.dry_run,
         now,
-        results: vec![],
+        results,
         errors,
         alerts: vec![],
         notification_errors: vec![],
     };
     if !req.dry_run {
-        delete_all(deps, &mut results).await;
-    }
-    report.results = results;
-    if !req.dry_run {
-        let mut per_region: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in &report.results {
-            *per_region.entry(&r.region).or_default() += r.freed_count;
+        report.emit_metrics();
+        report.alerts = report.collect_alerts();
+        let topic = &deps.config.notifications.topic_arn;
+        let summary = report.summary();
+        if let Err(e) = sns::publish_alert(
+            &deps.clients.sns,
+            topic,
+            "retention",
+            &report.alerts,
+            summary,
+        )
+        .await
+        {
+            report.notification_errors.push(e.to_string());
         }
-        for (region, n) in per_region {
-            metrics::emit("SnapshotsDeleted", n as f64, "Count", &[("Region", region)]);
-        }
-        alert(deps, &mut report).await;
     }
     Ok(report)
 }
 
-async fn delete_all(deps: &Deps, results: &mut [RegionReport]) {
-    let jobs: Vec<(usize, String, DbKind, String)> = results
-        .iter()
-        .enumerate()
-        .flat_map(|(i, r)| {
-            r.deleted
-                .iter()
-                .map(move |id| (i, r.region.clone(), r.kind, id.clone()))
-        })
-        .collect();
-    let concurrency = deps.config.retention.delete_concurrency.max(1);
-    let outcomes: Vec<(usize, String, Result<CallOutcome, AwsError>)> = stream::iter(jobs)
-        .map(|(i, region, kind, id)| async move {
-            let result = match deps.clients.rds(&region) {
-                Ok(rds) => snaps::delete_snapshot(rds, kind, &id).await,
-                Err(e) => Err(e),
-            };
-            (i, id, result)
-        })
-        .buffer_unordered(concurrency)
+/// Overrides whose key matches no database: reported, the default policy applies.
+fn unmatched_overrides(config: &Config, sources: &[SnapshotSource]) -> Vec<String> {
+    config
+        .retention
+        .overrides
+        .keys()
+        .filter(|key| config.database(key).is_none() && !sources.iter().any(|s| &s.db_id == *key))
+        .map(|key| format!(
+            "`retention.overrides.{key}` matches no protected database and no discovered DB instance or cluster: the default policy applies"
+        ))
         .collect()
-        .await;
-    for (i, id, result) in outcomes {
-        let r = &mut results[i];
-        let failed = match result {
-            Ok(CallOutcome::Done) => None,
-            Ok(CallOutcome::Skipped(m)) | Ok(CallOutcome::QuotaExceeded(m)) => {
-                Some(format!("`{id}` not deleted: {m}"))
-            }
-            Ok(CallOutcome::AlreadyExists) => None,
-            Err(e) => Some(format!("`{id}` not deleted: {e}")),
-        };
-        if let Some(msg) = failed {
-            warn!(snapshot = %id, error = %msg, "delete failed");
-            r.errors.push(msg);
-            r.deleted.retain(|d| d != &id);
-            r.freed_gib -= r.sizes.get(&id).copied().unwrap_or(0);
-            r.freed_count = r.deleted.len();
-        }
-    }
 }
 
-async fn alert(deps: &Deps, report: &mut RetentionReport) {
-    let mut alerts = report.errors.clone();
-    for r in &report.results {
-        if let Some(m) = &r.stalled {
-            alerts.push(format!("`{}` in `{}`: {m}", r.database, r.region));
+/// Each source in its own region and in every DR region; only `region` when one is asked.
+fn targets(sources: &[SnapshotSource], region: Option<&str>) -> Result<Vec<Target>, WorkerError> {
+    let mut targets: Vec<Target> = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let target = |region: &String, role| Target {
+            source: i,
+            region: region.clone(),
+            role,
+        };
+        targets.push(target(&s.region, RegionRole::Primary));
+        targets.extend(s.dr_regions.iter().map(|r| target(r, RegionRole::Dr)));
+    }
+    if let Some(region) = region {
+        targets.retain(|t| t.region == region);
+        if targets.is_empty() {
+            return Err(WorkerError::InvalidCommand(format!(
+                "invalid command: region `{region}` holds none of the selected databases' snapshots"
+            )));
         }
-        alerts.extend(
-            r.errors
-                .iter()
-                .map(|e| format!("`{}` in `{}`: {e}", r.database, r.region)),
-        );
     }
-    report.alerts = alerts;
-    if report.alerts.is_empty() {
-        return;
+    Ok(targets)
+}
+
+/// The decision for every target, from the listed snapshots grouped by (region, kind, database).
+fn decide_all(
+    config: &Config,
+    sources: &[SnapshotSource],
+    targets: &[Target],
+    listed: Vec<SnapshotInfo>,
+    now: DateTime<Utc>,
+) -> Vec<RegionReport> {
+    // Every snapshot belongs to one (region, kind, database): group them by moving, not copying.
+    let mut groups: HashMap<(String, DbKind, String), Vec<SnapshotInfo>> = HashMap::new();
+    for s in listed {
+        let key = (s.region.clone(), s.kind, s.source_db().to_owned());
+        groups.entry(key).or_default().push(s);
     }
-    let subject = format!("pilotlight retention: {} alert(s)", report.alerts.len());
-    let summary = serde_json::json!({
-        "deleted": report.results.iter().map(|r| r.freed_count).sum::<usize>(),
-        "stalled": report.results.iter().filter(|r| r.stalled.is_some()).count(),
-    });
-    let message = aws::alert_message("retention", &report.alerts, summary);
-    let topic = &deps.config.notifications.topic_arn;
-    let attrs = [("event", "retention"), ("outcome", "alert")];
-    if let Err(e) = aws::publish(&deps.clients.sns, topic, &subject, &message, &attrs).await {
-        report.notification_errors.push(e.to_string());
-    }
+    let rt = &config.retention;
+    let stall = rt.stall_after_hours.saturating_mul(3600);
+    targets
+        .iter()
+        .map(|t| {
+            let source = &sources[t.source];
+            let policy = policy_for(config, &source.db_id, &source.region, t.role);
+            let of_db = groups
+                .remove(&(t.region.clone(), source.kind, source.db_id.clone()))
+                .unwrap_or_default();
+            let decision = decide_retention(&of_db, &policy, now, stall, &rt.hold_tag);
+            drop(of_db);
+            RegionReport::of_decision(
+                source.db_id.clone(),
+                source.kind,
+                t.region.clone(),
+                t.role,
+                policy,
+                decision,
+            )
+        })
+        .collect()
 }

@@ -47,6 +47,7 @@ async fn a_workers_error_is_returned_with_its_own_error_type() {
     )
     .await
     .expect_err("worker failed");
+    let err = lambda_runtime::Diagnostic::from(err);
 
     assert_eq!(err.error_type, "AwsCallFailed");
     assert!(
@@ -127,7 +128,7 @@ async fn bad_input_invokes_nothing() {
         let err = handle(&deps, LambdaEvent::new(event(name), Context::default()))
             .await
             .expect_err(name);
-        assert!(!err.error_message.is_empty(), "{name}");
+        assert!(!err.to_string().is_empty(), "{name}");
     }
     let ignored = handle(
         &deps,

@@ -1,17 +1,8 @@
-//! Lambda entry point of `snapshot-copy`: telemetry, configuration, SDK clients, then the runtime.
-
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use pilotlight::aws::{load_sdk_config, Clients};
-use pilotlight::Config;
-use serde_json::Value;
-use snapshot_copy::{handle, Deps};
+//! Lambda entry point of `snapshot-copy`: start-up (telemetry, configuration, SDK clients), then
+//! the runtime loop.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    pilotlight::init_telemetry();
-    let config = Config::from_env()?;
-    let sdk = load_sdk_config().await;
-    let clients = Clients::new(&sdk, &config);
-    let deps = Deps { config, clients };
-    run(service_fn(|event: LambdaEvent<Value>| handle(&deps, event))).await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let deps = pilotlight::runtime::worker_deps().await?;
+    pilotlight::runtime::serve(deps, snapshot_copy::handle).await
 }

@@ -1,10 +1,6 @@
 # Route 53 publishes HealthCheckStatus only in us-east-1: give this module a us-east-1 provider.
 data "aws_region" "current" {}
 
-data "aws_caller_identity" "current" {}
-
-data "aws_partition" "current" {}
-
 resource "aws_route53_health_check" "primary" {
   for_each = var.databases
 
@@ -27,47 +23,29 @@ resource "aws_route53_health_check" "primary" {
 
 # CloudWatch alarms cannot publish to a topic encrypted with the AWS managed key, so the topic has
 # its own key whose policy lets CloudWatch use it.
-data "aws_iam_policy_document" "alarm_topic_key" {
-  # checkov:skip=CKV_AWS_109: A key policy's Resource "*" is this key alone; the account root administers it
-  # checkov:skip=CKV_AWS_111: A key policy's Resource "*" is this key alone; CloudWatch may only encrypt for the topic
-  # checkov:skip=CKV_AWS_356: A key policy's Resource "*" is this key alone, not every resource
-  statement {
-    sid       = "AccountAdministersTheKey"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
+module "alarm_topic_key" {
+  source = "../alarm-topic-key"
 
-  statement {
-    sid       = "CloudWatchAlarmsPublish"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-  }
+  description = "pilotlight health check alarm topic (CloudWatch alarms publish to it)"
+  alias_name  = "${var.name_prefix}-health-alarms"
+  tags        = var.tags
 }
 
-resource "aws_kms_key" "alarm_topic" {
-  description         = "pilotlight health check alarm topic (CloudWatch alarms publish to it)"
-  enable_key_rotation = true
-  policy              = data.aws_iam_policy_document.alarm_topic_key.json
-  tags                = var.tags
+# The key and its alias were resources of this module before: keep them.
+moved {
+  from = aws_kms_key.alarm_topic
+  to   = module.alarm_topic_key.aws_kms_key.this
 }
 
-resource "aws_kms_alias" "alarm_topic" {
-  name          = "alias/${var.name_prefix}-health-alarms"
-  target_key_id = aws_kms_key.alarm_topic.key_id
+moved {
+  from = aws_kms_alias.alarm_topic
+  to   = module.alarm_topic_key.aws_kms_alias.this
 }
 
 resource "aws_sns_topic" "alarms" {
   name              = "${var.name_prefix}-health-alarms"
   display_name      = "pilotlight health alarms"
-  kms_master_key_id = aws_kms_key.alarm_topic.arn
+  kms_master_key_id = module.alarm_topic_key.key_arn
   tags              = var.tags
 }
 

@@ -40,47 +40,29 @@ resource "aws_sns_topic" "notifications" {
 
 # CloudWatch alarms cannot publish to a topic encrypted with the AWS managed key (its key policy
 # cannot grant cloudwatch.amazonaws.com), so the alarm topic has its own key.
-data "aws_iam_policy_document" "alarm_topic_key" {
-  # checkov:skip=CKV_AWS_109: A key policy's Resource "*" is this key alone; the account root administers it
-  # checkov:skip=CKV_AWS_111: A key policy's Resource "*" is this key alone; CloudWatch may only encrypt for the topic
-  # checkov:skip=CKV_AWS_356: A key policy's Resource "*" is this key alone, not every resource
-  statement {
-    sid       = "AccountAdministersTheKey"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
-    }
-  }
+module "alarm_topic_key" {
+  source = "../alarm-topic-key"
 
-  statement {
-    sid       = "CloudWatchAlarmsPublish"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-  }
+  description = "pilotlight alarm topic (CloudWatch alarms publish to it)"
+  alias_name  = "${var.name_prefix}-alarms"
+  tags        = var.tags
 }
 
-resource "aws_kms_key" "alarm_topic" {
-  description         = "pilotlight alarm topic (CloudWatch alarms publish to it)"
-  enable_key_rotation = true
-  policy              = data.aws_iam_policy_document.alarm_topic_key.json
-  tags                = var.tags
+# The key and its alias were resources of this module before: keep them.
+moved {
+  from = aws_kms_key.alarm_topic
+  to   = module.alarm_topic_key.aws_kms_key.this
 }
 
-resource "aws_kms_alias" "alarm_topic" {
-  name          = "alias/${var.name_prefix}-alarms"
-  target_key_id = aws_kms_key.alarm_topic.key_id
+moved {
+  from = aws_kms_alias.alarm_topic
+  to   = module.alarm_topic_key.aws_kms_alias.this
 }
 
 resource "aws_sns_topic" "alarms" {
   name              = "${var.name_prefix}-alarms"
   display_name      = "pilotlight alarms"
-  kms_master_key_id = aws_kms_key.alarm_topic.arn
+  kms_master_key_id = module.alarm_topic_key.key_arn
   tags              = var.tags
 }
 

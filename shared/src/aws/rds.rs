@@ -1,7 +1,10 @@
-//! RDS snapshot adapters for snapshot-copy and retention: list (paginated), discover tagged
-//! databases (paginated), create, copy, delete — DB instance and Aurora DB cluster alike. Modeled
-//! faults the logic cares about (already exists, quota exceeded, not found, invalid state) become
-//! [`CallOutcome`]s; everything else an [`AwsError`] naming the call.
+//! Amazon RDS: DB instances (describe, tag, promote) for failover, and DB snapshots and DB
+//! cluster snapshots (list, discover tagged databases, create, copy, delete) for snapshot-copy and
+//! retention. Modeled faults the logic cares about (`InvalidDBInstanceState` on promote, already
+//! exists, quota exceeded, not found, invalid state) become outcomes; everything else an
+//! [`AwsError`] naming the call.
+//!
+//! API reference: <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/Welcome.html>.
 
 use std::collections::BTreeMap;
 
@@ -11,9 +14,172 @@ use aws_smithy_runtime_api::client::result::CreateUnhandledError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use chrono::{DateTime, Utc};
 
-use crate::aws::{AwsError, Clients};
-use crate::config::Config;
-use crate::snapshot::{CopySnapshot, DbKind, SnapshotInfo, SnapshotSource};
+use super::{to_chrono, AwsError};
+use crate::plan::failover::{
+    InstanceState, TAG_ALARM_AT, TAG_FAILOVER_COMPLETED, TAG_LAG_AT_PROMOTION,
+    TAG_PROMOTION_STARTED,
+};
+use crate::plan::snapshot_copy::CopySnapshot;
+use crate::plan::snapshots::{DbKind, SnapshotInfo};
+use crate::plan::status::{InstanceStatus, SnapshotStatus};
+
+/// `DescribeDBInstances` for one instance; `Ok(None)` on `DBInstanceNotFound`.
+///
+/// # Errors
+/// [`AwsError`] for any other failure.
+pub async fn describe_instance(
+    rds: &aws_sdk_rds::Client,
+    instance_id: &str,
+) -> Result<Option<InstanceState>, AwsError> {
+    let out = match rds
+        .describe_db_instances()
+        .db_instance_identifier(instance_id)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => {
+            let e = e.into_service_error();
+            if e.is_db_instance_not_found_fault() {
+                return Ok(None);
+            }
+            return Err(AwsError::new("DescribeDBInstances", e));
+        }
+    };
+    let Some(i) = out.db_instances().first() else {
+        return Ok(None);
+    };
+    let tag = |k: &str| {
+        i.tag_list()
+            .iter()
+            .find(|t| t.key() == Some(k))
+            .and_then(|t| t.value())
+            .map(str::to_owned)
+    };
+    let time_tag = |k: &str| {
+        tag(k)
+            .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    Ok(Some(InstanceState {
+        instance_id: i.db_instance_identifier().unwrap_or(instance_id).to_owned(),
+        arn: i.db_instance_arn().map(str::to_owned),
+        status: InstanceStatus::from(i.db_instance_status().unwrap_or("unknown")),
+        endpoint: i.endpoint().and_then(|e| e.address()).map(str::to_owned),
+        replica_source: i
+            .read_replica_source_db_instance_identifier()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        promotion_started_at: time_tag(TAG_PROMOTION_STARTED),
+        alarm_at: time_tag(TAG_ALARM_AT),
+        lag_at_promotion_seconds: tag(TAG_LAG_AT_PROMOTION).and_then(|v| v.parse().ok()),
+        failover_completed_at: time_tag(TAG_FAILOVER_COMPLETED),
+    }))
+}
+
+/// `AddTagsToResource`: record the promotion decision on the replica before promoting it, so a
+/// later run knows the promotion is pilotlight's and measures RTO and RPO from the same start.
+///
+/// # Errors
+/// [`AwsError`] when tagging fails.
+pub async fn tag_promotion(
+    rds: &aws_sdk_rds::Client,
+    arn: &str,
+    started_at: DateTime<Utc>,
+    alarm_at: Option<DateTime<Utc>>,
+    lag_seconds: Option<f64>,
+) -> Result<(), AwsError> {
+    let mut tags = vec![Tag::builder()
+        .key(TAG_PROMOTION_STARTED)
+        .value(started_at.to_rfc3339())
+        .build()];
+    if let Some(t) = alarm_at {
+        tags.push(
+            Tag::builder()
+                .key(TAG_ALARM_AT)
+                .value(t.to_rfc3339())
+                .build(),
+        );
+    }
+    if let Some(l) = lag_seconds {
+        tags.push(
+            Tag::builder()
+                .key(TAG_LAG_AT_PROMOTION)
+                .value(l.to_string())
+                .build(),
+        );
+    }
+    rds.add_tags_to_resource()
+        .resource_name(arn)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::new("AddTagsToResource", e.into_service_error()))
+}
+
+/// `AddTagsToResource`: record on the promoted instance that the failover finished.
+///
+/// # Errors
+/// [`AwsError`] when tagging fails.
+pub async fn tag_completed(
+    rds: &aws_sdk_rds::Client,
+    arn: &str,
+    at: DateTime<Utc>,
+) -> Result<(), AwsError> {
+    rds.add_tags_to_resource()
+        .resource_name(arn)
+        .tags(
+            Tag::builder()
+                .key(TAG_FAILOVER_COMPLETED)
+                .value(at.to_rfc3339())
+                .build(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::new("AddTagsToResource", e.into_service_error()))
+}
+
+/// What `PromoteReadReplica` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromoteOutcome {
+    /// RDS accepted the promotion.
+    Started,
+    /// `InvalidDBInstanceState`: the instance is already being promoted or is no longer a
+    /// replica (a concurrent or repeated run got there first). Not a failure.
+    AlreadyPromoting,
+}
+
+/// `PromoteReadReplica`.
+///
+/// # Errors
+/// [`AwsError`] for anything but `InvalidDBInstanceState` (including `DBInstanceNotFound`).
+pub async fn promote(
+    rds: &aws_sdk_rds::Client,
+    instance_id: &str,
+) -> Result<PromoteOutcome, AwsError> {
+    match rds
+        .promote_read_replica()
+        .db_instance_identifier(instance_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(PromoteOutcome::Started),
+        Err(e) => {
+            let e = e.into_service_error();
+            if e.is_invalid_db_instance_state_fault() {
+                tracing::info!(
+                    instance = instance_id,
+                    "promotion already under way or done"
+                );
+                Ok(PromoteOutcome::AlreadyPromoting)
+            } else {
+                Err(AwsError::new("PromoteReadReplica", e))
+            }
+        }
+    }
+}
 
 /// Page size of every list call (RDS allows 20–100).
 pub const PAGE_SIZE: i32 = 100;
@@ -62,10 +228,6 @@ where
     }
 }
 
-fn to_chrono(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
-    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
-}
-
 fn tags(list: &[Tag]) -> BTreeMap<String, String> {
     list.iter()
         .filter_map(|t| {
@@ -110,9 +272,9 @@ pub async fn list_snapshots(
             arn: s.db_snapshot_arn().unwrap_or_default().to_owned(),
             kind: DbKind::Instance,
             region: region.to_owned(),
-            status: s.status().unwrap_or("unknown").to_owned(),
-            created_at: to_chrono(s.snapshot_create_time()),
-            original_created_at: to_chrono(s.original_snapshot_create_time()),
+            status: SnapshotStatus::from(s.status().unwrap_or("unknown")),
+            created_at: s.snapshot_create_time().and_then(to_chrono),
+            original_created_at: s.original_snapshot_create_time().and_then(to_chrono),
             encrypted: s.encrypted().unwrap_or(false),
             snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
             db_id: s.db_instance_identifier().unwrap_or_default().to_owned(),
@@ -139,8 +301,8 @@ pub async fn list_snapshots(
             arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_owned(),
             kind: DbKind::Cluster,
             region: region.to_owned(),
-            status: s.status().unwrap_or("unknown").to_owned(),
-            created_at: to_chrono(s.snapshot_create_time()),
+            status: SnapshotStatus::from(s.status().unwrap_or("unknown")),
+            created_at: s.snapshot_create_time().and_then(to_chrono),
             original_created_at: None,
             encrypted: s.storage_encrypted().unwrap_or(false),
             snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
@@ -336,72 +498,4 @@ pub async fn delete_snapshot(
             },
         ),
     }
-}
-
-/// The configured databases (each protected database's primary instance) plus, with discovery,
-/// every tagged DB instance and cluster; `errors` for regions where discovery failed.
-pub async fn sources(config: &Config, clients: &Clients) -> (Vec<SnapshotSource>, Vec<String>) {
-    let sn = &config.snapshots;
-    let mut out: Vec<SnapshotSource> = config
-        .databases
-        .iter()
-        .map(|d| SnapshotSource {
-            db_id: d.primary.instance_id.clone(),
-            kind: DbKind::Instance,
-            region: d.primary.region.clone(),
-            dr_regions: if sn.dr_regions.is_empty() {
-                vec![d.replica.region.clone()]
-            } else {
-                sn.dr_regions.clone()
-            },
-            engine: None,
-            origin: "config".into(),
-        })
-        .collect();
-    let mut errors = Vec::new();
-    if let Some(d) = &sn.discover {
-        let dr = if d.dr_regions.is_empty() {
-            sn.dr_regions.clone()
-        } else {
-            d.dr_regions.clone()
-        };
-        let found = futures::future::join_all(d.regions.iter().map(|region| async move {
-            let result = match clients.rds(region) {
-                Ok(rds) => discover(rds, &d.tag_key, &d.tag_value).await,
-                Err(e) => Err(e),
-            };
-            (region, result)
-        }))
-        .await;
-        for (region, result) in found {
-            match result {
-                Ok(list) => {
-                    for t in list {
-                        if out
-                            .iter()
-                            .any(|s| s.db_id == t.db_id && &s.region == region && s.kind == t.kind)
-                        {
-                            continue;
-                        }
-                        out.push(SnapshotSource {
-                            db_id: t.db_id,
-                            kind: t.kind,
-                            region: region.clone(),
-                            dr_regions: dr.clone(),
-                            engine: t.engine,
-                            origin: "tag".into(),
-                        });
-                    }
-                }
-                Err(e) => errors.push(format!("discovery in `{region}` failed: {e}")),
-            }
-        }
-    }
-    for s in &mut out {
-        let own = s.region.clone();
-        s.dr_regions.retain(|r| r != &own);
-        s.dr_regions.sort();
-        s.dr_regions.dedup();
-    }
-    (out, errors)
 }

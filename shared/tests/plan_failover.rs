@@ -4,9 +4,9 @@
 
 use chrono::{TimeZone, Utc};
 use pilotlight::config::Config;
-use pilotlight::decision::{
-    decide, AlarmState, Ask, Decision, HealthCheckState, InstanceState, Observation, PlannedStep,
-    RecordState,
+use pilotlight::plan::failover::{
+    decide_failover as decide, AlarmState, Ask, Decision, HealthCheckState, InstanceState,
+    Observation, PlannedStep, RecordState,
 };
 
 const PRIMARY_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:orders-primary";

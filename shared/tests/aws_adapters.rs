@@ -16,9 +16,10 @@ use aws_sdk_rds::types::{DbInstance, Endpoint, Tag};
 use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError;
 use aws_sdk_route53::types::error::{InvalidChangeBatch, NoSuchHostedZone};
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use pilotlight::aws::{self, PromoteOutcome, RecordChange};
-use pilotlight::config::DnsRecord;
-use pilotlight::decision::{RecordState, TAG_PROMOTION_STARTED};
+use pilotlight::aws::rds::{self, PromoteOutcome};
+use pilotlight::aws::route53::{self, RecordChange};
+use pilotlight::plan::failover::{RecordUpdate, TAG_PROMOTION_STARTED};
+use pilotlight::plan::status::InstanceStatus;
 
 const THROTTLED: &str = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r1</RequestId></ErrorResponse>";
 
@@ -33,7 +34,7 @@ async fn a_second_promote_is_already_promoting_not_a_failure() {
     });
     let rds = mock_client!(aws_sdk_rds, [&rule]);
     assert_eq!(
-        aws::promote(&rds, "orders-replica").await.ok(),
+        rds::promote(&rds, "orders-replica").await.ok(),
         Some(PromoteOutcome::AlreadyPromoting)
     );
     assert_eq!(rule.num_calls(), 1);
@@ -49,7 +50,7 @@ async fn promoting_an_unknown_instance_is_an_error_naming_the_call() {
         )
     });
     let rds = mock_client!(aws_sdk_rds, [&rule]);
-    let err = aws::promote(&rds, "nope").await.expect_err("not found");
+    let err = rds::promote(&rds, "nope").await.expect_err("not found");
     assert_eq!(err.operation, "PromoteReadReplica");
     assert!(err.message.contains("not found"), "{err}");
 }
@@ -63,9 +64,11 @@ async fn a_throttled_promote_is_retried_by_the_sdk() {
         .output(|| PromoteReadReplicaOutput::builder().build())
         .build();
     let rds = mock_client!(aws_sdk_rds, RuleMode::Sequential, [&rule], |c| c
-        .retry_config(RetryConfig::standard().with_max_attempts(aws::MAX_ATTEMPTS)));
+        .retry_config(
+            RetryConfig::standard().with_max_attempts(pilotlight::aws::MAX_ATTEMPTS)
+        ));
     assert_eq!(
-        aws::promote(&rds, "orders-replica").await.ok(),
+        rds::promote(&rds, "orders-replica").await.ok(),
         Some(PromoteOutcome::Started)
     );
     assert_eq!(rule.num_calls(), 3);
@@ -79,7 +82,7 @@ async fn an_instance_that_does_not_exist_is_observed_as_none() {
         )
     });
     let rds = mock_client!(aws_sdk_rds, [&rule]);
-    assert_eq!(aws::describe_instance(&rds, "gone").await.ok(), Some(None));
+    assert_eq!(rds::describe_instance(&rds, "gone").await.ok(), Some(None));
 }
 
 #[tokio::test]
@@ -109,11 +112,11 @@ async fn an_instance_is_read_with_its_replica_source_and_promotion_tags() {
             .build()
     });
     let rds = mock_client!(aws_sdk_rds, [&rule]);
-    let state = aws::describe_instance(&rds, "orders-replica")
+    let state = rds::describe_instance(&rds, "orders-replica")
         .await
         .expect("ok")
         .expect("found");
-    assert_eq!(state.status, "modifying");
+    assert_eq!(state.status, InstanceStatus::Modifying);
     assert!(state
         .replica_source
         .is_some_and(|s| s.ends_with(":db:orders-primary")));
@@ -123,16 +126,14 @@ async fn an_instance_is_read_with_its_replica_source_and_promotion_tags() {
     );
 }
 
-fn record_state() -> RecordState {
-    RecordState {
-        record: DnsRecord {
-            hosted_zone_id: "/hostedzone/Z1".into(),
-            name: "orders-db.example.internal".into(),
-            record_type: "CNAME".into(),
-            ttl: 60,
-        },
-        values: vec!["orders-primary.x.us-east-1.rds.amazonaws.com".into()],
-        ttl: Some(60),
+fn record_update() -> RecordUpdate {
+    RecordUpdate {
+        hosted_zone_id: "Z1".into(),
+        name: "orders-db.example.internal.".into(),
+        from: vec!["orders-primary.x.us-east-1.rds.amazonaws.com".into()],
+        from_ttl: Some(60),
+        to: None,
+        ttl: 60,
     }
 }
 
@@ -151,7 +152,7 @@ async fn a_record_changed_concurrently_is_a_conflict_not_an_error() {
             )
         });
     let r53 = mock_client!(aws_sdk_route53, [&rule]);
-    let out = aws::change_record(&r53, &record_state(), "orders-replica.x", "test").await;
+    let out = route53::change_record(&r53, &record_update(), "orders-replica.x", "test").await;
     assert_eq!(out.map_err(|e| e.to_string()), Ok(RecordChange::Conflict));
 }
 
@@ -161,7 +162,7 @@ async fn a_missing_hosted_zone_is_an_error_naming_the_call() {
         ChangeResourceRecordSetsError::NoSuchHostedZone(NoSuchHostedZone::builder().build())
     });
     let r53 = mock_client!(aws_sdk_route53, [&rule]);
-    let err = aws::change_record(&r53, &record_state(), "orders-replica.x", "test")
+    let err = route53::change_record(&r53, &record_update(), "orders-replica.x", "test")
         .await
         .expect_err("no zone");
     assert_eq!(err.operation, "ChangeResourceRecordSets");
@@ -179,7 +180,7 @@ async fn an_invalid_change_batch_that_is_not_a_conflict_is_an_error() {
         )
     });
     let r53 = mock_client!(aws_sdk_route53, [&rule]);
-    let err = aws::change_record(&r53, &record_state(), "orders-replica.x", "test")
+    let err = route53::change_record(&r53, &record_update(), "orders-replica.x", "test")
         .await
         .expect_err("apex");
     assert!(err.message.contains("apex"), "{err}");

@@ -5,8 +5,10 @@
 use std::path::PathBuf;
 
 use pilotlight::command::Command;
+use pilotlight::command::Delivery;
 use pilotlight::config::Config;
-use pilotlight::trigger::{parse_trigger, route, Invocation, Route, Trigger, TriggerError};
+use pilotlight::error::WorkerError;
+use pilotlight::plan::route::{parse_trigger, route, Invocation, Route, Trigger};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -22,7 +24,7 @@ fn event(name: &str) -> Value {
     serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn routes(name: &str) -> Result<Vec<Route>, TriggerError> {
+fn routes(name: &str) -> Result<Vec<Route>, WorkerError> {
     let config = config();
     parse_trigger(&event(name))?
         .into_iter()
@@ -48,7 +50,7 @@ fn an_sns_alarm_notification_in_alarm_asks_for_an_asynchronous_failover() {
     let trigger = req.trigger.as_ref().expect("trigger");
     assert_eq!(trigger.alarm_name, "orders-primary-unhealthy");
     assert_eq!(trigger.region.as_deref(), Some("us-east-1"));
-    assert_eq!(trigger.delivered_by, "sns");
+    assert_eq!(trigger.delivered_by, Delivery::Sns);
     assert_eq!(
         trigger.state_change_time.map(|t| t.to_rfc3339()),
         Some("2026-11-20T03:02:10.355+00:00".to_owned())
@@ -69,7 +71,7 @@ fn an_eventbridge_alarm_state_change_asks_for_the_same_failover() {
     assert_eq!(*invocation, Invocation::Asynchronous);
     assert_eq!(req.database, "orders");
     let trigger = req.trigger.as_ref().expect("trigger");
-    assert_eq!(trigger.delivered_by, "eventbridge");
+    assert_eq!(trigger.delivered_by, Delivery::Eventbridge);
     assert_eq!(
         trigger.health_check_id.as_deref(),
         Some("4a2b9d1c-0e5f-4b7a-9c3d-8e6f1a2b3c4d")
@@ -171,7 +173,7 @@ fn malformed_json_is_not_an_event() {
         serde_json::json!({"Records": []}),
     ] {
         assert!(
-            matches!(parse_trigger(&v), Err(TriggerError::Unrecognised(_))),
+            matches!(parse_trigger(&v), Err(WorkerError::UnrecognisedEvent(_))),
             "{v}"
         );
     }
@@ -252,7 +254,7 @@ proptest! {
         let _ = parse_trigger(&v);
         v["Records"][0]["Sns"]["Message"] = Value::from(inner.to_string());
         let _ = parse_trigger(&v);
-        prop_assert!(matches!(parse_trigger(&Value::Array(vec![inner])), Err(TriggerError::Unrecognised(_))));
+        prop_assert!(matches!(parse_trigger(&Value::Array(vec![inner])), Err(WorkerError::UnrecognisedEvent(_))));
     }
 }
 

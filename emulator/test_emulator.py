@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Checks of pilotlight's emulator (``pilotlight_emulator.py`` + ``snapshot_patches.py``) through
-boto3, against launcher processes this script starts on port 0 and stops at the end.
+boto3, against launcher processes this script starts on port 0 (through ``harness.py``) and stops
+at the end.
 
-Usage: python tests/emulator/test_emulator.py [-k SUBSTRING]
+Usage: python emulator/test_emulator.py [-k SUBSTRING]
 
 Prints one line per check and, last, ``N passed, M failed``; exits non-zero if any check failed.
 Regions: us-east-1 is the source, us-west-2 the destination. Credentials are dummies.
@@ -10,89 +11,20 @@ Regions: us-east-1 is the source, us-west-2 the destination. Credentials are dum
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import time
 import traceback
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-LAUNCHER = os.path.join(HERE, "pilotlight_emulator.py")
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
+from harness import Emulator  # noqa: E402 - emulator/harness.py, next to this file
+
 SRC, DST = "us-east-1", "us-west-2"
 TAG = "pilotlight-emulator:create-time"
 ACCOUNT = "123456789012"
-
-
-# --------------------------------------------------------------------------------------------
-# Harness
-# --------------------------------------------------------------------------------------------
-class Launcher:
-    def __init__(self, *extra: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, LAUNCHER, "--host", "127.0.0.1", "--port", "0", "--parent-pid", str(os.getpid()), *extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("READY http://"):
-            self.stop()
-            raise RuntimeError(f"launcher did not start: {line!r}")
-        self.url = line.split()[1]
-        self._clients: dict[tuple[str, str], Any] = {}
-
-    def client(self, service: str, region: str) -> Any:
-        key = (service, region)
-        if key not in self._clients:
-            self._clients[key] = boto3.client(
-                service,
-                region_name=region,
-                endpoint_url=self.url,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-                config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-            )
-        return self._clients[key]
-
-    def rds(self, region: str) -> Any:
-        return self.client("rds", region)
-
-    def control(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.url}/_pilotlight{path}", data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
-
-    def ok(self, method: str, path: str, body: Any = None) -> Any:
-        status, answer = self.control(method, path, body)
-        assert status == 200, (method, path, status, answer)
-        return answer
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 RESULTS = {"passed": 0, "failed": 0}
@@ -122,19 +54,11 @@ def rfc3339(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_instance(em: Launcher, region: str, ident: str, **extra: Any) -> dict[str, Any]:
-    return em.rds(region).create_db_instance(
-        DBInstanceIdentifier=ident,
-        DBInstanceClass="db.t3.micro",
-        Engine="postgres",
-        MasterUsername="pilot",
-        MasterUserPassword="not-a-secret-1",
-        AllocatedStorage=20,
-        **extra,
-    )["DBInstance"]
+def make_instance(em: Emulator, region: str, ident: str, **extra: Any) -> dict[str, Any]:
+    return em.create_db_instance(region, ident, MasterUsername="pilot", **extra)
 
 
-def make_cluster(em: Launcher, region: str, ident: str) -> dict[str, Any]:
+def make_cluster(em: Emulator, region: str, ident: str) -> dict[str, Any]:
     return em.rds(region).create_db_cluster(
         DBClusterIdentifier=ident,
         Engine="aurora-postgresql",
@@ -154,7 +78,7 @@ def all_pages(call: Callable[..., Any], key: str, **kwargs: Any) -> list[list[di
         assert len(pages) < 50, "pagination does not end"
 
 
-EM: Launcher  # the main launcher (default snapshot limit)
+EM: Emulator  # the main launcher (default snapshot limit)
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 HISTORY: list[tuple[str, datetime]] = []  # (id, create time) of the 250 manual snapshots of src-db
 
@@ -661,7 +585,7 @@ def request_log_names_snapshot_actions() -> None:
 # --------------------------------------------------------------------------------------------
 @check
 def snapshot_limit_option_sets_the_manual_snapshot_quota() -> None:
-    em = Launcher("--snapshot-limit", "3")
+    em = Emulator("--snapshot-limit", "3")
     try:
         rds = em.rds(SRC)
         make_instance(em, SRC, "q-db")  # its automated snapshot does not count
@@ -704,7 +628,7 @@ def snapshot_limit_option_sets_the_manual_snapshot_quota() -> None:
 
 @check
 def snapshot_limit_zero_and_default() -> None:
-    em = Launcher("--snapshot-limit", "0")
+    em = Emulator("--snapshot-limit", "0")
     try:
         make_instance(em, SRC, "z-db")
         expect_error("SnapshotQuotaExceeded", em.rds(SRC).create_db_snapshot, DBInstanceIdentifier="z-db", DBSnapshotIdentifier="z-0")
@@ -719,7 +643,7 @@ def snapshot_limit_zero_and_default() -> None:
 # --------------------------------------------------------------------------------------------
 @check
 def bulk_snapshots_are_real_manual_snapshots_with_times_and_tags() -> None:
-    em = Launcher("--snapshot-limit", "300")
+    em = Emulator("--snapshot-limit", "300")
     try:
         rds = em.rds(SRC)
         make_instance(em, SRC, "bulk-db")
@@ -763,7 +687,7 @@ def bulk_snapshots_are_real_manual_snapshots_with_times_and_tags() -> None:
 def main() -> int:
     global EM
     only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else None
-    EM = Launcher()
+    EM = Emulator()
     try:
         for name, fn in CHECKS:
             if only and only not in name:

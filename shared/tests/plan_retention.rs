@@ -6,8 +6,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use pilotlight::retention::{decide, RetentionPolicy, Rule, SkipReason, Verdict};
-use pilotlight::snapshot::{DbKind, SnapshotInfo, MANAGED_BY, TAG_MANAGED_BY, TAG_SOURCE_DB};
+use pilotlight::plan::retention::{
+    decide_retention as decide, RetentionPolicy, Rule, SkipReason, Verdict,
+};
+use pilotlight::plan::snapshots::{
+    DbKind, SnapshotInfo, MANAGED_BY, TAG_MANAGED_BY, TAG_SOURCE_DB,
+};
+use pilotlight::plan::status::SnapshotStatus;
 use proptest::prelude::*;
 
 const HOLD: &str = "pilotlight:hold";
@@ -353,7 +358,7 @@ proptest! {
         let by_id: BTreeMap<&str, &SnapshotInfo> = snaps.iter().map(|s| (s.id.as_str(), s)).collect();
         let newest = snaps
             .iter()
-            .filter(|s| s.is_pilotlights() && s.snapshot_type == "manual" && s.status == "available")
+            .filter(|s| s.is_pilotlights() && s.snapshot_type == "manual" && s.status == SnapshotStatus::Available)
             .max_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| b.id.cmp(&a.id)));
         for del in d.deletions() {
             let s = by_id[del.id.as_str()];

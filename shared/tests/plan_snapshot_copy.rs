@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use pilotlight::snapshot::{
-    plan, snapshot_name, DbKind, PlanSettings, SnapshotInfo, SnapshotSource, MANAGED_BY,
-    TAG_COPY_OF, TAG_MANAGED_BY, TAG_SOURCE_DB,
+use pilotlight::plan::snapshot_copy::{plan_snapshot_copy as plan, snapshot_name, PlanSettings};
+use pilotlight::plan::snapshots::{
+    DbKind, Origin, SnapshotInfo, SnapshotSource, MANAGED_BY, TAG_COPY_OF, TAG_MANAGED_BY,
+    TAG_SOURCE_DB,
 };
 
 const SRC: &str = "us-east-1";
@@ -39,7 +40,7 @@ fn source(db: &str) -> SnapshotSource {
         region: SRC.into(),
         dr_regions: vec![DR.into()],
         engine: Some("postgres".into()),
-        origin: "config".into(),
+        origin: Origin::Config,
     }
 }
 
@@ -88,7 +89,7 @@ fn a_database_with_no_snapshot_gets_one_named_after_the_interval() {
         "same name all day"
     );
     assert!(
-        p.databases[0].regions[0].over_target,
+        p.databases[0].regions[0].exposure.over_target,
         "no copy yet is over target"
     );
 }
@@ -110,8 +111,11 @@ fn when_the_interval_has_not_elapsed_nothing_is_created() {
     );
     assert!(p.databases[0].create.is_none());
     assert!(p.databases[0].regions[0].copies.is_empty());
-    assert_eq!(p.databases[0].regions[0].rpo_exposure_seconds, Some(7_200));
-    assert!(!p.databases[0].regions[0].over_target);
+    assert_eq!(
+        p.databases[0].regions[0].exposure.rpo_exposure_seconds,
+        Some(7_200)
+    );
+    assert!(!p.databases[0].regions[0].exposure.over_target);
 }
 
 #[test]
@@ -282,9 +286,9 @@ fn a_second_run_after_the_copies_exist_plans_nothing() {
     let d = &p.databases[0];
     assert!(d.create.is_none());
     assert!(d.regions[0].copies.is_empty() && d.regions[0].queued.is_empty());
-    assert_eq!(d.regions[0].copies_in_flight, 1);
+    assert_eq!(d.regions[0].exposure.copies_in_flight, 1);
     assert_eq!(
-        d.regions[0].rpo_exposure_seconds, None,
+        d.regions[0].exposure.rpo_exposure_seconds, None,
         "a copy in flight is not yet a recovery point"
     );
 }

@@ -1,6 +1,7 @@
 //! The failover decision: a pure function of what was observed, what was asked, and the policy.
 //!
-//! [`observe`](crate::observe) reads the actual state of a protected database; [`decide`] says what
+//! [`observe`](crate::observe::failover) reads the actual state of a protected database;
+//! [`decide_failover`] says what
 //! failover must do next: nothing (already failed over), refuse (with every reason), or the steps
 //! still missing. The plan is what a dry-run returns and what the executor runs, so a re-run after a
 //! crash at any step does only what is left.
@@ -8,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::status::{AlarmStateValue, InstanceStatus};
 use crate::config::{DnsRecord, ProtectedDatabase};
 
 /// Tag written on the replica just before `PromoteReadReplica`: the UTC time (RFC 3339) the
@@ -51,7 +53,7 @@ pub struct InstanceState {
     /// `DBInstanceArn`.
     pub arn: Option<String>,
     /// `DBInstanceStatus` (`available`, `modifying`, `rebooting`, ...).
-    pub status: String,
+    pub status: InstanceStatus,
     /// `Endpoint.Address`, the host name DNS must point to.
     pub endpoint: Option<String>,
     /// `ReadReplicaSourceDBInstanceIdentifier`: the source (an ARN across regions) while it is a
@@ -74,7 +76,7 @@ pub struct AlarmState {
     /// Alarm name.
     pub name: String,
     /// `ALARM`, `OK`, `INSUFFICIENT_DATA`; `None` when the alarm does not exist or could not be read.
-    pub state: Option<String>,
+    pub state: Option<AlarmStateValue>,
     /// `StateUpdatedTimestamp` (UTC).
     pub updated_at: Option<DateTime<Utc>>,
     /// Why the state is unknown.
@@ -116,8 +118,13 @@ pub struct RecordState {
 impl RecordState {
     /// Whether the record is exactly `endpoint` (one value, trailing dot ignored).
     pub fn points_to(&self, endpoint: &str) -> bool {
-        self.values.len() == 1 && same_host(&self.values[0], endpoint)
+        points_to(&self.values, endpoint)
     }
+}
+
+/// Whether record values are exactly `endpoint` (one value, trailing dot and case ignored).
+pub fn points_to(values: &[String], endpoint: &str) -> bool {
+    values.len() == 1 && same_host(&values[0], endpoint)
 }
 
 /// Host names compare without case and without the trailing dot.
@@ -154,16 +161,25 @@ pub enum PlannedStep {
         region: String,
     },
     /// Point a record at the promoted instance's endpoint and wait for `INSYNC`.
-    UpdateRecord {
-        /// Hosted zone id.
-        hosted_zone_id: String,
-        /// Record name.
-        name: String,
-        /// Current values (what a compare-and-swap change deletes).
-        from: Vec<String>,
-        /// The endpoint it must point to; `None` until the promoted instance reports its endpoint.
-        to: Option<String>,
-    },
+    UpdateRecord(RecordUpdate),
+}
+
+/// A compare-and-swap of one `CNAME` record set: everything the executor needs, as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordUpdate {
+    /// Hosted zone id, without the `/hostedzone/` prefix.
+    pub hosted_zone_id: String,
+    /// Record name, fully qualified with its trailing dot.
+    pub name: String,
+    /// Current values (what a compare-and-swap change deletes; empty: the record is created).
+    pub from: Vec<String>,
+    /// Current TTL in seconds (the `DELETE` must name the record set exactly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_ttl: Option<i64>,
+    /// The endpoint it must point to; `None` until the promoted instance reports its endpoint.
+    pub to: Option<String>,
+    /// TTL in seconds written with the new value (from the configuration).
+    pub ttl: i64,
 }
 
 /// The decision.
@@ -200,67 +216,98 @@ pub enum Decision {
 ///    the primary must look down (an alarm in `ALARM`, and the health check, if any, not healthy)
 ///    and the replica lag must be known and within the RPO budget — `force` overrides these last
 ///    two, and the overrides are reported.
-pub fn decide(db: &ProtectedDatabase, obs: &Observation, ask: Ask) -> Decision {
+pub fn decide_failover(db: &ProtectedDatabase, obs: &Observation, ask: Ask) -> Decision {
     let Some(replica) = &obs.replica else {
         return refused(format!(
             "replica `{}` does not exist in `{}`",
             db.replica.instance_id, db.replica.region
         ));
     };
-    let records_to_update = |endpoint: Option<&str>| -> Vec<PlannedStep> {
-        obs.records
-            .iter()
-            .filter(|r| endpoint.is_none_or(|e| !r.points_to(e)))
-            .map(|r| PlannedStep::UpdateRecord {
+    if replica.replica_source.is_none() {
+        return decide_standalone(db, obs, replica, ask);
+    }
+    decide_replica(db, obs, replica, ask)
+}
+
+/// The steps that point every record not yet there at `endpoint` (`None`: not known yet).
+fn records_to_update(obs: &Observation, endpoint: Option<&str>) -> Vec<PlannedStep> {
+    obs.records
+        .iter()
+        .filter(|r| endpoint.is_none_or(|e| !r.points_to(e)))
+        .map(|r| {
+            PlannedStep::UpdateRecord(RecordUpdate {
                 hosted_zone_id: r.record.zone_id().to_owned(),
                 name: r.record.fqdn(),
                 from: r.values.clone(),
+                from_ttl: r.ttl,
                 to: endpoint.map(str::to_owned),
+                ttl: r.record.ttl,
             })
-            .collect()
-    };
-    let wait = || PlannedStep::WaitForPromotion {
-        instance_id: replica.instance_id.clone(),
-        region: db.replica.region.clone(),
-    };
+        })
+        .collect()
+}
 
-    if replica.replica_source.is_none() {
-        let standalone_and_pointed_at = replica.status == "available"
-            && replica
-                .endpoint
-                .as_deref()
-                .is_some_and(|e| obs.records.iter().all(|r| r.points_to(e)));
-        if standalone_and_pointed_at {
-            return Decision::AlreadyFailedOver;
-        }
-        if replica.promotion_started_at.is_none() && !ask.force {
-            return refused(format!(
+fn wait(replica: &InstanceState, region: &str) -> PlannedStep {
+    PlannedStep::WaitForPromotion {
+        instance_id: replica.instance_id.clone(),
+        region: region.to_owned(),
+    }
+}
+
+/// The replica is no longer a read replica: finish a failover pilotlight started (or a person
+/// forces), or say there is nothing left.
+fn decide_standalone(
+    db: &ProtectedDatabase,
+    obs: &Observation,
+    replica: &InstanceState,
+    ask: Ask,
+) -> Decision {
+    let available = replica.status == InstanceStatus::Available;
+    let standalone_and_pointed_at = available
+        && replica
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| obs.records.iter().all(|r| r.points_to(e)));
+    if standalone_and_pointed_at {
+        return Decision::AlreadyFailedOver;
+    }
+    if replica.promotion_started_at.is_none() && !ask.force {
+        return refused(format!(
                 "`{}` is not a read replica and pilotlight did not promote it: check `replica` in the configuration (force to repoint DNS anyway)",
                 replica.instance_id
             ));
-        }
-        if let (Some(done), false) = (replica.failover_completed_at, ask.force) {
-            return refused(format!(
+    }
+    if let (Some(done), false) = (replica.failover_completed_at, ask.force) {
+        return refused(format!(
                 "the failover to `{}` completed at {done} and DNS has since been pointed elsewhere (a failback?): not repointing it (force to repoint DNS anyway)",
                 replica.instance_id
             ));
-        }
-        let odd = unexpected_records(obs);
-        if !odd.is_empty() && !ask.force {
-            return Decision::Refused { reasons: odd };
-        }
-        if replica.status != "available" || replica.endpoint.is_none() {
-            let mut steps = vec![wait()];
-            steps.extend(records_to_update(None));
-            return proceed(steps, vec![], replica.lag_at_promotion_seconds);
-        }
-        let steps = records_to_update(replica.endpoint.as_deref());
-        if steps.is_empty() {
-            return Decision::AlreadyFailedOver;
-        }
+    }
+    let odd = unexpected_records(obs);
+    if !odd.is_empty() && !ask.force {
+        return Decision::Refused { reasons: odd };
+    }
+    if !available || replica.endpoint.is_none() {
+        let mut steps = vec![wait(replica, &db.replica.region)];
+        steps.extend(records_to_update(obs, None));
         return proceed(steps, vec![], replica.lag_at_promotion_seconds);
     }
+    let steps = records_to_update(obs, replica.endpoint.as_deref());
+    if steps.is_empty() {
+        return Decision::AlreadyFailedOver;
+    }
+    proceed(steps, vec![], replica.lag_at_promotion_seconds)
+}
 
+/// The replica is still a read replica: check it replicates from the primary, then either wait
+/// for a promotion pilotlight started, refuse with every reason, or promote.
+fn decide_replica(
+    db: &ProtectedDatabase,
+    obs: &Observation,
+    replica: &InstanceState,
+    ask: Ask,
+) -> Decision {
+    let available = replica.status == InstanceStatus::Available;
     let source = replica.replica_source.as_deref().unwrap_or_default();
     if !is_source(source, &db.primary.region, &db.primary.instance_id) {
         return refused(format!(
@@ -268,18 +315,45 @@ pub fn decide(db: &ProtectedDatabase, obs: &Observation, ask: Ask) -> Decision {
             replica.instance_id, db.primary.instance_id, db.primary.region
         ));
     }
-    if replica.promotion_started_at.is_some() && replica.status != "available" {
-        let mut steps = vec![wait()];
-        steps.extend(records_to_update(replica.endpoint.as_deref()));
+    if replica.promotion_started_at.is_some() && !available {
+        let mut steps = vec![wait(replica, &db.replica.region)];
+        steps.extend(records_to_update(obs, replica.endpoint.as_deref()));
         return proceed(steps, vec![], replica.lag_at_promotion_seconds);
     }
-    if replica.status != "available" {
+    if !available {
         return refused(format!(
             "replica `{}` is `{}`, not `available`",
             replica.instance_id, replica.status
         ));
     }
 
+    let unmet = unmet_conditions(db, obs, replica);
+    if !unmet.is_empty() && !ask.force {
+        let mut reasons = unmet;
+        if !ask.automatic {
+            reasons.push("a person may override with `\"force\": true`".into());
+        }
+        return Decision::Refused { reasons };
+    }
+    let mut steps = vec![
+        PlannedStep::Promote {
+            instance_id: replica.instance_id.clone(),
+            region: db.replica.region.to_string(),
+        },
+        wait(replica, &db.replica.region),
+    ];
+    // RDS keeps an instance's endpoint when it promotes it.
+    steps.extend(records_to_update(obs, replica.endpoint.as_deref()));
+    proceed(steps, unmet, obs.replica_lag_seconds)
+}
+
+/// Every automatic condition that does not hold: the primary down, no foreign record value, the
+/// replica lag known and within the RPO budget.
+fn unmet_conditions(
+    db: &ProtectedDatabase,
+    obs: &Observation,
+    replica: &InstanceState,
+) -> Vec<String> {
     let mut unmet = Vec::new();
     unmet.extend(primary_down_check(db, obs));
     unmet.extend(unexpected_records(obs));
@@ -294,23 +368,7 @@ pub fn decide(db: &ProtectedDatabase, obs: &Observation, ask: Ask) -> Decision {
         )),
         Some(_) => {}
     }
-    if !unmet.is_empty() && !ask.force {
-        let mut reasons = unmet;
-        if !ask.automatic {
-            reasons.push("a person may override with `\"force\": true`".into());
-        }
-        return Decision::Refused { reasons };
-    }
-    let mut steps = vec![
-        PlannedStep::Promote {
-            instance_id: replica.instance_id.clone(),
-            region: db.replica.region.clone(),
-        },
-        wait(),
-    ];
-    // RDS keeps an instance's endpoint when it promotes it.
-    steps.extend(records_to_update(replica.endpoint.as_deref()));
-    proceed(steps, unmet, obs.replica_lag_seconds)
+    unmet
 }
 
 /// The reasons, if any, to believe the primary is not down.
@@ -320,7 +378,7 @@ fn primary_down_check(db: &ProtectedDatabase, obs: &Observation) -> Vec<String> 
         let in_alarm = obs
             .alarms
             .iter()
-            .any(|a| a.state.as_deref() == Some("ALARM"));
+            .any(|a| a.state == Some(AlarmStateValue::Alarm));
         if !in_alarm {
             let states: Vec<String> = obs
                 .alarms
@@ -329,7 +387,7 @@ fn primary_down_check(db: &ProtectedDatabase, obs: &Observation) -> Vec<String> 
                     format!(
                         "`{}` is `{}`",
                         a.name,
-                        a.state.as_deref().unwrap_or("unknown")
+                        a.state.as_ref().map_or("unknown", AlarmStateValue::as_str)
                     )
                 })
                 .collect();
@@ -405,4 +463,21 @@ fn proceed(steps: Vec<PlannedStep>, overridden: Vec<String>, rpo_seconds: Option
         overridden,
         rpo_seconds,
     }
+}
+
+/// Where the RTO is measured from: the alarm time the first run tagged on the replica (so every
+/// run that finishes the failover reports the same RTO), else the triggering alarm's state change,
+/// else the earliest state change of a configured alarm now in `ALARM`.
+pub fn rto_start(obs: &Observation, trigger_time: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    obs.replica
+        .as_ref()
+        .and_then(|r| r.alarm_at)
+        .or(trigger_time)
+        .or_else(|| {
+            obs.alarms
+                .iter()
+                .filter(|a| a.state == Some(AlarmStateValue::Alarm))
+                .filter_map(|a| a.updated_at)
+                .min()
+        })
 }

@@ -9,7 +9,9 @@ It binds the port (0 = a free one chosen by the OS), prints one line ``READY htt
 stdout and serves until it receives SIGTERM/SIGINT or, with ``--parent-pid``, until that process is
 gone (so a test that dies cannot leave an emulator behind). ``--snapshot-limit N`` sets moto's
 per-region quota of manual DB snapshots and of manual DB cluster snapshots
-(``MOTO_RDS_SNAPSHOT_LIMIT``, which moto reads at every call; default: moto's 1000).
+(``MOTO_RDS_SNAPSHOT_LIMIT``, which moto reads at every call; default: moto's 1000). From Python,
+``harness.py`` (next to this file) starts it and wraps its endpoint, boto3 clients and control API;
+the shell scripts (``scripts/demo.sh``, ``scripts/check-infra.sh``) read the READY line themselves.
 
 What it patches in moto 5.2.1 (each one is a behaviour of the real AWS API the tests rely on):
 

@@ -20,7 +20,8 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::snapshot::{DbKind, SnapshotInfo};
+use super::snapshots::{DbKind, SnapshotInfo};
+use super::status::SnapshotStatus;
 
 /// A retention policy for one kind of region (primary or DR). Zero turns a rule off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,7 +115,7 @@ pub struct SnapshotDecision {
     /// `SnapshotCreateTime` (UTC).
     pub created_at: Option<DateTime<Utc>>,
     /// Status.
-    pub status: String,
+    pub status: SnapshotStatus,
     /// Allocated storage (GiB), for the freed figure.
     pub allocated_storage_gib: Option<i32>,
     /// The verdict.
@@ -147,7 +148,7 @@ type BucketKey = fn(DateTime<Utc>) -> (i32, u32, u32);
 ///
 /// `stall_after_seconds`: the stall guard's threshold. `hold_tag`: a snapshot carrying this tag
 /// key (any value) is never deleted.
-pub fn decide(
+pub fn decide_retention(
     snapshots: &[SnapshotInfo],
     policy: &RetentionPolicy,
     now: DateTime<Utc>,
@@ -160,46 +161,79 @@ pub fn decide(
             .cmp(&a.created_at)
             .then_with(|| a.id.cmp(&b.id))
     });
-
-    let skip = |s: &SnapshotInfo| -> Option<SkipReason> {
-        if !s.is_pilotlights() {
-            Some(SkipReason::NotManagedByPilotlight)
-        } else if s.snapshot_type != "manual" {
-            Some(SkipReason::NotManual)
-        } else if s.tags.contains_key(hold_tag) {
-            Some(SkipReason::OnHold)
-        } else if s.status != "available" {
-            Some(SkipReason::NotAvailable)
-        } else if s.created_at.is_none() {
-            Some(SkipReason::NoCreateTime)
-        } else {
-            None
-        }
-    };
     // candidates, newest first
     let candidates: Vec<&SnapshotInfo> = ordered
         .iter()
         .copied()
-        .filter(|s| skip(s).is_none())
+        .filter(|s| skip_reason(s, hold_tag).is_none())
         .collect();
     // the newest available pilotlight snapshot, held or not, decides the stall guard and is kept
     let newest = ordered
         .iter()
         .copied()
-        .filter(|s| s.is_pilotlights() && s.status == "available" && s.created_at.is_some())
+        .filter(|s| s.is_pilotlights() && s.status == SnapshotStatus::Available)
+        .filter(|s| s.created_at.is_some())
         .find(|s| s.snapshot_type == "manual");
-    let stalled = newest.and_then(|n| {
-        let age = (now - n.created_at.unwrap_or(now)).num_seconds();
-        (age > stall_after_seconds as i64).then(|| {
-            format!(
-                "the newest snapshot `{}` is {} h old, over the stall threshold of {} h: backups have stopped, nothing is deleted",
-                n.id,
-                age / 3600,
-                stall_after_seconds / 3600
-            )
+    let stalled = newest.and_then(|n| stall_message(n, now, stall_after_seconds));
+    let keep = kept_by_rules(&candidates, newest, policy, now);
+    let decisions = ordered
+        .iter()
+        .map(|s| SnapshotDecision {
+            id: s.id.clone(),
+            kind: s.kind,
+            created_at: s.created_at,
+            status: s.status.clone(),
+            allocated_storage_gib: s.allocated_storage_gib,
+            verdict: verdict(s, hold_tag, &keep, stalled.is_some()),
         })
-    });
+        .collect();
+    RetentionDecision {
+        snapshots: decisions,
+        stalled,
+    }
+}
 
+/// Why a snapshot is never a candidate, if it is not one.
+fn skip_reason(s: &SnapshotInfo, hold_tag: &str) -> Option<SkipReason> {
+    if !s.is_pilotlights() {
+        Some(SkipReason::NotManagedByPilotlight)
+    } else if s.snapshot_type != "manual" {
+        Some(SkipReason::NotManual)
+    } else if s.tags.contains_key(hold_tag) {
+        Some(SkipReason::OnHold)
+    } else if s.status != SnapshotStatus::Available {
+        Some(SkipReason::NotAvailable)
+    } else if s.created_at.is_none() {
+        Some(SkipReason::NoCreateTime)
+    } else {
+        None
+    }
+}
+
+/// The stall guard's message when the newest snapshot is older than the threshold.
+fn stall_message(
+    newest: &SnapshotInfo,
+    now: DateTime<Utc>,
+    stall_after_seconds: u64,
+) -> Option<String> {
+    let age = (now - newest.created_at.unwrap_or(now)).num_seconds();
+    (age > stall_after_seconds as i64).then(|| {
+        format!(
+            "the newest snapshot `{}` is {} h old, over the stall threshold of {} h: backups have stopped, nothing is deleted",
+            newest.id,
+            age / 3600,
+            stall_after_seconds / 3600
+        )
+    })
+}
+
+/// Every snapshot some rule keeps, with the rules (in the order they matched).
+fn kept_by_rules(
+    candidates: &[&SnapshotInfo],
+    newest: Option<&SnapshotInfo>,
+    policy: &RetentionPolicy,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, Vec<Rule>> {
     let mut keep: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
     let mut add = |id: &str, rule: Rule| {
         let rules = keep.entry(id.to_owned()).or_default();
@@ -215,7 +249,7 @@ pub fn decide(
     }
     if policy.max_age_days > 0 {
         let limit = i64::from(policy.max_age_days) * 86_400;
-        for s in &candidates {
+        for s in candidates {
             if s.created_at
                 .is_some_and(|t| (now - t).num_seconds() < limit)
             {
@@ -233,7 +267,7 @@ pub fn decide(
     ];
     for (count, rule, key) in buckets {
         let mut seen = HashSet::new();
-        for s in &candidates {
+        for s in candidates {
             if seen.len() >= count as usize {
                 break;
             }
@@ -244,36 +278,61 @@ pub fn decide(
             }
         }
     }
+    keep
+}
 
-    let decisions = ordered
+/// One snapshot's verdict: skipped, kept by its rules (or by the stall guard), or deleted.
+fn verdict(
+    s: &SnapshotInfo,
+    hold_tag: &str,
+    keep: &BTreeMap<String, Vec<Rule>>,
+    stalled: bool,
+) -> Verdict {
+    if let Some(reason) = skip_reason(s, hold_tag) {
+        return Verdict::Skip { reason };
+    }
+    match keep.get(s.id.as_str()) {
+        Some(rules) => {
+            let mut rules = rules.clone();
+            rules.sort();
+            Verdict::Keep { rules }
+        }
+        None if stalled => Verdict::Keep {
+            rules: vec![Rule::Stalled],
+        },
+        None => Verdict::Delete,
+    }
+}
+
+/// Which policy a region gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionRole {
+    /// The database's own region (`retention.primary`).
+    Primary,
+    /// A region its snapshots are copied to (`retention.dr`).
+    Dr,
+}
+
+/// The policy for `db_id` (in `region`) in a region of `role`: its override (by the protected
+/// database's name, or by the DB identifier), else the default.
+pub fn policy_for(
+    config: &crate::config::Config,
+    db_id: &str,
+    region: &str,
+    role: RegionRole,
+) -> RetentionPolicy {
+    let rt = &config.retention;
+    let name = config
+        .databases
         .iter()
-        .map(|s| {
-            let verdict = match skip(s) {
-                Some(reason) => Verdict::Skip { reason },
-                None => match keep.get(s.id.as_str()) {
-                    Some(rules) => {
-                        let mut rules = rules.clone();
-                        rules.sort();
-                        Verdict::Keep { rules }
-                    }
-                    None if stalled.is_some() => Verdict::Keep {
-                        rules: vec![Rule::Stalled],
-                    },
-                    None => Verdict::Delete,
-                },
-            };
-            SnapshotDecision {
-                id: s.id.clone(),
-                kind: s.kind,
-                created_at: s.created_at,
-                status: s.status.clone(),
-                allocated_storage_gib: s.allocated_storage_gib,
-                verdict,
-            }
-        })
-        .collect();
-    RetentionDecision {
-        snapshots: decisions,
-        stalled,
+        .find(|d| d.primary.instance_id == db_id && d.primary.region == region)
+        .map(|d| d.name.as_str());
+    let o = name
+        .and_then(|n| rt.overrides.get(n))
+        .or_else(|| rt.overrides.get(db_id));
+    match role {
+        RegionRole::Primary => o.and_then(|o| o.primary).unwrap_or(rt.primary),
+        RegionRole::Dr => o.and_then(|o| o.dr).unwrap_or(rt.dr),
     }
 }

@@ -1,0 +1,393 @@
+//! Executes a failover plan ([`pilotlight::plan::failover::decide_failover`]) step by step:
+//! promote, wait for the promotion, repoint each record (compare-and-swap), wait for `INSYNC`,
+//! tag the instance, notify. It never re-reads what the plan carries; it reads AWS only to wait
+//! for a state or to tell a concurrent run from a person's change.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use pilotlight::aws::rds::{self, PromoteOutcome};
+use pilotlight::aws::route53::{self, RecordChange};
+use pilotlight::aws::{sns, AwsError};
+use pilotlight::command::FailoverRequest;
+use pilotlight::config::ProtectedDatabase;
+use pilotlight::error::WorkerError;
+use pilotlight::metrics;
+use pilotlight::plan::failover::{
+    points_to, rto_start, Decision, InstanceState, Observation, PlannedStep, RecordUpdate,
+};
+use pilotlight::plan::status::InstanceStatus;
+use tokio::time::Instant;
+use tracing::{error, info};
+
+use crate::report::{FailoverReport, NotifyEvent, Outcome, StepRecord, Timeline};
+use crate::Deps;
+
+/// One failover run: what it was asked, what it decided, and the report it builds as it goes.
+pub(crate) struct Run<'a> {
+    deps: &'a Deps,
+    db: &'a ProtectedDatabase,
+    /// The replica as observed (its ARN is where the decision and the completion are tagged).
+    replica: Option<&'a InstanceState>,
+    pub(crate) report: FailoverReport,
+}
+
+impl<'a> Run<'a> {
+    /// A run of `req` on `db` that decided `decision` from `obs`.
+    pub(crate) fn new(
+        deps: &'a Deps,
+        db: &'a ProtectedDatabase,
+        req: &FailoverRequest,
+        obs: &'a Observation,
+        decision: Decision,
+    ) -> Self {
+        let trigger_time = req.trigger.as_ref().and_then(|t| t.state_change_time);
+        let replica = obs.replica.as_ref();
+        let report = FailoverReport {
+            database: db.name.clone(),
+            outcome: Outcome::InProgress,
+            dry_run: req.dry_run,
+            force: req.force,
+            reason: req.reason.clone(),
+            trigger: req.trigger.clone(),
+            decision,
+            reasons: vec![],
+            steps: vec![],
+            timeline: Timeline {
+                alarm_at: rto_start(obs, trigger_time),
+                decided_at: Some(Utc::now()),
+                promote_issued_at: replica.and_then(|r| r.promotion_started_at),
+                ..Timeline::default()
+            },
+            rto_seconds: None,
+            rpo_seconds: None,
+            writer_endpoint: None,
+            notification_errors: vec![],
+        };
+        Self {
+            deps,
+            db,
+            replica,
+            report,
+        }
+    }
+
+    /// Nothing left to do: report the writer and the RPO the first run recorded.
+    pub(crate) fn already_failed_over(mut self) -> FailoverReport {
+        self.report.outcome = Outcome::AlreadyFailedOver;
+        self.report.writer_endpoint = self.replica.and_then(|i| i.endpoint.clone());
+        self.report.rpo_seconds = self.replica.and_then(|i| i.lag_at_promotion_seconds);
+        self.report
+    }
+
+    /// The checks said no: report every reason and, unless a dry-run, notify.
+    pub(crate) async fn refused(mut self, reasons: Vec<String>) -> FailoverReport {
+        self.report.outcome = Outcome::Refused;
+        self.report.reasons = reasons;
+        if !self.report.dry_run {
+            self.notify(NotifyEvent::Refused).await;
+        }
+        self.report
+    }
+
+    /// Run the plan's `steps` (or, in a dry-run, return them), notify at the decision and at the
+    /// end, and emit the RTO metric.
+    ///
+    /// # Errors
+    /// [`WorkerError`] of the step that failed, after a `failed` notification.
+    pub(crate) async fn proceed(
+        mut self,
+        steps: &[PlannedStep],
+        rpo_seconds: Option<f64>,
+        deadline: Instant,
+    ) -> Result<FailoverReport, WorkerError> {
+        self.report.rpo_seconds = rpo_seconds;
+        if self.report.dry_run {
+            self.report.outcome = Outcome::DryRun;
+            return Ok(self.report);
+        }
+        self.notify(NotifyEvent::Decision).await;
+        match self.execute(steps, deadline).await {
+            Ok(outcome) => {
+                self.report.outcome = outcome;
+                if outcome == Outcome::FailedOver {
+                    self.emit_metrics();
+                }
+                self.notify(NotifyEvent::Result).await;
+                Ok(self.report)
+            }
+            Err(e) => {
+                error!(database = %self.db.name, error = %e, "failover failed");
+                self.report.reasons = vec![e.to_string()];
+                self.notify(NotifyEvent::Failed).await;
+                Err(e)
+            }
+        }
+    }
+
+    fn emit_metrics(&self) {
+        let dims = [("Database", self.db.name.as_str())];
+        metrics::emit("FailoverCount", 1.0, "Count", &dims);
+        if let Some(rto) = self.report.rto_seconds {
+            metrics::emit("FailoverRTOSeconds", rto, "Seconds", &dims);
+        }
+    }
+
+    fn record(&mut self, step: &str, detail: String) {
+        info!(database = %self.db.name, step, %detail, "failover step");
+        self.report.steps.push(StepRecord {
+            step: step.to_owned(),
+            at: Utc::now(),
+            detail,
+        });
+    }
+
+    /// An AWS failure of this failover.
+    fn aws(&self, source: AwsError) -> WorkerError {
+        WorkerError::aws(format!("failover of `{}` failed", self.db.name), source)
+    }
+
+    /// Run the planned steps. Returns `InProgress` when the deadline passes first.
+    async fn execute(
+        &mut self,
+        steps: &[PlannedStep],
+        deadline: Instant,
+    ) -> Result<Outcome, WorkerError> {
+        let rds = self.deps.clients.rds(&self.db.replica.region)?;
+        let mut endpoint = self
+            .replica
+            .filter(|r| r.replica_source.is_none() && r.status == InstanceStatus::Available)
+            .and_then(|r| r.endpoint.clone());
+        let mut changes = Vec::new();
+        for step in steps {
+            match step {
+                PlannedStep::Promote { instance_id, .. } => self.promote(rds, instance_id).await?,
+                PlannedStep::WaitForPromotion { instance_id, .. } => {
+                    match self.wait_for_promotion(rds, instance_id, deadline).await? {
+                        Some(promoted) => endpoint = promoted,
+                        None => return Ok(Outcome::InProgress),
+                    }
+                }
+                PlannedStep::UpdateRecord(update) => {
+                    let Some(target) = endpoint.clone() else {
+                        return Err(self.aws(AwsError::unusable(
+                            "DescribeDBInstances",
+                            "the promoted instance reports no endpoint".into(),
+                        )));
+                    };
+                    if let Some(change) = self.update_record(update, &target).await? {
+                        changes.push(change);
+                    }
+                }
+            }
+        }
+        self.report.writer_endpoint = endpoint;
+        if !self.wait_in_sync(&changes, deadline).await? {
+            return Ok(Outcome::InProgress);
+        }
+        self.complete(rds, changes.len()).await?;
+        Ok(Outcome::FailedOver)
+    }
+
+    /// Tag the replica with the decision, then `PromoteReadReplica`. A second promote
+    /// (`InvalidDBInstanceState`) means a concurrent or earlier run got there first, unless the
+    /// instance is still a plain available replica: then RDS only said it was busy, and the run
+    /// refuses to go on waiting for a promotion that never started.
+    async fn promote(
+        &mut self,
+        rds: &aws_sdk_rds::Client,
+        instance_id: &str,
+    ) -> Result<(), WorkerError> {
+        let decided = self.report.timeline.decided_at.unwrap_or_else(Utc::now);
+        if let Some(arn) = self.replica.and_then(|r| r.arn.as_deref()) {
+            let t = &self.report.timeline;
+            rds::tag_promotion(rds, arn, decided, t.alarm_at, self.report.rpo_seconds)
+                .await
+                .map_err(|e| self.aws(e))?;
+        }
+        let outcome = rds::promote(rds, instance_id)
+            .await
+            .map_err(|e| self.aws(e))?;
+        if outcome == PromoteOutcome::AlreadyPromoting {
+            let now = rds::describe_instance(rds, instance_id)
+                .await
+                .map_err(|e| self.aws(e))?;
+            if now.is_some_and(|i| {
+                i.replica_source.is_some() && i.status == InstanceStatus::Available
+            }) {
+                return Err(WorkerError::Refused(format!(
+                    "failover of `{}` stopped: `{instance_id}` refused the promotion (InvalidDBInstanceState) but is still an available read replica: retry",
+                    self.db.name
+                )));
+            }
+        }
+        self.report.timeline.promote_issued_at = Some(Utc::now());
+        let detail = match outcome {
+            PromoteOutcome::Started => format!("PromoteReadReplica accepted for `{instance_id}`"),
+            PromoteOutcome::AlreadyPromoting => format!(
+                "`{instance_id}` is already being promoted (InvalidDBInstanceState): going on"
+            ),
+        };
+        self.record("promote", detail);
+        Ok(())
+    }
+
+    fn first_interval(&self) -> Duration {
+        Duration::from_millis(self.deps.config.failover.poll_interval_ms)
+    }
+
+    fn next_interval(&self, interval: Duration) -> Duration {
+        (interval * 2).min(Duration::from_millis(
+            self.deps.config.failover.max_poll_interval_ms,
+        ))
+    }
+
+    /// Poll `DescribeDBInstances` with exponential backoff until the instance is available and
+    /// standalone; its endpoint, or `None` at the deadline.
+    async fn wait_for_promotion(
+        &mut self,
+        rds: &aws_sdk_rds::Client,
+        instance_id: &str,
+        deadline: Instant,
+    ) -> Result<Option<Option<String>>, WorkerError> {
+        let mut interval = self.first_interval();
+        loop {
+            let state = rds::describe_instance(rds, instance_id)
+                .await
+                .map_err(|e| self.aws(e))?
+                .ok_or_else(|| {
+                    self.aws(AwsError::unusable(
+                        "DescribeDBInstances",
+                        format!("`{instance_id}` disappeared while being promoted"),
+                    ))
+                })?;
+            if state.status == InstanceStatus::Available
+                && state.replica_source.is_none()
+                && state.endpoint.is_some()
+            {
+                self.report.timeline.promote_done_at = Some(Utc::now());
+                let detail = format!(
+                    "`{instance_id}` is available and standalone at `{}`",
+                    state.endpoint.as_deref().unwrap_or("?")
+                );
+                self.record("wait_for_promotion", detail);
+                return Ok(Some(state.endpoint));
+            }
+            if Instant::now() + interval > deadline {
+                let detail = format!("deadline reached: `{instance_id}` is still being promoted");
+                self.record("wait_for_promotion", detail);
+                return Ok(None);
+            }
+            tokio::time::sleep(interval).await;
+            interval = self.next_interval(interval);
+        }
+    }
+
+    /// Compare-and-swap the record to `target`, from the values the plan observed. On a
+    /// conflict, re-read it: pointing to `target` means a concurrent run did it; any other value
+    /// means someone changed it during the failover, and pilotlight does not overwrite a person's
+    /// change. Returns the change to wait for, if any.
+    async fn update_record(
+        &mut self,
+        update: &RecordUpdate,
+        target: &str,
+    ) -> Result<Option<String>, WorkerError> {
+        let r53 = &self.deps.clients.route53;
+        let name = &update.name;
+        if points_to(&update.from, target) {
+            self.record(
+                "update_record",
+                format!("`{name}` already points to `{target}`"),
+            );
+            return Ok(None);
+        }
+        let comment = format!("pilotlight failover of {}", self.db.name);
+        match route53::change_record(r53, update, target, &comment)
+            .await
+            .map_err(|e| self.aws(e))?
+        {
+            RecordChange::Submitted(id) => {
+                let detail = format!("`{name}` {:?} -> `{target}` (change `{id}`)", update.from);
+                self.record("update_record", detail);
+                Ok(Some(id))
+            }
+            RecordChange::Conflict => {
+                let (current, _) = route53::read_cname(r53, &update.hosted_zone_id, name)
+                    .await
+                    .map_err(|e| self.aws(e))?;
+                if points_to(&current, target) {
+                    let detail = format!("`{name}` was pointed to `{target}` by a concurrent run");
+                    self.record("update_record", detail);
+                    return Ok(None);
+                }
+                Err(WorkerError::Conflict(format!(
+                    "failover of `{}` stopped: `{name}` changed during the failover from {:?} to {current:?}: not overwriting it",
+                    self.db.name, update.from
+                )))
+            }
+        }
+    }
+
+    /// `GetChange` with backoff until every change is `INSYNC`; `false` at the deadline.
+    async fn wait_in_sync(
+        &mut self,
+        changes: &[String],
+        deadline: Instant,
+    ) -> Result<bool, WorkerError> {
+        for change in changes {
+            let mut interval = self.first_interval();
+            while !route53::change_in_sync(&self.deps.clients.route53, change)
+                .await
+                .map_err(|e| self.aws(e))?
+            {
+                if Instant::now() + interval > deadline {
+                    let detail = format!("deadline reached: change `{change}` is still PENDING");
+                    self.record("dns_in_sync", detail);
+                    return Ok(false);
+                }
+                tokio::time::sleep(interval).await;
+                interval = self.next_interval(interval);
+            }
+        }
+        Ok(true)
+    }
+
+    /// DNS is in sync: tag the instance with the completion, and measure the RTO.
+    async fn complete(
+        &mut self,
+        rds: &aws_sdk_rds::Client,
+        changes: usize,
+    ) -> Result<(), WorkerError> {
+        let now = Utc::now();
+        self.report.timeline.dns_in_sync_at = Some(now);
+        if let Some(arn) = self.replica.and_then(|r| r.arn.as_deref()) {
+            rds::tag_completed(rds, arn, now)
+                .await
+                .map_err(|e| self.aws(e))?;
+        }
+        self.record("dns_in_sync", format!("{changes} record change(s) INSYNC"));
+        self.report.rto_seconds = self
+            .report
+            .timeline
+            .alarm_at
+            .map(|a| (now - a).num_milliseconds() as f64 / 1000.0);
+        Ok(())
+    }
+
+    /// Publish the report; a failure to publish is recorded, never fatal.
+    pub(crate) async fn notify(&mut self, event: NotifyEvent) {
+        let r = &self.report;
+        let subject = r.subject(event);
+        let message = serde_json::json!({ "event": event, "report": r }).to_string();
+        let attrs = [
+            ("database", self.db.name.as_str()),
+            ("outcome", r.outcome_of(event)),
+            ("event", event.as_str()),
+        ];
+        let topic = &self.deps.config.notifications.topic_arn;
+        match sns::publish(&self.deps.clients.sns, topic, &subject, &message, &attrs).await {
+            Ok(()) => self.record("notify", format!("{}: {subject}", event.as_str())),
+            Err(e) => self.report.notification_errors.push(e.to_string()),
+        }
+    }
+}

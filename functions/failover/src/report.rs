@@ -1,0 +1,179 @@
+//! What a failover run answers (and publishes through SNS): the report, its outcome, the
+//! timeline RTO is measured on, and the `status` answer.
+
+use chrono::{DateTime, Utc};
+use pilotlight::command::AlarmTrigger;
+use pilotlight::plan::failover::{Decision, Observation};
+use serde::Serialize;
+
+/// Result of a failover run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// This run finished the failover: the replica is the writer, DNS points to it and is in sync.
+    FailedOver,
+    /// Nothing was left to do.
+    AlreadyFailedOver,
+    /// The checks said no; see `reasons`.
+    Refused,
+    /// The deadline passed while waiting; the next run finishes the job.
+    InProgress,
+    /// Checks run, plan returned, nothing changed.
+    DryRun,
+}
+
+impl Outcome {
+    /// The outcome as it appears in the report's JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::FailedOver => "failed_over",
+            Outcome::AlreadyFailedOver => "already_failed_over",
+            Outcome::Refused => "refused",
+            Outcome::InProgress => "in_progress",
+            Outcome::DryRun => "dry_run",
+        }
+    }
+}
+
+/// Which notification a run publishes; the SNS message's `event` and its `event` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyEvent {
+    /// The run decided to fail over and starts.
+    Decision,
+    /// The run ended (failed over, or in progress at the deadline).
+    Result,
+    /// The checks refused the failover.
+    Refused,
+    /// The run failed; the report's `reasons` say why.
+    Failed,
+}
+
+impl NotifyEvent {
+    /// The event's name in the message and its attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::Decision => "decision",
+            NotifyEvent::Result => "result",
+            NotifyEvent::Refused => "refused",
+            NotifyEvent::Failed => "failed",
+        }
+    }
+}
+
+/// The moments that make up RTO, all UTC.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timeline {
+    /// The alarm's state change to `ALARM` (from the event, the alarm, or the replica's tag).
+    pub alarm_at: Option<DateTime<Utc>>,
+    /// When this run decided.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// When `PromoteReadReplica` was issued (by this run or, from the replica's tag, an earlier one).
+    pub promote_issued_at: Option<DateTime<Utc>>,
+    /// When the promoted instance was seen `available` and standalone.
+    pub promote_done_at: Option<DateTime<Utc>>,
+    /// When every record pointed at it and was `INSYNC`.
+    pub dns_in_sync_at: Option<DateTime<Utc>>,
+}
+
+/// One step this run took.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRecord {
+    /// `promote`, `wait_for_promotion`, `update_record`, `dns_in_sync`, `notify`.
+    pub step: String,
+    /// When it finished (UTC).
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub detail: String,
+}
+
+/// The JSON report of a failover run (also the SNS message body).
+#[derive(Debug, Clone, Serialize)]
+pub struct FailoverReport {
+    /// The database.
+    pub database: String,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Whether this was a dry-run.
+    pub dry_run: bool,
+    /// Whether a person forced it.
+    pub force: bool,
+    /// A person's reason, if given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The alarm that asked, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<AlarmTrigger>,
+    /// The decision and its plan (the steps it takes, or took).
+    pub decision: Decision,
+    /// Why it was refused (empty otherwise).
+    pub reasons: Vec<String>,
+    /// Steps taken by this run, in order.
+    pub steps: Vec<StepRecord>,
+    /// The timeline.
+    pub timeline: Timeline,
+    /// Recovery time in seconds: alarm state change to DNS in sync.
+    pub rto_seconds: Option<f64>,
+    /// Recovery point estimate in seconds: replica lag at the promotion decision.
+    pub rpo_seconds: Option<f64>,
+    /// The endpoint DNS points to after this run, when known.
+    pub writer_endpoint: Option<String>,
+    /// Notifications that could not be published (the failover itself is unaffected).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notification_errors: Vec<String>,
+}
+
+impl FailoverReport {
+    /// The SNS subject: database, outcome (or `failed`), and RTO/RPO in whole seconds.
+    pub fn subject(&self, event: NotifyEvent) -> String {
+        let detail = match event {
+            NotifyEvent::Decision => format!("failover started, RPO {}", secs(self.rpo_seconds)),
+            _ => format!(
+                "RTO {}, RPO {}",
+                secs(self.rto_seconds),
+                secs(self.rpo_seconds)
+            ),
+        };
+        format!(
+            "pilotlight {}: {} ({detail})",
+            self.database,
+            self.outcome_of(event)
+        )
+    }
+
+    /// The `outcome` attribute of a notification: `failed` for a failure, else the outcome.
+    pub fn outcome_of(&self, event: NotifyEvent) -> &'static str {
+        match event {
+            NotifyEvent::Failed => "failed",
+            _ => self.outcome.as_str(),
+        }
+    }
+}
+
+fn secs(v: Option<f64>) -> String {
+    v.map(|s| format!("{s:.0} s"))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The `status` report.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// One observation per protected database (or the one asked for).
+    pub databases: Vec<StatusEntry>,
+}
+
+/// A database's status, or why it could not be read (one unreachable region does not hide the
+/// other databases).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum StatusEntry {
+    /// What was observed.
+    Observed(Box<Observation>),
+    /// The replica or a record could not be read.
+    Unreadable {
+        /// The database.
+        database: String,
+        /// The error.
+        error: String,
+    },
+}

@@ -1,0 +1,173 @@
+//! What a retention run answers: per database and region every snapshot once (kept with its
+//! rules, skipped with its reason, or deleted), what was freed, the stall guard, and the alerts.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use pilotlight::metrics;
+use pilotlight::plan::retention::{
+    RegionRole, RetentionDecision, RetentionPolicy, Rule, SkipReason, Verdict,
+};
+use pilotlight::plan::snapshots::DbKind;
+use serde::Serialize;
+
+/// A snapshot kept, and every rule that keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Kept {
+    /// Snapshot id.
+    pub id: String,
+    /// `SnapshotCreateTime` (UTC).
+    pub created_at: Option<DateTime<Utc>>,
+    /// The rules.
+    pub rules: Vec<Rule>,
+}
+
+/// A snapshot that was never a candidate, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// Snapshot id.
+    pub id: String,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// One database in one region: every snapshot appears once, in `kept`, `skipped` or `deleted`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionReport {
+    /// DB instance or cluster identifier.
+    pub database: String,
+    /// Instance or cluster.
+    pub kind: DbKind,
+    /// The region.
+    pub region: String,
+    /// The database's own region, or a DR region.
+    pub role: RegionRole,
+    /// The policy applied.
+    pub policy: RetentionPolicy,
+    /// Snapshots kept, newest first, with the rules that keep them.
+    pub kept: Vec<Kept>,
+    /// Snapshots that are not candidates (someone else's, held, automated, busy), with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Snapshots deleted by this run (in a dry-run: that it would delete), newest first.
+    pub deleted: Vec<String>,
+    /// Deletes that failed, with the error (those snapshots are not in `deleted`).
+    pub errors: Vec<String>,
+    /// How many snapshots were deleted.
+    pub freed_count: usize,
+    /// Sum of the deleted snapshots' allocated storage, in GiB.
+    pub freed_gib: i64,
+    /// The stall guard's message, when it fired (nothing deleted).
+    pub stalled: Option<String>,
+    /// Allocated storage per deleted snapshot, for `freed_gib` when a delete fails.
+    #[serde(skip)]
+    sizes: BTreeMap<String, i64>,
+}
+
+impl RegionReport {
+    /// The report of one decision, before any deletion (what a dry-run answers).
+    pub fn of_decision(
+        database: String,
+        kind: DbKind,
+        region: String,
+        role: RegionRole,
+        policy: RetentionPolicy,
+        decision: RetentionDecision,
+    ) -> Self {
+        let mut r = RegionReport {
+            database,
+            kind,
+            region,
+            role,
+            policy,
+            kept: vec![],
+            skipped: vec![],
+            deleted: vec![],
+            errors: vec![],
+            freed_count: 0,
+            freed_gib: 0,
+            stalled: decision.stalled,
+            sizes: BTreeMap::new(),
+        };
+        for d in decision.snapshots {
+            match d.verdict {
+                Verdict::Keep { rules } => r.kept.push(Kept {
+                    id: d.id,
+                    created_at: d.created_at,
+                    rules,
+                }),
+                Verdict::Skip { reason } => r.skipped.push(Skipped { id: d.id, reason }),
+                Verdict::Delete => {
+                    let size = i64::from(d.allocated_storage_gib.unwrap_or(0));
+                    r.freed_gib += size;
+                    r.sizes.insert(d.id.clone(), size);
+                    r.deleted.push(d.id);
+                }
+            }
+        }
+        r.freed_count = r.deleted.len();
+        r
+    }
+
+    /// A delete that failed: the snapshot leaves `deleted` and the freed figures.
+    pub fn not_deleted(&mut self, id: &str, error: String) {
+        self.errors.push(error);
+        self.deleted.retain(|d| d != id);
+        self.freed_gib -= self.sizes.get(id).copied().unwrap_or(0);
+        self.freed_count = self.deleted.len();
+    }
+}
+
+/// The JSON result of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionReport {
+    /// Whether nothing was deleted.
+    pub dry_run: bool,
+    /// "Now" of the decision (UTC).
+    pub now: DateTime<Utc>,
+    /// Per database and region.
+    pub results: Vec<RegionReport>,
+    /// Errors not tied to one database (discovery).
+    pub errors: Vec<String>,
+    /// What was alerted (stalled databases, failed deletes).
+    pub alerts: Vec<String>,
+    /// Alerts that could not be published.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notification_errors: Vec<String>,
+}
+
+impl RetentionReport {
+    /// Every stalled database and every failed delete, one line each, after the run's errors.
+    pub fn collect_alerts(&self) -> Vec<String> {
+        let mut alerts = self.errors.clone();
+        for r in &self.results {
+            if let Some(m) = &r.stalled {
+                alerts.push(format!("`{}` in `{}`: {m}", r.database, r.region));
+            }
+            alerts.extend(
+                r.errors
+                    .iter()
+                    .map(|e| format!("`{}` in `{}`: {e}", r.database, r.region)),
+            );
+        }
+        alerts
+    }
+
+    /// The counts an alert carries beside its lines.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "deleted": self.results.iter().map(|r| r.freed_count).sum::<usize>(),
+            "stalled": self.results.iter().filter(|r| r.stalled.is_some()).count(),
+        })
+    }
+
+    /// One EMF `SnapshotsDeleted` line per region.
+    pub fn emit_metrics(&self) {
+        let mut per_region: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in &self.results {
+            *per_region.entry(&r.region).or_default() += r.freed_count;
+        }
+        for (region, n) in per_region {
+            metrics::emit("SnapshotsDeleted", n as f64, "Count", &[("Region", region)]);
+        }
+    }
+}

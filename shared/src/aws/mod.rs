@@ -1,0 +1,167 @@
+//! AWS adapters, one file per service: [`rds`], [`route53`], [`cloudwatch`], [`sns`], [`lambda`].
+//!
+//! SDK errors stop here. The modeled faults the logic cares about become domain outcomes
+//! (`PromoteOutcome::AlreadyPromoting`, `RecordChange::Conflict`, `CallOutcome::AlreadyExists`,
+//! ...); every other SDK error becomes an [`AwsError`] naming the operation, logged with
+//! `DisplayErrorContext`. SDK types never leave this module; statuses are parsed into the enums of
+//! [`crate::plan`].
+//!
+//! Retries of throttling and transient errors are the SDK's (standard mode, [`MAX_ATTEMPTS`]
+//! attempts with exponential backoff and jitter:
+//! <https://docs.aws.amazon.com/sdk-for-rust/latest/dg/retries.html>); nothing here loops on an
+//! error.
+
+pub mod cloudwatch;
+pub mod lambda;
+pub mod rds;
+pub mod route53;
+pub mod sns;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+
+/// Attempts per AWS call (first try included) under the SDK's standard retry mode.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Seconds one attempt of an AWS call may take before the SDK abandons it (and retries).
+pub const ATTEMPT_TIMEOUT_SECONDS: u64 = 20;
+/// Seconds one AWS call may take, retries included: a call into a region that is down fails
+/// instead of eating the Lambda's time.
+pub const OPERATION_TIMEOUT_SECONDS: u64 = 90;
+
+/// A failed AWS call, after the SDK's retries.
+#[derive(Debug, thiserror::Error)]
+#[error("`{operation}` failed: {message}")]
+pub struct AwsError {
+    /// The API action, e.g. `PromoteReadReplica`.
+    pub operation: &'static str,
+    /// The SDK's error with its whole context.
+    pub message: String,
+}
+
+impl AwsError {
+    /// Wrap an SDK (or builder) error of `operation`, with its whole context, and log it.
+    pub fn new(operation: &'static str, err: impl std::error::Error) -> Self {
+        let message = DisplayErrorContext(&err).to_string();
+        tracing::warn!(operation, error = %message, "aws call failed");
+        Self { operation, message }
+    }
+
+    /// An AWS answer the adapter cannot use (e.g. a record of a kind pilotlight does not manage).
+    pub fn unusable(operation: &'static str, message: String) -> Self {
+        Self { operation, message }
+    }
+}
+
+/// A region pilotlight has no client for: it is not in the configuration. Not an AWS failure:
+/// the [`crate::error::WorkerError`] it becomes is `InvalidCommand`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("region `{region}` is not in the configuration: pilotlight has no {service} client for it")]
+pub struct UnknownRegion {
+    /// `rds` or `cloudwatch`.
+    pub service: &'static str,
+    /// The region asked for.
+    pub region: String,
+}
+
+/// Load the shared SDK configuration once at start-up: the default credential and region chain
+/// (`AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` are honoured), standard retries with
+/// [`MAX_ATTEMPTS`] attempts, and [`ATTEMPT_TIMEOUT_SECONDS`] / [`OPERATION_TIMEOUT_SECONDS`].
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(ATTEMPT_TIMEOUT_SECONDS))
+                .operation_timeout(Duration::from_secs(OPERATION_TIMEOUT_SECONDS))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// The SDK clients the workers use: RDS and CloudWatch in every configured region, Route 53
+/// (global, signed in `us-east-1`) and SNS in the topic's region. Building them makes no network
+/// call.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    rds: HashMap<String, aws_sdk_rds::Client>,
+    cloudwatch: HashMap<String, aws_sdk_cloudwatch::Client>,
+    /// Route 53.
+    pub route53: aws_sdk_route53::Client,
+    /// SNS in the notification topic's region.
+    pub sns: aws_sdk_sns::Client,
+}
+
+impl Clients {
+    /// One client per service and region, from one `SdkConfig`.
+    pub fn new(sdk: &SdkConfig, config: &Config) -> Self {
+        let regional = |r: &str| {
+            let mut b = sdk.to_builder();
+            b.set_region(Some(Region::new(r.to_owned())));
+            b.build()
+        };
+        let mut rds = HashMap::new();
+        let mut cloudwatch = HashMap::new();
+        for region in config.regions() {
+            let c = regional(&region);
+            rds.insert(region.to_string(), aws_sdk_rds::Client::new(&c));
+            cloudwatch.insert(region.to_string(), aws_sdk_cloudwatch::Client::new(&c));
+        }
+        Self {
+            rds,
+            cloudwatch,
+            route53: aws_sdk_route53::Client::new(&regional("us-east-1")),
+            sns: aws_sdk_sns::Client::new(&regional(config.notifications.topic_arn.region())),
+        }
+    }
+
+    /// Build from explicit clients (tests with `aws-smithy-mocks`).
+    pub fn from_parts(
+        rds: HashMap<String, aws_sdk_rds::Client>,
+        cloudwatch: HashMap<String, aws_sdk_cloudwatch::Client>,
+        route53: aws_sdk_route53::Client,
+        sns: aws_sdk_sns::Client,
+    ) -> Self {
+        Self {
+            rds,
+            cloudwatch,
+            route53,
+            sns,
+        }
+    }
+
+    /// The RDS client for `region`; the configuration's regions are known at start-up.
+    ///
+    /// # Errors
+    /// [`UnknownRegion`] when `region` is not one of the configured regions.
+    pub fn rds(&self, region: &str) -> Result<&aws_sdk_rds::Client, UnknownRegion> {
+        self.rds.get(region).ok_or_else(|| UnknownRegion {
+            service: "rds",
+            region: region.to_owned(),
+        })
+    }
+
+    /// The CloudWatch client for `region`.
+    ///
+    /// # Errors
+    /// [`UnknownRegion`] when `region` is not one of the configured regions.
+    pub fn cloudwatch(&self, region: &str) -> Result<&aws_sdk_cloudwatch::Client, UnknownRegion> {
+        self.cloudwatch.get(region).ok_or_else(|| UnknownRegion {
+            service: "cloudwatch",
+            region: region.to_owned(),
+        })
+    }
+}
+
+/// An SDK timestamp as UTC.
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}

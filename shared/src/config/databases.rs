@@ -1,0 +1,196 @@
+//! `databases[]`: what pilotlight protects — each primary, its cross-region read replica, the
+//! Route 53 records that must point at the writer, the alarms and health check that say the
+//! primary is down, and the RPO budget.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::names::{DbInstanceId, HostedZoneId, Region};
+use super::{invalid, ConfigError};
+
+/// One database that pilotlight fails over: an RDS primary and its cross-region read replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectedDatabase {
+    /// Short name used in commands and notifications (`"orders"`): 1–63 of `[A-Za-z0-9_-]`.
+    pub name: String,
+    /// The writer today.
+    pub primary: DbInstanceRef,
+    /// The cross-region read replica that becomes the writer on failover (another region than the primary).
+    pub replica: DbInstanceRef,
+    /// Route 53 records that must point at the writer's endpoint; at least one.
+    pub records: Vec<DnsRecord>,
+    /// CloudWatch alarms that watch the primary (e.g. on the health check's `HealthCheckStatus`).
+    #[serde(default)]
+    pub alarms: Vec<AlarmRef>,
+    /// Route 53 health check on the primary; its alarm is mapped to this database through the
+    /// `HealthCheckId` dimension, and the failover re-reads its status before acting.
+    #[serde(default)]
+    pub health_check_id: Option<String>,
+    /// RPO budget in seconds: the largest replica lag an automatic failover may accept.
+    pub rpo_budget_seconds: u64,
+}
+
+/// An RDS DB instance in a region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbInstanceRef {
+    /// AWS region code, e.g. `us-east-1`.
+    pub region: Region,
+    /// The `DBInstanceIdentifier`.
+    pub instance_id: DbInstanceId,
+}
+
+/// A Route 53 record set that must point at the writer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsRecord {
+    /// Hosted zone id, with or without the `/hostedzone/` prefix (`Z0123456789ABC`).
+    pub hosted_zone_id: HostedZoneId,
+    /// Fully qualified record name (`orders-db.example.com`; a trailing dot is optional).
+    pub name: String,
+    /// Record type. RDS endpoints are host names, so only `CNAME` is accepted.
+    #[serde(rename = "type")]
+    pub record_type: String,
+    /// TTL in seconds written with the record (0–172800).
+    pub ttl: i64,
+}
+
+impl DnsRecord {
+    /// The record name with exactly one trailing dot, as Route 53 returns it.
+    pub fn fqdn(&self) -> String {
+        format!("{}.", self.name.trim_end_matches('.'))
+    }
+
+    /// The hosted zone id without the `/hostedzone/` prefix.
+    pub fn zone_id(&self) -> &str {
+        &self.hosted_zone_id
+    }
+}
+
+/// A CloudWatch alarm by name and the region it lives in (health check alarms live in `us-east-1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmRef {
+    /// The alarm name.
+    pub name: String,
+    /// AWS region code of the alarm.
+    pub region: Region,
+}
+
+/// Check `databases`: at least one; names, alarms and health checks unique; each database sound.
+pub(super) fn validate(databases: &[ProtectedDatabase]) -> Result<(), ConfigError> {
+    if databases.is_empty() {
+        return Err(invalid(
+            "databases",
+            "at least one protected database is required",
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut alarms = HashSet::new();
+    let mut health_checks = HashSet::new();
+    for (i, db) in databases.iter().enumerate() {
+        let at = |field: &str| format!("databases[{i}].{field}");
+        if !names.insert(db.name.as_str()) {
+            return Err(invalid(at("name"), format!("`{}` is used twice", db.name)));
+        }
+        validate_one(db, &at)?;
+        for (j, a) in db.alarms.iter().enumerate() {
+            if !alarms.insert(a.name.as_str()) {
+                return Err(invalid(
+                    at(&format!("alarms[{j}].name")),
+                    format!(
+                        "alarm `{}` watches two databases: an alarm must map to one",
+                        a.name
+                    ),
+                ));
+            }
+        }
+        if let Some(hc) = &db.health_check_id {
+            if hc.is_empty() || !health_checks.insert(hc.as_str()) {
+                return Err(invalid(
+                    at("health_check_id"),
+                    format!("`{hc}` is empty or used twice"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One database's own rules; `at` turns a field into its path.
+fn validate_one(db: &ProtectedDatabase, at: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+    let name_ok = !db.name.is_empty()
+        && db.name.len() <= 63
+        && db
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !name_ok {
+        return Err(invalid(
+            at("name"),
+            format!("`{}` must be 1-63 of [A-Za-z0-9_-]", db.name),
+        ));
+    }
+    if db.primary.region == db.replica.region {
+        return Err(invalid(
+            at("replica.region"),
+            format!(
+                "`{}` is the primary's region: the replica must be cross-region",
+                db.replica.region
+            ),
+        ));
+    }
+    validate_records(&db.records, at)?;
+    if db.alarms.is_empty() && db.health_check_id.is_none() {
+        return Err(invalid(
+            at("alarms"),
+            "at least one alarm or a `health_check_id` is required to know the primary is down",
+        ));
+    }
+    if let Some(j) = db.alarms.iter().position(|a| a.name.is_empty()) {
+        return Err(invalid(
+            at(&format!("alarms[{j}].name")),
+            "must not be empty",
+        ));
+    }
+    if db.rpo_budget_seconds == 0 {
+        return Err(invalid(
+            at("rpo_budget_seconds"),
+            "must be at least 1 second",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_records(records: &[DnsRecord], at: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+    if records.is_empty() {
+        return Err(invalid(
+            at("records"),
+            "at least one Route 53 record is required",
+        ));
+    }
+    for (j, r) in records.iter().enumerate() {
+        let rat = |f: &str| at(&format!("records[{j}].{f}"));
+        if r.name.trim_end_matches('.').is_empty() {
+            return Err(invalid(rat("name"), "must not be empty"));
+        }
+        if r.record_type != "CNAME" {
+            return Err(invalid(
+                rat("type"),
+                format!(
+                    "`{}` is not supported: RDS endpoints are host names, use `CNAME`",
+                    r.record_type
+                ),
+            ));
+        }
+        if !(0..=172_800).contains(&r.ttl) {
+            return Err(invalid(
+                rat("ttl"),
+                format!("{} is outside 0..=172800 seconds", r.ttl),
+            ));
+        }
+    }
+    Ok(())
+}

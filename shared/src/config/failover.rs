@@ -1,0 +1,62 @@
+//! `failover`: the timing of a failover run (deadline, replica lag look-back, polling).
+
+use serde::{Deserialize, Serialize};
+
+use super::{invalid, ConfigError};
+
+/// Timing of a failover run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailoverSettings {
+    /// How long one run may wait for the promotion and the DNS change, in seconds, before it returns
+    /// `in_progress` (the next run finishes the job). Keep it well inside the Lambda timeout.
+    pub deadline_seconds: u64,
+    /// How far back to look for the replica's last `ReplicaLag` datapoint, in seconds. When the
+    /// primary is down, the replica stops reporting lag; the last datapoint before that is the RPO.
+    pub lag_lookback_seconds: u64,
+    /// First interval between two polls of the promoted instance, in milliseconds; doubles up to
+    /// `max_poll_interval_ms`.
+    pub poll_interval_ms: u64,
+    /// Largest interval between two polls, in milliseconds.
+    pub max_poll_interval_ms: u64,
+}
+
+impl Default for FailoverSettings {
+    fn default() -> Self {
+        Self {
+            deadline_seconds: 600,
+            lag_lookback_seconds: 600,
+            poll_interval_ms: 2_000,
+            max_poll_interval_ms: 30_000,
+        }
+    }
+}
+
+/// Check `failover`: the deadline ends inside Lambda's 900 s, the look-back and polling are sane.
+pub(super) fn validate(f: &FailoverSettings) -> Result<(), ConfigError> {
+    if f.deadline_seconds == 0 || f.deadline_seconds > 840 {
+        return Err(invalid(
+            "failover.deadline_seconds",
+            format!(
+                "{} is outside 1..=840: it must end well inside Lambda's 900-second limit",
+                f.deadline_seconds
+            ),
+        ));
+    }
+    if !(60..=86_400).contains(&f.lag_lookback_seconds) {
+        return Err(invalid(
+            "failover.lag_lookback_seconds",
+            format!(
+                "{} is outside 60..=86400: too short always finds the lag unknown",
+                f.lag_lookback_seconds
+            ),
+        ));
+    }
+    if f.poll_interval_ms == 0 || f.max_poll_interval_ms < f.poll_interval_ms {
+        return Err(invalid(
+            "failover.poll_interval_ms",
+            "must be at least 1 and no more than `max_poll_interval_ms`",
+        ));
+    }
+    Ok(())
+}

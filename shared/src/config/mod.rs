@@ -1,0 +1,255 @@
+//! The one typed configuration of pilotlight, read from the environment and validated at start-up.
+//!
+//! The whole configuration is one JSON document in the variable [`CONFIG_ENV`]
+//! (`PILOTLIGHT_CONFIG`); the README gives a complete example. Every function reads the same
+//! document, so a deployment sets it once. Unknown fields are rejected, so that a typo (`rpo_budget`)
+//! is an error at start-up and not a silently ignored safety limit.
+
+mod databases;
+mod failover;
+mod names;
+mod notifications;
+mod retention;
+mod snapshots;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use databases::{AlarmRef, DbInstanceRef, DnsRecord, ProtectedDatabase};
+pub use failover::FailoverSettings;
+pub use names::{DbInstanceId, HostedZoneId, Region, TopicArn};
+pub use notifications::{Notifications, WorkerFunctions};
+pub use retention::{RetentionOverride, RetentionSettings};
+pub use snapshots::{Discovery, SnapshotSettings};
+
+/// The environment variable that holds the configuration document (JSON).
+pub const CONFIG_ENV: &str = "PILOTLIGHT_CONFIG";
+
+/// A configuration that could not be read. Messages name the variable and the field.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The variable is not set (or not valid UTF-8).
+    #[error("environment variable `{0}` is not set: it must hold pilotlight's JSON configuration")]
+    Missing(&'static str),
+    /// The document is not JSON of the expected shape; `path` is the field (e.g. `databases[0].replica.region`).
+    #[error("environment variable `{var}`: field `{path}`: {message}")]
+    Malformed {
+        /// The environment variable read.
+        var: &'static str,
+        /// Path of the offending field, `.` when the document itself is wrong.
+        path: String,
+        /// What serde said was wrong.
+        message: String,
+    },
+    /// The document parses but a value breaks a rule (empty, duplicate, out of range).
+    #[error("environment variable `{var}`: field `{path}`: {message}")]
+    Invalid {
+        /// The environment variable read.
+        var: &'static str,
+        /// Path of the offending field.
+        path: String,
+        /// The rule that was broken.
+        message: String,
+    },
+}
+
+/// pilotlight's configuration: what it protects, where it reports, which functions do the work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The protected databases, at least one; names unique.
+    pub databases: Vec<ProtectedDatabase>,
+    /// Where notifications go.
+    pub notifications: Notifications,
+    /// Names (or ARNs) of the worker functions the router invokes.
+    pub functions: WorkerFunctions,
+    /// Timing of the failover function; defaults suit a 15-minute Lambda timeout.
+    #[serde(default)]
+    pub failover: FailoverSettings,
+    /// Scheduled cross-region snapshot copy; defaults apply when absent.
+    #[serde(default)]
+    pub snapshots: SnapshotSettings,
+    /// Retention of pilotlight's snapshots; defaults apply when absent.
+    #[serde(default)]
+    pub retention: RetentionSettings,
+}
+
+impl Config {
+    /// Read [`CONFIG_ENV`] from the process environment and validate it.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable and the field that is missing or wrong.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let raw = std::env::var(CONFIG_ENV).map_err(|_| ConfigError::Missing(CONFIG_ENV))?;
+        Self::from_json(&raw)
+    }
+
+    /// Parse and validate a configuration document (the value of [`CONFIG_ENV`]).
+    ///
+    /// # Errors
+    /// [`ConfigError::Malformed`] when the JSON does not have the shape above,
+    /// [`ConfigError::Invalid`] when a value breaks a rule.
+    pub fn from_json(raw: &str) -> Result<Self, ConfigError> {
+        let mut de = serde_json::Deserializer::from_str(raw);
+        let config: Config =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| ConfigError::Malformed {
+                var: CONFIG_ENV,
+                path: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The protected database called `name`.
+    pub fn database(&self, name: &str) -> Option<&ProtectedDatabase> {
+        self.databases.iter().find(|d| d.name == name)
+    }
+
+    /// Every region pilotlight talks to RDS or CloudWatch in, sorted, without duplicates.
+    pub fn regions(&self) -> Vec<Region> {
+        let mut regions: Vec<Region> = self
+            .databases
+            .iter()
+            .flat_map(|d| {
+                [d.primary.region.clone(), d.replica.region.clone()]
+                    .into_iter()
+                    .chain(d.alarms.iter().map(|a| a.region.clone()))
+            })
+            .chain(self.snapshots.dr_regions.iter().cloned())
+            .chain(
+                self.snapshots
+                    .discover
+                    .iter()
+                    .flat_map(|d| d.regions.iter().chain(d.dr_regions.iter()).cloned()),
+            )
+            .collect();
+        regions.sort();
+        regions.dedup();
+        regions
+    }
+
+    /// Every section's rules, in the order of the document.
+    fn validate(&self) -> Result<(), ConfigError> {
+        databases::validate(&self.databases)?;
+        notifications::validate(&self.functions)?;
+        snapshots::validate(&self.snapshots)?;
+        retention::validate(&self.retention)?;
+        failover::validate(&self.failover)
+    }
+}
+
+/// A broken rule at `path`.
+fn invalid(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        var: CONFIG_ENV,
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> serde_json::Value {
+        serde_json::from_str(include_str!("../../../events/config.example.json"))
+            .unwrap_or_default()
+    }
+
+    fn load(v: &serde_json::Value) -> Result<Config, ConfigError> {
+        Config::from_json(&v.to_string())
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_configuration() {
+        let config = load(&example()).map_err(|e| e.to_string());
+        assert!(config.is_ok(), "{config:?}");
+    }
+
+    #[test]
+    fn a_missing_field_is_named_with_its_path() {
+        let mut v = example();
+        v["databases"][0]
+            .as_object_mut()
+            .map(|o| o.remove("rpo_budget_seconds"));
+        let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("PILOTLIGHT_CONFIG"), "{err}");
+        assert!(err.contains("rpo_budget_seconds"), "{err}");
+        assert!(err.contains("databases[0]"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_field_is_rejected_not_ignored() {
+        let mut v = example();
+        v["databases"][0]["rpo_budget"] = 5.into();
+        let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("rpo_budget"), "{err}");
+    }
+
+    #[test]
+    fn a_same_region_replica_is_rejected() {
+        let mut v = example();
+        v["databases"][0]["replica"]["region"] = v["databases"][0]["primary"]["region"].clone();
+        let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("databases[0].replica.region"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_region_an_a_record_and_a_bad_topic_are_named() {
+        for (pointer, value, expect) in [
+            (
+                "/databases/0/primary/region",
+                "useast1",
+                "databases[0].primary.region",
+            ),
+            ("/databases/0/records/0/type", "A", "records[0].type"),
+            (
+                "/notifications/topic_arn",
+                "orders-topic",
+                "notifications.topic_arn",
+            ),
+        ] {
+            let mut v = example();
+            if let Some(slot) = v.pointer_mut(pointer) {
+                *slot = value.into();
+            }
+            let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(expect), "{pointer}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_uppercase_instance_id_and_a_zero_lag_lookback_are_named() {
+        for (pointer, value, expect) in [
+            (
+                "/databases/0/primary/instance_id",
+                serde_json::json!("Orders-Primary"),
+                "primary.instance_id",
+            ),
+            (
+                "/failover/lag_lookback_seconds",
+                serde_json::json!(0),
+                "failover.lag_lookback_seconds",
+            ),
+            (
+                "/snapshots/interval_seconds",
+                serde_json::json!(u64::MAX),
+                "snapshots.interval_seconds",
+            ),
+        ] {
+            let mut v = example();
+            if let Some(slot) = v.pointer_mut(pointer) {
+                *slot = value;
+            }
+            let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(expect), "{pointer}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_unset_variable_names_the_variable() {
+        let err = ConfigError::Missing(CONFIG_ENV).to_string();
+        assert!(err.contains("PILOTLIGHT_CONFIG"));
+    }
+}

@@ -1,0 +1,143 @@
+//! What snapshot-copy and retention know about snapshots: pilotlight's tags, instance or cluster,
+//! the databases whose snapshots are kept ([`SnapshotSource`]) and a listed snapshot
+//! ([`SnapshotInfo`]). Pure data; [`crate::observe::snapshots`] fills it from AWS.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::status::SnapshotStatus;
+use crate::config::Config;
+use crate::error::WorkerError;
+
+/// Why a database's snapshots are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A protected database of the configuration (its primary instance).
+    Config,
+    /// A DB instance or cluster carrying the opt-in tag (`snapshots.discover`).
+    Tag,
+}
+
+/// Tag that marks a snapshot as pilotlight's; retention only ever deletes snapshots carrying it.
+pub const TAG_MANAGED_BY: &str = "pilotlight:managed-by";
+/// Value of [`TAG_MANAGED_BY`].
+pub const MANAGED_BY: &str = "pilotlight";
+/// Tag: the DB instance or cluster identifier the snapshot is of.
+pub const TAG_SOURCE_DB: &str = "pilotlight:source-db";
+/// Tag: the region of the source database.
+pub const TAG_SOURCE_REGION: &str = "pilotlight:source-region";
+/// Tag: when pilotlight created the snapshot (RFC 3339, UTC). Informational: ages come from
+/// `SnapshotCreateTime`.
+pub const TAG_CREATED_AT: &str = "pilotlight:created-at";
+/// Tag on a copy: the ARN of the snapshot it was copied from.
+pub const TAG_COPY_OF: &str = "pilotlight:copy-of";
+
+/// DB instance or Aurora DB cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DbKind {
+    /// An RDS DB instance (`CreateDBSnapshot`, `CopyDBSnapshot`).
+    Instance,
+    /// An Aurora DB cluster (`CreateDBClusterSnapshot`, `CopyDBClusterSnapshot`).
+    Cluster,
+}
+
+/// A database whose snapshots pilotlight keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSource {
+    /// `DBInstanceIdentifier` or `DBClusterIdentifier`.
+    pub db_id: String,
+    /// Instance or cluster.
+    pub kind: DbKind,
+    /// Region of the database.
+    pub region: String,
+    /// Regions its snapshots are copied to.
+    pub dr_regions: Vec<String>,
+    /// The database's engine (for option groups), when known.
+    pub engine: Option<String>,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// A DB snapshot or DB cluster snapshot as `DescribeDBSnapshots` / `DescribeDBClusterSnapshots`
+/// report it, with its tags reduced to pilotlight's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// Snapshot identifier.
+    pub id: String,
+    /// Snapshot ARN.
+    pub arn: String,
+    /// Instance or cluster snapshot.
+    pub kind: DbKind,
+    /// Region it lives in.
+    pub region: String,
+    /// `available`, `creating`, `copying`, `pending`, `failed`, ...
+    pub status: SnapshotStatus,
+    /// `SnapshotCreateTime` (UTC); `None` while creating.
+    pub created_at: Option<DateTime<Utc>>,
+    /// `OriginalSnapshotCreateTime` for copies (when the data was captured), else `None`.
+    pub original_created_at: Option<DateTime<Utc>>,
+    /// Whether the snapshot is encrypted.
+    pub encrypted: bool,
+    /// `SnapshotType`: `manual`, `automated`, `awsbackup`, ...
+    pub snapshot_type: String,
+    /// The database it is of (`DBInstanceIdentifier` / `DBClusterIdentifier`).
+    pub db_id: String,
+    /// Engine.
+    pub engine: Option<String>,
+    /// Allocated storage in GiB, when reported.
+    pub allocated_storage_gib: Option<i32>,
+    /// All tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl SnapshotInfo {
+    /// Carries `pilotlight:managed-by=pilotlight`.
+    pub fn is_pilotlights(&self) -> bool {
+        self.tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY)
+    }
+
+    /// The database it belongs to for pilotlight: the source-db tag, else the described id.
+    pub fn source_db(&self) -> &str {
+        self.tags
+            .get(TAG_SOURCE_DB)
+            .map(String::as_str)
+            .unwrap_or(&self.db_id)
+    }
+
+    /// When its data was captured: `OriginalSnapshotCreateTime` for a copy, else `SnapshotCreateTime`.
+    pub fn data_time(&self) -> Option<DateTime<Utc>> {
+        self.original_created_at.or(self.created_at)
+    }
+
+    /// A copy still in progress (counts against the 20-copies limit of its region).
+    pub fn is_copy_in_flight(&self) -> bool {
+        self.status.is_copy_in_flight()
+    }
+}
+
+/// Keep only the database a command names: a protected database's name (its primary instance),
+/// or the identifier of a DB instance or cluster (tag-discovered ones).
+///
+/// # Errors
+/// [`WorkerError::UnknownDatabase`] when no source matches.
+pub fn select_sources(
+    sources: &mut Vec<SnapshotSource>,
+    config: &Config,
+    name: &str,
+) -> Result<(), WorkerError> {
+    let id = config
+        .database(name)
+        .map(|d| &*d.primary.instance_id)
+        .unwrap_or(name);
+    sources.retain(|s| s.db_id == id);
+    if sources.is_empty() {
+        return Err(WorkerError::UnknownDatabase(format!(
+            "unknown database `{name}`: neither a protected database nor a DB instance or cluster carrying the opt-in tag"
+        )));
+    }
+    Ok(())
+}
