@@ -3,7 +3,7 @@
 #   1. cfn-lint on every CloudFormation/SAM template (infra/sam/*.yaml)
 #   2. sam validate --lint on each template (skipped when aws-sam-cli could not be installed)
 #   3. terraform fmt -check -recursive infra/terraform
-#   4. terraform init (from a local plugin directory) + validate: both modules and the example
+#   4. terraform init (from a local plugin directory) + validate: every module and the example
 #   5. checkov on the SAM templates and on infra/terraform (inline suppressions carry their reason)
 #   6. the Terraform example applied to the local AWS emulator (moto), checked, then destroyed
 #
@@ -176,7 +176,7 @@ check_terraform_validate() {
   # (which passes its own) is validated.
   local providers=$copy/modules/pilotlight/zz_check_infra_providers.tf
   printf 'provider "aws" {\n  alias  = "us_east_1"\n  region = "us-east-1"\n}\n' >"$providers"
-  for dir in modules/pilotlight modules/health-check examples/complete; do
+  for dir in modules/pilotlight modules/health-check modules/alarm-topic-key examples/complete; do
     [ "$dir" = modules/pilotlight ] || rm -f "$providers"
     say "terraform validate $dir"
     tf "validate-${dir//\//-}" -chdir="$copy/$dir" init -backend=false -input=false -no-color \
@@ -354,7 +354,7 @@ else
   step "terraform fmt -check" check_terraform_fmt
   if PLUGIN_DIR=$(find_plugin_dir); then
     say "terraform provider plugins: $PLUGIN_DIR"
-    step "terraform validate (modules/pilotlight, modules/health-check, examples/complete)" check_terraform_validate
+    step "terraform validate (modules/pilotlight, modules/health-check, modules/alarm-topic-key, examples/complete)" check_terraform_validate
   else
     skip "terraform validate" "no local plugin directory with registry.terraform.io/hashicorp/aws (set TF_PLUGIN_DIR)"
   fi

@@ -133,3 +133,48 @@ impl From<WorkerError> for Diagnostic {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_safety_refusal_and_a_conflict_are_not_reported_as_aws_failures() {
+        let aws = WorkerError::aws(
+            "failover of `orders` failed",
+            AwsError::unusable("PromoteReadReplica", "boom".into()),
+        );
+        let cases = [
+            (WorkerError::Refused("r".into()), "Refused"),
+            (WorkerError::Conflict("c".into()), "Conflict"),
+            (aws, "AwsCallFailed"),
+            (
+                WorkerError::from(UnknownRegion {
+                    service: "rds",
+                    region: "eu-north-1".into(),
+                }),
+                "InvalidCommand",
+            ),
+        ];
+        for (error, expected) in cases {
+            let message = error.to_string();
+            let d = Diagnostic::from(error);
+            assert_eq!(d.error_type, expected);
+            assert_eq!(d.error_message, message);
+        }
+    }
+
+    #[test]
+    fn several_routing_errors_keep_the_first_type_and_every_message() {
+        let joined = WorkerError::joined(vec![
+            WorkerError::UnknownDatabase("a".into()),
+            WorkerError::InvalidCommand("b".into()),
+        ]);
+        let d = joined.map(Diagnostic::from);
+        assert_eq!(
+            d.as_ref().map(|d| d.error_type.as_str()),
+            Some("UnknownDatabase")
+        );
+        assert_eq!(d.map(|d| d.error_message), Some("a; b".to_owned()));
+    }
+}

@@ -364,3 +364,69 @@ async fn status_reports_primary_replica_lag_records_and_alarms() {
     assert_eq!(db["records"][0]["values"][0], s.primary_endpoint.as_str());
     assert!(emu.mutating_calls().is_empty());
 }
+
+#[tokio::test]
+async fn a_record_changed_under_the_failover_is_a_conflict_and_is_not_overwritten() {
+    let emu = Emulator::start();
+    let s = Scenario::create(&emu, "conflict", Some(1.0), 300).await;
+    s.primary_down(&emu).await;
+    let before = s.record_values().await;
+    // Route 53 refuses the compare-and-swap as it does when the record no longer holds the values
+    // the run observed; the record read back is not the replica's endpoint.
+    emu.inject_fault(
+        "ChangeResourceRecordSets",
+        1,
+        json!({"status": 400, "code": "InvalidChangeBatch", "message": "Tried to delete resource record set [name='conflict-db.example.internal.', type='CNAME'] but the values provided do not match the current values"}),
+    );
+
+    let err = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None)
+        .await
+        .expect_err("conflict");
+
+    assert_eq!(err.error_type(), "Conflict", "{err}");
+    assert!(err.to_string().contains("not overwriting"), "{err}");
+    assert_eq!(
+        s.record_values().await,
+        before,
+        "the record is left as it is"
+    );
+    let events: Vec<String> = s
+        .notifications()
+        .await
+        .iter()
+        .filter_map(|m| m["event"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(events, ["decision", "failed"]);
+}
+
+#[tokio::test]
+async fn a_promotion_refused_while_still_an_available_replica_is_refused_then_a_rerun_finishes() {
+    let emu = Emulator::start();
+    let s = Scenario::create(&emu, "busy", Some(1.0), 300).await;
+    s.primary_down(&emu).await;
+    // RDS answers InvalidDBInstanceState to a replica that is busy (e.g. backing up) without
+    // changing it: still an available read replica.
+    emu.inject_fault(
+        "PromoteReadReplica",
+        1,
+        json!({"status": 400, "code": "InvalidDBInstanceState", "message": "DB instance busy-replica is not in available state"}),
+    );
+    let deps = s.failover_deps();
+
+    let err = failover(&deps, &alarm_request(&s), Utc::now(), None)
+        .await
+        .expect_err("refused");
+
+    assert_eq!(err.error_type(), "Refused", "{err}");
+    assert!(
+        err.to_string().contains("still an available read replica"),
+        "{err}"
+    );
+    assert!(s.replica().await.0.is_some(), "still a read replica");
+
+    let rerun = failover(&deps, &alarm_request(&s), Utc::now(), None)
+        .await
+        .expect("the fault is gone: the re-run promotes");
+    assert_eq!(rerun.outcome, Outcome::FailedOver, "{rerun:#?}");
+    assert_failed_over(&s).await;
+}
