@@ -26,6 +26,18 @@ pub struct WorkerDeps {
     pub clients: Clients,
 }
 
+impl WorkerDeps {
+    /// Publish a scheduled job's alerts (`job`: `snapshot-copy`, `retention`) to the notification
+    /// topic with [`crate::aws::sns::publish_alert`]; why they could not be published, if so.
+    pub async fn alert(&self, job: &str, alerts: &[String], summary: Value) -> Option<String> {
+        let topic = &self.config.notifications.topic_arn;
+        crate::aws::sns::publish_alert(&self.clients.sns, topic, job, alerts, summary)
+            .await
+            .err()
+            .map(|e| e.to_string())
+    }
+}
+
 /// Start the tracing subscriber Lambda's runtime provides: JSON lines when
 /// `AWS_LAMBDA_LOG_FORMAT=JSON`, level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` (default INFO).
 pub fn init_telemetry() {

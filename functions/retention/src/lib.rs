@@ -10,7 +10,6 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
-use pilotlight::aws::sns;
 use pilotlight::command::{parse_command, Command, RetentionRequest};
 use pilotlight::config::Config;
 use pilotlight::error::WorkerError;
@@ -90,19 +89,10 @@ pub async fn run(
     if !req.dry_run {
         report.emit_metrics();
         report.alerts = report.collect_alerts();
-        let topic = &deps.config.notifications.topic_arn;
-        let summary = report.summary();
-        if let Err(e) = sns::publish_alert(
-            &deps.clients.sns,
-            topic,
-            "retention",
-            &report.alerts,
-            summary,
-        )
-        .await
-        {
-            report.notification_errors.push(e.to_string());
-        }
+        let failed = deps
+            .alert("retention", &report.alerts, report.summary())
+            .await;
+        report.notification_errors.extend(failed);
     }
     Ok(report)
 }

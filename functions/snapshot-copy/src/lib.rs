@@ -15,7 +15,6 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
-use pilotlight::aws::sns;
 use pilotlight::command::{parse_command, Command, SnapshotCopyRequest};
 use pilotlight::error::WorkerError;
 use pilotlight::observe::snapshots::{list_regions, sources};
@@ -92,19 +91,10 @@ pub async fn run(
         execute::execute(deps, &plan, &mut report, now).await;
         report.emit_metrics();
         report.alerts = report.collect_alerts();
-        let topic = &deps.config.notifications.topic_arn;
-        let summary = report.summary();
-        if let Err(e) = sns::publish_alert(
-            &deps.clients.sns,
-            topic,
-            "snapshot-copy",
-            &report.alerts,
-            summary,
-        )
-        .await
-        {
-            report.notification_errors.push(e.to_string());
-        }
+        let failed = deps
+            .alert("snapshot-copy", &report.alerts, report.summary())
+            .await;
+        report.notification_errors.extend(failed);
     }
     Ok(report)
 }

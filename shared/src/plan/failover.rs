@@ -247,6 +247,19 @@ fn records_to_update(obs: &Observation, endpoint: Option<&str>) -> Vec<PlannedSt
         .collect()
 }
 
+/// A promotion pilotlight started is under way: wait for it, then repoint the records (to
+/// `endpoint` when it is known), with the RPO the first run recorded.
+fn wait_then_repoint(
+    db: &ProtectedDatabase,
+    obs: &Observation,
+    replica: &InstanceState,
+    endpoint: Option<&str>,
+) -> Decision {
+    let mut steps = vec![wait(replica, &db.replica.region)];
+    steps.extend(records_to_update(obs, endpoint));
+    proceed(steps, vec![], replica.lag_at_promotion_seconds)
+}
+
 fn wait(replica: &InstanceState, region: &str) -> PlannedStep {
     PlannedStep::WaitForPromotion {
         instance_id: replica.instance_id.clone(),
@@ -273,24 +286,22 @@ fn decide_standalone(
     }
     if replica.promotion_started_at.is_none() && !ask.force {
         return refused(format!(
-                "`{}` is not a read replica and pilotlight did not promote it: check `replica` in the configuration (force to repoint DNS anyway)",
-                replica.instance_id
-            ));
+            "`{}` is not a read replica and pilotlight did not promote it: check `replica` in the configuration (force to repoint DNS anyway)",
+            replica.instance_id
+        ));
     }
     if let (Some(done), false) = (replica.failover_completed_at, ask.force) {
         return refused(format!(
-                "the failover to `{}` completed at {done} and DNS has since been pointed elsewhere (a failback?): not repointing it (force to repoint DNS anyway)",
-                replica.instance_id
-            ));
+            "the failover to `{}` completed at {done} and DNS has since been pointed elsewhere (a failback?): not repointing it (force to repoint DNS anyway)",
+            replica.instance_id
+        ));
     }
     let odd = unexpected_records(obs);
     if !odd.is_empty() && !ask.force {
         return Decision::Refused { reasons: odd };
     }
     if !available || replica.endpoint.is_none() {
-        let mut steps = vec![wait(replica, &db.replica.region)];
-        steps.extend(records_to_update(obs, None));
-        return proceed(steps, vec![], replica.lag_at_promotion_seconds);
+        return wait_then_repoint(db, obs, replica, None);
     }
     let steps = records_to_update(obs, replica.endpoint.as_deref());
     if steps.is_empty() {
@@ -316,9 +327,7 @@ fn decide_replica(
         ));
     }
     if replica.promotion_started_at.is_some() && !available {
-        let mut steps = vec![wait(replica, &db.replica.region)];
-        steps.extend(records_to_update(obs, replica.endpoint.as_deref()));
-        return proceed(steps, vec![], replica.lag_at_promotion_seconds);
+        return wait_then_repoint(db, obs, replica, replica.endpoint.as_deref());
     }
     if !available {
         return refused(format!(

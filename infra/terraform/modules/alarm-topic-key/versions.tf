@@ -1,6 +1,6 @@
+# Internal module, called only by ../pilotlight and ../health-check: Terraform's version is theirs
+# to constrain; the provider is declared so the module validates on its own.
 terraform {
-  required_version = ">= 1.5.0"
-
   required_providers {
     aws = {
       source  = "hashicorp/aws"
