@@ -258,6 +258,18 @@ pub async fn list_snapshots(
     // Map each item as its page arrives: the SDK's structs are much larger than ours, and a
     // region may hold tens of thousands of snapshots.
     let mut out = Vec::new();
+    list_instance_snapshots(rds, region, &mut out).await?;
+    list_cluster_snapshots(rds, region, &mut out).await?;
+    out.shrink_to_fit();
+    Ok(out)
+}
+
+/// `DescribeDBSnapshots` (`SnapshotType=manual`), every page, into `out`.
+async fn list_instance_snapshots(
+    rds: &aws_sdk_rds::Client,
+    region: &str,
+    out: &mut Vec<SnapshotInfo>,
+) -> Result<(), AwsError> {
     let mut instances = rds
         .describe_db_snapshots()
         .snapshot_type("manual")
@@ -283,6 +295,15 @@ pub async fn list_snapshots(
             tags: tags(s.tag_list()),
         });
     }
+    Ok(())
+}
+
+/// `DescribeDBClusterSnapshots` (`SnapshotType=manual`), every page, into `out`.
+async fn list_cluster_snapshots(
+    rds: &aws_sdk_rds::Client,
+    region: &str,
+    out: &mut Vec<SnapshotInfo>,
+) -> Result<(), AwsError> {
     let mut clusters = rds
         .describe_db_cluster_snapshots()
         .snapshot_type("manual")
@@ -312,8 +333,7 @@ pub async fn list_snapshots(
             tags: tags(s.tag_list()),
         });
     }
-    out.shrink_to_fit();
-    Ok(out)
+    Ok(())
 }
 
 /// A database found by its opt-in tag.
