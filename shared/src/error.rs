@@ -26,9 +26,9 @@ pub enum WorkerError {
     /// A command names, or an alarm maps to, no protected database. `errorType` `UnknownDatabase`.
     #[error("{0}")]
     UnknownDatabase(String),
-    /// pilotlight refused a step that AWS would have allowed but that is unsafe now (e.g. RDS
-    /// refused a promotion of a replica that is still an available read replica: promoting again
-    /// blindly could race a person). `errorType` `Refused`.
+    /// pilotlight stopped rather than go on blindly: RDS refused a promotion
+    /// (`InvalidDBInstanceState`) of a replica that is still an available read replica, so no
+    /// promotion is under way and waiting for one would wait for nothing. `errorType` `Refused`.
     #[error("{0}")]
     Refused(String),
     /// Something pilotlight was changing was changed by someone else meanwhile (a DNS record
@@ -84,6 +84,15 @@ impl WorkerError {
             Self::InvokeFailed(_) => "InvokeFailed",
             Self::Worker { error_type, .. } => error_type,
             Self::Serialization(_) => "Serialization",
+        }
+    }
+
+    /// The error as a failed run's report states it (`reasons`): an AWS failure without the
+    /// context the report already gives, anything else as displayed.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Aws { source, .. } => source.to_string(),
+            other => other.to_string(),
         }
     }
 

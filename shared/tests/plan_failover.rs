@@ -274,3 +274,38 @@ fn a_record_pointing_somewhere_else_than_primary_or_replica_is_not_overwritten()
     promoted(&mut obs);
     assert!(reasons(&decide(db, &obs, AUTO)).contains("neither the primary nor the replica"));
 }
+
+#[test]
+fn a_refused_swap_is_a_concurrent_run_a_persons_change_or_a_route53_refusal() {
+    use pilotlight::plan::failover::{after_conflict, AfterConflict, RecordUpdate};
+    let update = RecordUpdate {
+        hosted_zone_id: "Z1".into(),
+        name: "orders-db.example.internal.".into(),
+        from: vec![format!("{PRIMARY_ENDPOINT}.")],
+        from_ttl: Some(60),
+        to: Some(REPLICA_ENDPOINT.into()),
+        ttl: 60,
+    };
+    let values = |v: &str| vec![v.to_owned()];
+    assert_eq!(
+        after_conflict(
+            &update,
+            &values(&REPLICA_ENDPOINT.to_uppercase()),
+            REPLICA_ENDPOINT
+        ),
+        AfterConflict::DoneByConcurrentRun
+    );
+    assert_eq!(
+        after_conflict(&update, &values("elsewhere.example.com"), REPLICA_ENDPOINT),
+        AfterConflict::ChangedByOthers
+    );
+    assert_eq!(
+        after_conflict(&update, &[], REPLICA_ENDPOINT),
+        AfterConflict::ChangedByOthers,
+        "deleted by someone"
+    );
+    assert_eq!(
+        after_conflict(&update, &values(PRIMARY_ENDPOINT), REPLICA_ENDPOINT),
+        AfterConflict::Unchanged
+    );
+}

@@ -366,37 +366,45 @@ async fn status_reports_primary_replica_lag_records_and_alarms() {
 }
 
 #[tokio::test]
-async fn a_record_changed_under_the_failover_is_a_conflict_and_is_not_overwritten() {
+async fn a_swap_refused_while_the_record_is_unchanged_is_an_aws_failure_and_changes_nothing() {
     let emu = Emulator::start();
-    let s = Scenario::create(&emu, "conflict", Some(1.0), 300).await;
+    let s = Scenario::create(&emu, "refusal", Some(1.0), 300).await;
     s.primary_down(&emu).await;
     let before = s.record_values().await;
-    // Route 53 refuses the compare-and-swap as it does when the record no longer holds the values
-    // the run observed; the record read back is not the replica's endpoint.
+    // Route 53 refuses the compare-and-swap although nobody changed the record (the record read
+    // again still holds the values observed): not someone else's change, so not a `Conflict`.
+    // (A person's change between observation and swap is tested on mocked SDK clients in
+    // functions/failover/tests/conflict.rs: the emulator cannot stage it.)
     emu.inject_fault(
         "ChangeResourceRecordSets",
         1,
-        json!({"status": 400, "code": "InvalidChangeBatch", "message": "Tried to delete resource record set [name='conflict-db.example.internal.', type='CNAME'] but the values provided do not match the current values"}),
+        json!({"status": 400, "code": "InvalidChangeBatch", "message": "Tried to delete resource record set [name='refusal-db.example.internal.', type='CNAME'] but the values provided do not match the current values"}),
     );
 
     let err = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None)
         .await
-        .expect_err("conflict");
+        .expect_err("refused by Route 53");
 
-    assert_eq!(err.error_type(), "Conflict", "{err}");
-    assert!(err.to_string().contains("not overwriting"), "{err}");
+    assert_eq!(err.error_type(), "AwsCallFailed", "{err}");
+    assert!(err.to_string().contains("do not match"), "{err}");
     assert_eq!(
         s.record_values().await,
         before,
         "the record is left as it is"
     );
-    let events: Vec<String> = s
-        .notifications()
-        .await
+    let messages = s.notifications().await;
+    let events: Vec<&str> = messages
         .iter()
-        .filter_map(|m| m["event"].as_str().map(str::to_owned))
+        .filter_map(|m| m["event"].as_str())
         .collect();
     assert_eq!(events, ["decision", "failed"]);
+    let reason = messages[1]["report"]["reasons"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with("`ChangeResourceRecordSets` failed"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]

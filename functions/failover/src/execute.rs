@@ -14,7 +14,8 @@ use pilotlight::config::ProtectedDatabase;
 use pilotlight::error::WorkerError;
 use pilotlight::metrics;
 use pilotlight::plan::failover::{
-    points_to, rto_start, Decision, InstanceState, Observation, PlannedStep, RecordUpdate,
+    after_conflict, points_to, rto_start, AfterConflict, Decision, InstanceState, Observation,
+    PlannedStep, RecordUpdate,
 };
 use pilotlight::plan::status::InstanceStatus;
 use tokio::time::Instant;
@@ -118,7 +119,7 @@ impl<'a> Run<'a> {
             }
             Err(e) => {
                 error!(database = %self.db.name, error = %e, "failover failed");
-                self.report.reasons = vec![e.to_string()];
+                self.report.reasons = vec![e.reason()];
                 self.notify(NotifyEvent::Failed).await;
                 Err(e)
             }
@@ -311,19 +312,25 @@ impl<'a> Run<'a> {
                 self.record("update_record", detail);
                 Ok(Some(id))
             }
-            RecordChange::Conflict => {
+            RecordChange::Conflict(refusal) => {
                 let (current, _) = route53::read_cname(r53, &update.hosted_zone_id, name)
                     .await
                     .map_err(|e| self.aws(e))?;
-                if points_to(&current, target) {
-                    let detail = format!("`{name}` was pointed to `{target}` by a concurrent run");
-                    self.record("update_record", detail);
-                    return Ok(None);
+                match after_conflict(update, &current, target) {
+                    AfterConflict::DoneByConcurrentRun => {
+                        let detail = format!("`{name}` was pointed to `{target}` by a concurrent run");
+                        self.record("update_record", detail);
+                        Ok(None)
+                    }
+                    AfterConflict::ChangedByOthers => Err(WorkerError::Conflict(format!(
+                        "failover of `{}` stopped: `{name}` changed during the failover from {:?} to {current:?}: not overwriting it",
+                        self.db.name, update.from
+                    ))),
+                    AfterConflict::Unchanged => Err(self.aws(AwsError::unusable(
+                        "ChangeResourceRecordSets",
+                        format!("Route 53 refused to repoint `{name}`, which still holds {current:?}: {refusal}"),
+                    ))),
                 }
-                Err(WorkerError::Conflict(format!(
-                    "failover of `{}` stopped: `{name}` changed during the failover from {:?} to {current:?}: not overwriting it",
-                    self.db.name, update.from
-                )))
             }
         }
     }

@@ -107,8 +107,10 @@ pub async fn read_cname(
 pub enum RecordChange {
     /// Route 53 accepted the change; its `ChangeInfo.Id`.
     Submitted(String),
-    /// The record changed under us (a concurrent run): re-read before deciding.
-    Conflict,
+    /// Route 53 refused the compare-and-swap (`InvalidChangeBatch`: the `DELETE` no longer matches
+    /// or the `CREATE` already exists), with its explanation: re-read the record before deciding
+    /// ([`crate::plan::failover::after_conflict`]).
+    Conflict(String),
 }
 
 /// Point the record of `update` at `target`, as a compare-and-swap: one
@@ -143,11 +145,12 @@ pub async fn change_record(
         )),
         Err(e) => {
             let e = e.into_service_error();
-            if is_concurrent_change(&e) {
-                tracing::info!(record = %update.name, error = %DisplayErrorContext(&e), "record changed concurrently");
-                Ok(RecordChange::Conflict)
-            } else {
-                Err(AwsError::new("ChangeResourceRecordSets", e))
+            match concurrent_change(&e) {
+                Some(explanation) => {
+                    tracing::info!(record = %update.name, error = %DisplayErrorContext(&e), "record changed concurrently");
+                    Ok(RecordChange::Conflict(explanation))
+                }
+                None => Err(AwsError::new("ChangeResourceRecordSets", e)),
             }
         }
     }
@@ -196,19 +199,21 @@ fn compare_and_swap_batch(
 }
 
 /// Route 53 explains an `InvalidChangeBatch` in `Messages`; only a `DELETE` that no longer
-/// matches or a `CREATE` that already exists is a concurrent change.
-fn is_concurrent_change(e: &ChangeResourceRecordSetsError) -> bool {
+/// matches or a `CREATE` that already exists is a concurrent change. Its explanation, if so.
+fn concurrent_change(e: &ChangeResourceRecordSetsError) -> Option<String> {
     let ChangeResourceRecordSetsError::InvalidChangeBatch(b) = e else {
-        return false;
+        return None;
     };
     let text = format!(
         "{} {}",
         b.message().unwrap_or_default(),
         b.messages().join(" ")
     );
+    let text = text.trim();
     ["not found", "do not match", "already exists"]
         .iter()
         .any(|c| text.contains(c))
+        .then(|| text.to_owned())
 }
 
 /// `GetChange`: whether the change is `INSYNC` on all Route 53 authoritative servers.

@@ -182,6 +182,34 @@ pub struct RecordUpdate {
     pub ttl: i64,
 }
 
+/// What a refused compare-and-swap of a record means, once the record is read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterConflict {
+    /// It points at the target: a concurrent run repointed it. Nothing left to do.
+    DoneByConcurrentRun,
+    /// It holds other values than observed: someone changed it during the failover. pilotlight
+    /// does not overwrite a person's change (`Conflict`).
+    ChangedByOthers,
+    /// It still holds the values observed: nobody changed it, so Route 53 refused the change for
+    /// another reason (e.g. a record of another type at the name): an AWS failure.
+    Unchanged,
+}
+
+/// Classify a refused compare-and-swap from the record's `current` values (read again), the
+/// values the plan observed (`update.from`) and the `target` endpoint.
+pub fn after_conflict(update: &RecordUpdate, current: &[String], target: &str) -> AfterConflict {
+    let same = |a: &[String], b: &[String]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_host(x, y))
+    };
+    if points_to(current, target) {
+        AfterConflict::DoneByConcurrentRun
+    } else if same(current, &update.from) {
+        AfterConflict::Unchanged
+    } else {
+        AfterConflict::ChangedByOthers
+    }
+}
+
 /// The decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
