@@ -239,6 +239,17 @@ expect() {
   fi
 }
 
+# Seconds one terraform apply against the emulator may take (it takes about 30).
+APPLY_TIMEOUT=${PILOTLIGHT_APPLY_TIMEOUT:-300}
+
+# apply_example DIR VARS...: terraform apply of the example, bounded by APPLY_TIMEOUT.
+apply_example() {
+  local dir=$1
+  shift
+  TF_DATA_DIR=$WORK/tf-data/apply timeout "$APPLY_TIMEOUT" terraform -chdir="$dir" apply \
+    -auto-approve -input=false -no-color "$@" >"$WORK/apply.log" 2>&1
+}
+
 check_emulator_apply() {
   local copy=$WORK/apply/terraform dir=$WORK/apply/terraform/examples/complete
   local vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts")
@@ -252,9 +263,20 @@ check_emulator_apply() {
   tf apply -chdir="$dir" init -input=false -no-color -plugin-dir="$PLUGIN_DIR" >"$WORK/init-apply.log" ||
     { cat "$WORK/init-apply.log" >&2; return 1; }
   say "terraform apply (examples/complete, local_endpoint=$ENDPOINT)"
-  if ! tf apply -chdir="$dir" apply -auto-approve -input=false -no-color "${vars[@]}" >"$WORK/apply.log" 2>&1; then
-    tail -n 40 "$WORK/apply.log" >&2
-    return 1
+  if ! apply_example "$dir" "${vars[@]}"; then
+    # moto's server has been seen to lose the answer to a CreateFunction under load; the provider
+    # then retries into "Function already exist" (409) until its 10-minute create timeout. Bounded
+    # above, and retried once from scratch: a fresh emulator and an empty state, which must pass.
+    tail -n 20 "$WORK/apply.log" >&2
+    say "terraform apply did not finish in ${APPLY_TIMEOUT}s: once more on a fresh emulator" >&2
+    kill "$EMULATOR_PID" 2>/dev/null || true
+    rm -f "$dir"/terraform.tfstate "$dir"/terraform.tfstate.backup
+    start_emulator || return 1
+    vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts")
+    if ! apply_example "$dir" "${vars[@]}"; then
+      tail -n 40 "$WORK/apply.log" >&2
+      return 1
+    fi
   fi
   grep -E '^Apply complete' "$WORK/apply.log"
 
