@@ -104,6 +104,8 @@ import snapshot_patches  # noqa: E402  (next to this file)
 snapshot_patches.install()
 
 _LOCK = threading.Lock()
+# Serialises moto's Lambda API (see Emulator.__call__).
+_LAMBDA_LOCK = threading.Lock()
 _FAULTS: list[dict[str, Any]] = []
 _REQUESTS: list[dict[str, Any]] = []
 _HEALTH_CHECK_STATUS: dict[str, str] = {}
@@ -369,6 +371,13 @@ class Emulator:
             entry["status"] = int(status.split(" ", 1)[0])
             return start_response(status, headers, exc_info)
 
+        if service == "lambda":
+            # moto 5.2's Lambda control plane is not safe under concurrent requests: terraform's
+            # parallel CreateFunction calls were answered "Function already exist" (409) for
+            # functions that did not exist, and the provider retried that until its 10-minute
+            # timeout. Lambda itself serves them concurrently; here they take turns.
+            with _LAMBDA_LOCK:
+                return list(self.app(environ, recording_start_response))
         return self.app(environ, recording_start_response)
 
 
