@@ -17,10 +17,17 @@ lint:
 
 ## Every test: lint, unit and property tests, tests against the AWS emulator, end to end under
 ## cargo lambda watch with the AWS CLI, and the deployment checks.
+## The emulator records every call a function makes under its role (PILOTLIGHT_IAM_LOG); the last step
+## checks those calls against the roles of infra/sam and infra/terraform, both ways.
+IAM_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))/pilotlight-iam
 test: setup lint build
 	.venv/bin/python emulator/test_emulator.py
-	cargo test --workspace --all-targets
-	bash scripts/check-infra.sh
+	.venv/bin/python emulator/test_conditions.py
+	.venv/bin/python emulator/test_iam.py
+	rm -rf $(IAM_DIR) && mkdir -p $(IAM_DIR)
+	PILOTLIGHT_IAM_LOG=$(IAM_DIR)/calls.jsonl cargo test --workspace --all-targets
+	PILOTLIGHT_TERRAFORM_POLICIES=$(IAM_DIR)/terraform-policies.json bash scripts/check-infra.sh
+	.venv/bin/python scripts/check-iam.py --calls $(IAM_DIR)/calls.jsonl --terraform $(IAM_DIR)/terraform-policies.json
 
 ## Deployment checks (no AWS account): cfn-lint, sam validate, terraform fmt/validate, checkov, and the
 ## Terraform example applied to the emulator then destroyed.

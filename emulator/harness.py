@@ -1,5 +1,6 @@
 """Start pilotlight's AWS emulator from Python and talk to it: the one harness of
-``emulator/test_emulator.py`` (the emulator's own checks) and ``bench/bench.py`` (the benchmark).
+``emulator/test_emulator.py`` and ``emulator/test_conditions.py`` (the emulator's own checks) and
+``bench/bench.py`` (the benchmark).
 
 ``Emulator(*args)`` runs the launcher ``pilotlight_emulator.py`` (next to this file) as
 ``python pilotlight_emulator.py --host 127.0.0.1 --port 0 --parent-pid <this process> *args``,
@@ -23,6 +24,20 @@ API:
   ``/_pilotlight<path>`` (JSON in and out, ``timeout`` seconds); never raises on an HTTP error.
   ``.ok(method, path, body=None) -> answer`` is the same but raises ``EmulatorError`` unless 200.
 * ``.requests()`` / ``.clear_requests()``: the request log (``GET`` / ``DELETE /requests``).
+* Conditions of real AWS (``aws_conditions.py``), each a thin wrapper of one control call that
+  raises ``EmulatorError`` unless 200:
+
+  * ``.set_promotions(seconds=None, hold=None)`` (``PUT /promotions``), ``.promotions()``
+    (``GET``): ``{"seconds", "hold", "promotions": [...]}``; ``.release_promotions(region=None,
+    ident=None)`` (``POST /promotions/release``): the released ``[{"region", "id"}]``.
+  * ``.hold_instance_status(region, ident, status)`` (``PUT /instances/<region>/<id>/status``),
+    ``.release_instance_status(region, ident)`` (``DELETE``), ``.instance_status(region, ident)``
+    (``GET``): ``{"region", "id", "status", "held"}``.
+  * ``.set_health_check(ident, status=None, healthy_checkers=None, checkers=None)`` (``PUT
+    /health-checks/<id>``): ``{"id", "checkers", "healthy_checkers", "status"}``.
+  * ``.add_outage(region, mode, service=None, actions=None, seconds=None)`` (``PUT /outages``): the
+    outage with its ``id``; ``.outages()`` (``GET``); ``.clear_outages()`` (``DELETE``):
+    ``{"cleared", "released"}``.
 * ``.stop()`` (idempotent); ``with Emulator(...) as emu:`` stops it on exit.
 
 The control API and the patches are described in ``pilotlight_emulator.py``.
@@ -151,6 +166,59 @@ class Emulator:
 
     def clear_requests(self) -> None:
         self.ok("DELETE", "/requests")
+
+    # ---- conditions of real AWS (aws_conditions.py) -----------------------------------------
+    def set_promotions(self, seconds: float | None = None, hold: bool | None = None) -> dict[str, Any]:
+        body = {k: v for k, v in (("seconds", seconds), ("hold", hold)) if v is not None}
+        return self.ok("PUT", "/promotions", body)
+
+    def promotions(self) -> dict[str, Any]:
+        return self.ok("GET", "/promotions")
+
+    def release_promotions(self, region: str | None = None, ident: str | None = None) -> list[dict[str, str]]:
+        body = {k: v for k, v in (("region", region), ("id", ident)) if v is not None}
+        return self.ok("POST", "/promotions/release", body)["released"]
+
+    def hold_instance_status(self, region: str, ident: str, status: str) -> dict[str, Any]:
+        return self.ok("PUT", f"/instances/{region}/{ident}/status", {"status": status})
+
+    def release_instance_status(self, region: str, ident: str) -> dict[str, Any]:
+        return self.ok("DELETE", f"/instances/{region}/{ident}/status")
+
+    def instance_status(self, region: str, ident: str) -> dict[str, Any]:
+        return self.ok("GET", f"/instances/{region}/{ident}/status")
+
+    def set_health_check(
+        self,
+        ident: str,
+        status: str | None = None,
+        healthy_checkers: int | None = None,
+        checkers: int | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            k: v
+            for k, v in (("status", status), ("healthy_checkers", healthy_checkers), ("checkers", checkers))
+            if v is not None
+        }
+        return self.ok("PUT", f"/health-checks/{ident}", body)
+
+    def add_outage(
+        self,
+        region: str,
+        mode: str,
+        service: str | None = None,
+        actions: list[str] | None = None,
+        seconds: float | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"region": region, "mode": mode}
+        body.update({k: v for k, v in (("service", service), ("actions", actions), ("seconds", seconds)) if v is not None})
+        return self.ok("PUT", "/outages", body)
+
+    def outages(self) -> list[dict[str, Any]]:
+        return self.ok("GET", "/outages")
+
+    def clear_outages(self) -> dict[str, int]:
+        return self.ok("DELETE", "/outages")
 
     # ---- lifetime ---------------------------------------------------------------------------
     def stop(self) -> None:

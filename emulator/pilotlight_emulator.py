@@ -4,24 +4,37 @@ depend on closed.
 
 Usage:
     python pilotlight_emulator.py [--host 127.0.0.1] [--port 0] [--parent-pid PID] [--snapshot-limit N]
+                                  [--promotion-seconds S]
 
 It binds the port (0 = a free one chosen by the OS), prints one line ``READY http://HOST:PORT`` on
 stdout and serves until it receives SIGTERM/SIGINT or, with ``--parent-pid``, until that process is
 gone (so a test that dies cannot leave an emulator behind). ``--snapshot-limit N`` sets moto's
 per-region quota of manual DB snapshots and of manual DB cluster snapshots
-(``MOTO_RDS_SNAPSHOT_LIMIT``, which moto reads at every call; default: moto's 1000). From Python,
+(``MOTO_RDS_SNAPSHOT_LIMIT``, which moto reads at every call; default: moto's 1000).
+``--promotion-seconds S`` sets how long ``PromoteReadReplica`` takes (default 2). From Python,
 ``harness.py`` (next to this file) starts it and wraps its endpoint, boto3 clients and control API;
 the shell scripts (``scripts/demo.sh``, ``scripts/check-infra.sh``) read the READY line themselves.
 
 What it patches in moto 5.2.1 (each one is a behaviour of the real AWS API the tests rely on):
 
-* RDS ``PromoteReadReplica``: moto leaves ``ReadReplicaSourceDBInstanceIdentifier`` set and the
-  replica still listed on its primary; here the promoted instance becomes standalone and the
-  primary (in whichever region) forgets it. Promoting an instance that is not a read replica
-  answers ``InvalidDBInstanceState`` as RDS does, and an unknown id answers ``DBInstanceNotFound``
-  (moto answers HTTP 500).
-* Route 53 ``GetHealthCheckStatus``: moto always reports success; here the status of each health
-  check can be set through the control API below.
+* Conditions of real AWS (``aws_conditions.py``, whose docstring has the details and the AWS
+  documentation behind each):
+
+  * RDS ``PromoteReadReplica`` takes time: it answers ``modifying`` at once, then the instance is
+    ``modifying``, ``rebooting`` and, after ``--promotion-seconds``, ``available`` (same endpoint);
+    ``ReadReplicaSourceDBInstanceIdentifier`` stays set until then, and then the instance is
+    detached from its primary (in whichever region). Promoting an instance that is not
+    ``available`` (a promotion in progress, or a status held through the control API, e.g.
+    ``backing-up``) answers ``InvalidDBInstanceState`` "DB Instance is not in available state.",
+    one that is not a read replica "DB Instance is not a read replica.", an unknown id
+    ``DBInstanceNotFound`` (moto promoted at once yet kept the source, and answered HTTP 500 for
+    an unknown id).
+  * Route 53 ``GetHealthCheckStatus`` answers one observation per health checker (default 8, one
+    per health-checker region), of which the first N report ``Success: HTTP Status Code 200, OK``
+    and the others ``Failure: Connection timed out...`` (moto: three successes, always).
+  * Outages: AWS requests of a region (and service, and actions) fail with no answer at all
+    (``refused``), hang then get no answer (``timeout``) or answer 503 ``ServiceUnavailable``
+    (``5xx``), e.g. Route 53's control plane down while ``ListResourceRecordSets`` works.
 * Route 53 ``ChangeResourceRecordSets``: a ``DELETE`` must name the record set's current values
   (TTL and records) exactly, or the whole batch fails with ``InvalidChangeBatch``, as in Route 53.
   This is what makes a DELETE+CREATE batch a compare-and-swap.
@@ -46,6 +59,11 @@ What it patches in moto 5.2.1 (each one is a behaviour of the real AWS API the t
 
 * Fault injection: chosen actions fail a given number of times with a throttling error, a 5xx or a
   modelled 4xx, optionally only when the request mentions a given string.
+* IAM (``iam_enforcement.py``, whose docstring has the rules): requests signed with the credentials
+  of a function registered from one of our templates are authorised against that function's role
+  (actions, resource ARNs, the condition keys pilotlight's roles use); a denied request answers 403
+  ``AccessDenied`` (SNS ``AuthorizationError``, Lambda/KMS ``AccessDeniedException``) and changes
+  nothing. Other credentials are not restricted.
 * A request log of every AWS call (service, region, action, HTTP status), for tests that assert
   "no call that changes anything" and for benchmarks that count calls.
 
@@ -55,8 +73,41 @@ Control API (JSON over HTTP, under ``/_pilotlight``):
   "error": "throttling" | "internal" | "unavailable" | {"status": 400, "code": "X", "message": "..."},
   "service": "route53" (optional), "match": "substring of path or body" (optional)}``
 * ``DELETE /_pilotlight/faults``: clear all faults.
-* ``PUT /_pilotlight/health-checks/<id>`` ``{"status": "Failure"}`` (or ``"Success"``).
-* ``GET /_pilotlight/requests``: ``[{"service", "region", "action", "status", "time"}]``;
+* ``PUT /_pilotlight/health-checks/<id>`` ``{"status": "Failure"}`` (or ``"Success"``): every
+  checker; or ``{"healthy_checkers": 3, "checkers": 8 (optional, 1..16)}``: the first 3 of 8
+  succeed (0 <= healthy <= checkers, else 400). Answers ``{"id", "checkers", "healthy_checkers",
+  "status"}``, ``status`` being Route 53's verdict (more than 18% healthy: ``Success``). ``GET``
+  reads it.
+* ``PUT /_pilotlight/promotions`` ``{"seconds": 120}`` and/or ``{"hold": true | false}``: how long
+  promotions started from now on take / hold them ``modifying`` until released. ``GET``:
+  ``{"seconds", "hold", "promotions": [{"region", "id", "status", "started_at", "available_at"
+  (epoch seconds; null when held)}]}`` (the promotions in flight); ``PUT`` answers the same.
+* ``POST /_pilotlight/promotions/release`` ``{"region", "id"}`` (both optional): promotions in
+  flight complete now; answers ``{"released": [{"region", "id"}]}``.
+* ``PUT /_pilotlight/instances/<region>/<id>/status`` ``{"status": "backing-up"}``: hold a DB
+  instance in a status (``PromoteReadReplica`` refuses it); ``{"status": null}`` or ``DELETE``:
+  release it (``available``, or its promotion's status). ``GET`` reads it. Answers ``{"region",
+  "id", "status", "held"}``; 404 for an unknown instance.
+* ``PUT /_pilotlight/outages`` ``{"region": "us-east-1", "service": "rds" (optional: every service
+  signed for that region), "actions": ["ChangeResourceRecordSets", "GetChange"] (optional), "mode":
+  "refused" | "timeout" | "5xx", "seconds": 60 (timeout only; default 60)}``: add an outage (region
+  and service from the request's SigV4 scope; Route 53 is signed for us-east-1); answers it with
+  its ``id``. ``GET``: ``[{"id", "region", "service", "actions", "mode", "seconds", "hanging"}]``.
+  ``DELETE``: clear them all and release hanging requests at once; answers ``{"cleared",
+  "released"}``. Requests hit are logged with ``"outage": mode`` and status 0 (no answer) or 503;
+  control paths are never affected.
+* ``POST /_pilotlight/iam/roles`` ``{"region": "us-west-2", "template": "infra/sam/template.yaml"
+  (default; relative to the repository), "config": {pilotlight configuration} | "parameters":
+  {template parameters}, "overrides": {parameters} (optional)}``: registers each function's role as
+  the template writes it, the parameters derived from the configuration as a person deploying it
+  would (``iam_enforcement.sam_parameters``); answers ``{"template", "functions": {"failover":
+  {"access_key_id", "secret_access_key", "session_token", "policies"}, ...}}``.
+* ``PUT /_pilotlight/lambda-forward`` ``{"function": "orders-failover", "url": "http://127.0.0.1:PORT",
+  "served_as": "failover"}``: Lambda ``Invoke`` calls of that function, once the caller's IAM check
+  passed, are sent on to a Lambda runtime emulator (``cargo lambda watch``) serving it as
+  ``served_as``, and its answer is returned (so one function invoking another is authorised too).
+* ``GET /_pilotlight/requests``: ``[{"service", "region", "action", "status", "time"}]`` (plus
+  ``"principal"`` and ``"iam": [{"action", "resource", "allowed", "why"}]`` for a function's call);
   ``DELETE /_pilotlight/requests`` clears it.
 * ``PUT /_pilotlight/snapshot-copies`` ``{"hold": true, "seconds": 30 (optional), "delete":
   "refuse" | "cancel" (optional)}``: hold copies made from now on (each released ``seconds`` after
@@ -82,6 +133,8 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any, Callable
 from urllib.parse import parse_qs
@@ -90,81 +143,31 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from moto.rds import models as rds_models
-from moto.rds.exceptions import DBInstanceNotFoundError, RDSClientError
 from moto.route53 import models as route53_models
-from moto.route53 import responses as route53_responses
 from moto.route53.exceptions import Route53ClientError
-from moto.core.utils import utcnow
 
 sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import iam_enforcement  # noqa: E402  (next to this file)
+import aws_conditions  # noqa: E402  (next to this file)
 import snapshot_patches  # noqa: E402  (next to this file)
 
 snapshot_patches.install()
+aws_conditions.install()
 
 _LOCK = threading.Lock()
 # Serialises moto's Lambda API (see Emulator.__call__).
 _LAMBDA_LOCK = threading.Lock()
 _FAULTS: list[dict[str, Any]] = []
 _REQUESTS: list[dict[str, Any]] = []
-_HEALTH_CHECK_STATUS: dict[str, str] = {}
+# Lambda function name -> (runtime emulator URL, the name it serves the function as).
+_LAMBDA_FORWARD: dict[str, tuple[str, str]] = {}
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
 
 # --------------------------------------------------------------------------------------------
-# RDS: PromoteReadReplica
+# Route 53: DELETE precondition (PromoteReadReplica and GetHealthCheckStatus: aws_conditions.py)
 # --------------------------------------------------------------------------------------------
-def _promote_read_replica(self: Any, db_kwargs: dict[str, Any]) -> Any:
-    database_id = db_kwargs["db_instance_identifier"]
-    database = self.databases.get(database_id)
-    if database is None:
-        raise DBInstanceNotFoundError(database_id)
-    with _LOCK:
-        if not database.is_replica:
-            raise RDSClientError("InvalidDBInstanceState", f"DB Instance {database_id} is not a read replica.")
-        source_id = database.source_db_instance_identifier
-        database.is_replica = False
-        database.source_db_instance_identifier = None
-    if source_id:
-        try:
-            primary = self.find_db_from_id(source_id)
-        except Exception:  # the primary is gone: nothing to detach from
-            primary = None
-        if primary is not None:
-            for ident in (database.db_instance_arn, database.db_instance_identifier):
-                if ident in primary.replicas:
-                    primary.replicas.remove(ident)
-    return database
-
-
-rds_models.RDSBackend.promote_read_replica = _promote_read_replica
-
-
-# --------------------------------------------------------------------------------------------
-# Route 53: GetHealthCheckStatus and DELETE precondition
-# --------------------------------------------------------------------------------------------
-def _get_health_check_status(self: Any) -> Any:
-    health_check_id = self._get_param("HealthCheckId")
-    self.backend.get_health_check(health_check_id)
-    status = _HEALTH_CHECK_STATUS.get(health_check_id, "Success")
-    if status.lower().startswith("success"):
-        report = "Success: HTTP Status Code: 200. Resolved IP: 127.0.13.37. OK"
-    else:
-        report = "Failure: Connection timed out. The endpoint or the internet connection is down, or requests are being blocked by your firewall."
-    observations = [
-        {
-            "Region": region,
-            "IPAddress": f"127.0.13.{i + 1}",
-            "StatusReport": {"Status": report, "CheckedTime": utcnow()},
-        }
-        for i, region in enumerate(["us-east-1", "eu-west-1", "ap-southeast-1"])
-    ]
-    return route53_responses.ActionResult({"HealthCheckObservations": observations})
-
-
-route53_responses.Route53.get_health_check_status = _get_health_check_status
-
-
 class InvalidChangeBatch(Route53ClientError):
     def __init__(self, message: str) -> None:
         super().__init__("InvalidChangeBatch", message)
@@ -321,13 +324,6 @@ def control(request: Request) -> Response:
     if path == "/faults" and request.method == "GET":
         with _LOCK:
             return Response(json.dumps(_FAULTS), content_type="application/json")
-    m = re.match(r"^/health-checks/([^/]+)$", path)
-    if m and request.method == "PUT":
-        status = payload.get("status")
-        if status not in ("Success", "Failure"):
-            return Response('{"error": "`status` must be `Success` or `Failure`"}', status=400, content_type="application/json")
-        _HEALTH_CHECK_STATUS[m.group(1)] = status
-        return Response(json.dumps({"id": m.group(1), "status": status}), content_type="application/json")
     if path == "/requests" and request.method == "GET":
         with _LOCK:
             return Response(json.dumps(_REQUESTS), content_type="application/json")
@@ -335,10 +331,71 @@ def control(request: Request) -> Response:
         with _LOCK:
             _REQUESTS.clear()
         return Response("{}", content_type="application/json")
-    answer = snapshot_patches.control(request, path, payload)
-    if answer is not None:
-        return answer
+    if path == "/lambda-forward" and request.method == "PUT":
+        if not all(isinstance(payload.get(k), str) and payload[k] for k in ("function", "url")):
+            return Response('{"error": "`function` and `url` are required"}', status=400, content_type="application/json")
+        with _LOCK:
+            _LAMBDA_FORWARD[payload["function"]] = (payload["url"].rstrip("/"), payload.get("served_as") or payload["function"])
+        return Response(json.dumps(payload), content_type="application/json")
+    if path == "/iam/roles" and request.method == "POST":
+        return iam_control(payload)
+    for module in (aws_conditions, snapshot_patches):
+        answer = module.control(request, path, payload)
+        if answer is not None:
+            return answer
     return Response('{"error": "unknown control path"}', status=404, content_type="application/json")
+
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# IAM error codes per service (the rest answer `AccessDenied`).
+_ACCESS_DENIED_CODE = {"sns": "AuthorizationError", "lambda": "AccessDeniedException", "kms": "AccessDeniedException"}
+
+
+def forward_invoke(request: Request, body: bytes, name: str) -> Response | None:
+    """A Lambda ``Invoke`` of a forwarded function, sent on to the runtime emulator serving it."""
+    with _LOCK:
+        target = _LAMBDA_FORWARD.get(name.rsplit(":", 1)[-1] if name.startswith("arn:") else name)
+    if target is None:
+        return None
+    url, served_as = target
+    headers = {
+        k: v
+        for k, v in request.headers.items()
+        if k.lower().startswith("x-amz-") and k.lower() not in ("x-amz-date", "x-amz-security-token", "x-amz-content-sha256")
+        or k.lower() == "content-type"
+    }
+    upstream = urllib.request.Request(
+        f"{url}/2015-03-31/functions/{served_as}/invocations{('?' + request.query_string.decode()) if request.query_string else ''}",
+        data=body,
+        headers=headers,
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(upstream, timeout=900) as answer:  # noqa: S310 - loopback URL the test set
+            status, answer_headers, data = answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as e:
+        status, answer_headers, data = e.code, e.headers, e.read()
+    keep = {k: v for k, v in answer_headers.items() if k.lower().startswith("x-amz") or k.lower() == "content-type"}
+    return Response(data, status=status, headers=keep)
+
+
+def iam_control(payload: dict[str, Any]) -> Response:
+    """``POST /_pilotlight/iam/roles``: register the function roles of a template (see module doc)."""
+    template = payload.get("template") or "infra/sam/template.yaml"
+    path = template if os.path.isabs(template) else os.path.join(_REPO, template)
+    region = payload.get("region")
+    if not isinstance(region, str) or not region:
+        return Response('{"error": "`region` (where the functions run) is required"}', status=400, content_type="application/json")
+    try:
+        if isinstance(payload.get("config"), dict):
+            parameters = iam_enforcement.sam_parameters(payload["config"])
+        else:
+            parameters = payload.get("parameters") or {}
+        parameters.update(payload.get("overrides") or {})
+        functions = iam_enforcement.register_template(path, parameters, region)
+    except (OSError, ValueError, KeyError) as e:
+        return Response(json.dumps({"error": f"cannot load roles from {template}: {e!r}"}), status=400, content_type="application/json")
+    return Response(json.dumps({"template": template, "functions": functions}), content_type="application/json")
 
 
 class Emulator:
@@ -350,6 +407,7 @@ class Emulator:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
         snapshot_patches.release_due()
+        aws_conditions.advance_due()
         if request.path.startswith("/_pilotlight/"):
             return control(request)(environ, start_response)
         body = request.get_data(cache=True)
@@ -360,6 +418,27 @@ class Emulator:
         entry = {"service": service, "region": region, "action": action, "status": 0, "time": time.time()}
         with _LOCK:
             _REQUESTS.append(entry)
+        denied = iam_enforcement.authorise(
+            entry, iam_enforcement.access_key_of(request), service, region, action, request, body
+        )
+        if denied is not None:
+            code = _ACCESS_DENIED_CODE.get(service, "AccessDenied")
+            response = fault_response(service, {"status": 403, "code": code, "message": denied})
+            entry["status"] = response.status_code
+            return response(environ, start_response)
+        invoke = _INVOKE_PATH.match(request.path) if service == "lambda" else None
+        if invoke is not None:
+            forwarded = forward_invoke(request, body, invoke.group(1))
+            if forwarded is not None:
+                entry["status"] = forwarded.status_code
+                return forwarded(environ, start_response)
+        outage = aws_conditions.take_outage(service, region, action, entry)
+        if outage is not None:
+            if outage["mode"] != "5xx":
+                aws_conditions.drop_connection(environ, outage)  # hangs first if "timeout"; never returns
+            response = fault_response(service, aws_conditions.SERVICE_UNAVAILABLE)
+            entry["status"] = response.status_code
+            return response(environ, start_response)
         error = take_fault(service, action, request.full_path + "\n" + body.decode("utf-8", "replace"))
         if error is not None:
             response = fault_response(service, error)
@@ -392,7 +471,16 @@ def main() -> int:
         default=None,
         help="per-region quota of manual DB snapshots and of manual DB cluster snapshots (default: moto's 1000)",
     )
+    parser.add_argument(
+        "--promotion-seconds",
+        type=float,
+        default=2.0,
+        help="how long PromoteReadReplica takes (modifying, then rebooting, then available; default 2)",
+    )
     args = parser.parse_args()
+    if args.promotion_seconds < 0:
+        parser.error("--promotion-seconds must be >= 0")
+    aws_conditions.configure(promotion_seconds=args.promotion_seconds)
     if args.snapshot_limit is not None:
         if args.snapshot_limit < 0:
             parser.error("--snapshot-limit must be >= 0")

@@ -106,6 +106,8 @@ def existing_promote_read_replica_patch_still_works() -> None:
         DBInstanceIdentifier="promo-replica", SourceDBInstanceIdentifier="promo-primary"
     )
     EM.rds(SRC).promote_read_replica(DBInstanceIdentifier="promo-replica")
+    # A promotion takes time (aws_conditions.py, checked in test_conditions.py): complete it now.
+    assert EM.release_promotions(SRC, "promo-replica") == [{"region": SRC, "id": "promo-replica"}]
     replica = EM.rds(SRC).describe_db_instances(DBInstanceIdentifier="promo-replica")["DBInstances"][0]
     assert not replica.get("ReadReplicaSourceDBInstanceIdentifier"), replica
     expect_error("InvalidDBInstanceState", EM.rds(SRC).promote_read_replica, DBInstanceIdentifier="promo-primary")

@@ -338,6 +338,27 @@ doc = json.loads(doc) if isinstance(doc, str) else doc
 allow = [s for s in doc["Statement"] if s["Effect"] == "Allow" and "Delete" in str(s["Action"])]
 print(all("pilotlight:managed-by" in str(s.get("Condition")) for s in allow) and len(allow) == 2)')" True
 
+  # The role policies as Terraform rendered them, for scripts/check-iam.py (make test).
+  if [ -n "${PILOTLIGHT_TERRAFORM_POLICIES:-}" ]; then
+    tf apply -chdir="$dir" output -json role_arns >"$WORK/role_arns.json"
+    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test .venv/bin/python - "$ENDPOINT" "$WORK/role_arns.json" \
+      "$PILOTLIGHT_TERRAFORM_POLICIES" <<'PY' || return 1
+import json, sys, boto3
+endpoint, arns, out = sys.argv[1:4]
+iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+policies = {}
+for function, arn in json.load(open(arns)).items():
+    role = arn.split("/")[-1]
+    docs = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        docs.append(json.loads(doc) if isinstance(doc, str) else doc)
+    policies[function] = docs
+json.dump(policies, open(out, "w"), indent=1)
+print(f"  role policies of {sorted(policies)} written to {out}")
+PY
+  fi
+
   say "terraform destroy"
   if ! tf apply -chdir="$dir" destroy -auto-approve -input=false -no-color "${vars[@]}" >"$WORK/destroy.log" 2>&1; then
     tail -n 40 "$WORK/destroy.log" >&2

@@ -53,6 +53,18 @@ pub fn python() -> PathBuf {
     }
 }
 
+/// Temporary credentials of one function's role, as the emulator registered it from
+/// `infra/sam/template.yaml` (`POST /_pilotlight/iam/roles`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoleCredentials {
+    /// `ASIA...`.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Session token.
+    pub session_token: String,
+}
+
 /// A running emulator; killed on drop.
 pub struct Emulator {
     child: Child,
@@ -125,13 +137,24 @@ impl Emulator {
     }
 
     fn control(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let req = ureq::request(method, &format!("{}/_pilotlight{path}", self.url));
-        let resp = match body {
-            Some(b) => req.send_json(b),
-            None => req.call(),
-        }
-        .unwrap_or_else(|e| panic!("emulator control {method} {path}: {e}"));
-        resp.into_json().unwrap_or(Value::Null)
+        control(&self.url, method, path, body)
+    }
+
+    /// Register the roles of `infra/sam/template.yaml` for a deployment of `config` (functions in
+    /// [`DR_REGION`]) and return the credentials of `function`'s role: requests signed with them
+    /// are authorised against that role, with IAM enforced.
+    pub fn role_credentials(&self, config: &Config, function: &str) -> RoleCredentials {
+        role_credentials(&self.url, config, function)
+    }
+
+    /// Forward Lambda `Invoke` calls of `function` (after the caller's IAM check) to a Lambda
+    /// runtime emulator at `url` serving it as `served_as`.
+    pub fn forward_lambda(&self, function: &str, url: &str, served_as: &str) {
+        self.control(
+            "PUT",
+            "/lambda-forward",
+            Some(json!({"function": function, "url": url, "served_as": served_as})),
+        );
     }
 
     /// Make the next `count` calls of `action` fail with `error` (`"throttling"`, `"internal"`,
@@ -151,6 +174,47 @@ impl Emulator {
             &format!("/health-checks/{id}"),
             Some(json!({"status": status})),
         );
+    }
+
+    /// Route 53's checkers of health check `id`: `checkers` observations (1..16), the first
+    /// `healthy` of them reporting success (Route 53 calls it healthy above 18 %).
+    pub fn set_health_checkers(&self, id: &str, healthy: u32, checkers: u32) {
+        self.control(
+            "PUT",
+            &format!("/health-checks/{id}"),
+            Some(json!({"healthy_checkers": healthy, "checkers": checkers})),
+        );
+    }
+
+    /// How promotions started from now on behave: `{"seconds": S}` (how long `PromoteReadReplica`
+    /// takes) and/or `{"hold": true|false}` (stay `modifying` until released).
+    pub fn set_promotions(&self, settings: Value) {
+        self.control("PUT", "/promotions", Some(settings));
+    }
+
+    /// Finish every promotion in flight now.
+    pub fn release_promotions(&self) {
+        self.control("POST", "/promotions/release", Some(json!({})));
+    }
+
+    /// Hold a DB instance in `status` (`backing-up`, `modifying`, ...); `None` releases it.
+    pub fn hold_instance_status(&self, region: &str, id: &str, status: Option<&str>) {
+        self.control(
+            "PUT",
+            &format!("/instances/{region}/{id}/status"),
+            Some(json!({ "status": status })),
+        );
+    }
+
+    /// An outage: `{"region", "service" (optional), "actions" (optional), "mode": "refused" |
+    /// "timeout" | "5xx", "seconds" (timeout)}`.
+    pub fn add_outage(&self, outage: Value) {
+        self.control("PUT", "/outages", Some(outage));
+    }
+
+    /// End every outage (hanging requests are released at once).
+    pub fn clear_outages(&self) {
+        self.control("DELETE", "/outages", None);
     }
 
     /// Hold every snapshot copy made from now on in the `copying` state (`false`: stop holding new ones).
@@ -258,6 +322,8 @@ pub struct Scenario {
     pub replica_endpoint: String,
     /// Clients for checking state.
     pub aws: AwsState,
+    /// The emulator's URL (for registering function roles).
+    pub emulator_url: String,
 }
 
 /// SDK clients the tests use to arrange and to check AWS state.
@@ -484,7 +550,7 @@ impl Scenario {
                     "rpo_budget_seconds": rpo_budget_seconds
                 }],
                 "notifications": {"topic_arn": topic_arn},
-                "functions": {"failover": "failover"},
+                "functions": {"failover": format!("{name}-failover")},
                 "failover": {"deadline_seconds": 60, "lag_lookback_seconds": 600, "poll_interval_ms": 100, "max_poll_interval_ms": 1000}
             })
             .to_string(),
@@ -501,6 +567,7 @@ impl Scenario {
             primary_endpoint,
             replica_endpoint,
             aws,
+            emulator_url: emu.url.clone(),
         }
     }
 
@@ -510,12 +577,33 @@ impl Scenario {
         set_alarm(&self.aws.cw_primary, &self.alarm_name, StateValue::Alarm).await;
     }
 
-    /// The failover function's dependencies, reaching the emulator.
+    /// The failover function's dependencies, reaching the emulator with the failover role.
     pub fn failover_deps(&self) -> failover::Deps {
         failover::Deps {
             config: self.config.clone(),
-            clients: pilotlight::aws::Clients::new(&self.aws.sdk, &self.config),
+            clients: self.role_clients("failover", &self.config),
         }
+    }
+
+    /// Clients for `function` deployed with `config`, signed with that function's role from
+    /// `infra/sam/template.yaml` (IAM enforced by the emulator).
+    pub fn role_clients(&self, function: &str, config: &Config) -> pilotlight::aws::Clients {
+        let creds = role_credentials(&self.emulator_url, config, function);
+        let sdk = self
+            .aws
+            .sdk
+            .to_builder()
+            .credentials_provider(aws_sdk_rds::config::SharedCredentialsProvider::new(
+                aws_sdk_rds::config::Credentials::new(
+                    creds.access_key_id,
+                    creds.secret_access_key,
+                    Some(creds.session_token),
+                    None,
+                    "pilotlight-role",
+                ),
+            ))
+            .build();
+        pilotlight::aws::Clients::new(&sdk, config)
     }
 
     /// Where the record points now.
@@ -585,6 +673,29 @@ impl Scenario {
         }
         all
     }
+}
+
+/// A call to the emulator's control API (`/_pilotlight/...`) at `url`.
+fn control(url: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+    let req = ureq::request(method, &format!("{url}/_pilotlight{path}"));
+    let resp = match body {
+        Some(b) => req.send_json(b),
+        None => req.call(),
+    }
+    .unwrap_or_else(|e| panic!("emulator control {method} {path}: {e}"));
+    resp.into_json().unwrap_or(Value::Null)
+}
+
+/// See [`Emulator::role_credentials`].
+pub fn role_credentials(url: &str, config: &Config, function: &str) -> RoleCredentials {
+    let answer = control(
+        url,
+        "POST",
+        "/iam/roles",
+        Some(json!({"region": DR_REGION, "config": config})),
+    );
+    serde_json::from_value(answer["functions"][function].clone())
+        .unwrap_or_else(|e| panic!("no role for {function} in {answer}: {e}"))
 }
 
 /// `SetAlarmState`.

@@ -360,9 +360,22 @@ async fn status_reports_primary_replica_lag_records_and_alarms() {
         .is_some_and(|x| x.ends_with(":db:status-primary")));
     assert_eq!(db["replica_lag_seconds"], 7.0);
     assert_eq!(db["alarms"][0]["state"], "OK");
-    assert_eq!(db["health_check"]["Ok"]["healthy_checkers"], 3);
+    // Route 53's checkers, eight regions by default, all reporting success
+    assert_eq!(db["health_check"]["Ok"]["healthy_checkers"], 8);
+    assert_eq!(db["health_check"]["Ok"]["checkers"], 8);
     assert_eq!(db["records"][0]["values"][0], s.primary_endpoint.as_str());
     assert!(emu.mutating_calls().is_empty());
+
+    // a partial outage seen by 3 of the 8 checkers
+    emu.set_health_checkers(&s.health_check_id, 3, 8);
+    let v = invoke(&s.failover_deps(), json!({"command": "status"}))
+        .await
+        .expect("status");
+    let hc = &v["databases"][0]["health_check"]["Ok"];
+    assert_eq!(
+        (hc["healthy_checkers"].as_u64(), hc["checkers"].as_u64()),
+        (Some(3), Some(8))
+    );
 }
 
 #[tokio::test]
@@ -436,5 +449,63 @@ async fn a_promotion_refused_while_still_an_available_replica_is_refused_then_a_
         .await
         .expect("the fault is gone: the re-run promotes");
     assert_eq!(rerun.outcome, Outcome::FailedOver, "{rerun:#?}");
+    assert_failed_over(&s).await;
+}
+
+#[tokio::test]
+async fn a_promotion_that_outlives_the_run_is_in_progress_and_the_next_run_finishes_it() {
+    let emu = Emulator::start();
+    // RDS reboots the replica while it promotes; here it stays `modifying` until released
+    emu.set_promotions(json!({"hold": true}));
+    let s = Scenario::create(&emu, "slow", Some(1.0), 300).await;
+    s.primary_down(&emu).await;
+    let mut deps = s.failover_deps();
+    deps.config.failover.deadline_seconds = 2;
+
+    let first = failover(&deps, &alarm_request(&s), Utc::now(), None)
+        .await
+        .expect("first run");
+    assert_eq!(first.outcome, Outcome::InProgress, "{first:#?}");
+    let (source, status) = s.replica().await;
+    assert_eq!(status, "modifying");
+    assert!(
+        source.is_some(),
+        "still attached to its source while promoting"
+    );
+    assert_eq!(s.record_values().await, vec![s.primary_endpoint.clone()]);
+
+    // the retry while it is still promoting waits again and promotes nothing twice
+    let second = failover(&deps, &alarm_request(&s), Utc::now(), None)
+        .await
+        .expect("second run");
+    assert_eq!(second.outcome, Outcome::InProgress, "{second:#?}");
+
+    emu.release_promotions();
+    let third = failover(&deps, &alarm_request(&s), Utc::now(), None)
+        .await
+        .expect("third run");
+    assert_eq!(third.outcome, Outcome::FailedOver, "{third:#?}");
+    assert_failed_over(&s).await;
+    assert_eq!(emu.calls("PromoteReadReplica"), 1, "promoted once");
+}
+
+#[tokio::test]
+async fn a_replica_backing_up_is_not_promoted_until_it_is_available_again() {
+    let emu = Emulator::start();
+    let s = Scenario::create(&emu, "busy", Some(1.0), 300).await;
+    s.primary_down(&emu).await;
+    emu.hold_instance_status(tests::DR_REGION, "busy-replica", Some("backing-up"));
+
+    let refused = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None).await;
+    let (source, status) = s.replica().await;
+    assert_eq!(status, "backing-up");
+    assert!(source.is_some(), "not promoted: {refused:#?}");
+    assert_eq!(s.record_values().await, vec![s.primary_endpoint.clone()]);
+
+    emu.hold_instance_status(tests::DR_REGION, "busy-replica", None);
+    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None)
+        .await
+        .expect("run after the backup");
+    assert_eq!(report.outcome, Outcome::FailedOver, "{report:#?}");
     assert_failed_over(&s).await;
 }

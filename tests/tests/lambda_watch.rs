@@ -16,7 +16,8 @@ fn tool(name: &str) -> PathBuf {
     tests::venv_tool(name, name)
 }
 
-/// `cargo lambda watch` serving `router` and `failover`; killed (with its process group) on drop.
+/// `cargo lambda watch` serving one function (`--bin`) with its own role's credentials, as Lambda
+/// gives a function its execution role; killed (with its process group) on drop.
 struct Watch {
     child: Child,
     port: u16,
@@ -24,19 +25,24 @@ struct Watch {
 }
 
 impl Watch {
-    fn start(emu: &Emulator, config: &pilotlight::Config) -> Self {
+    /// Serve `bin` deployed with `config`; its Lambda calls go to the emulator, which authorises
+    /// them against `bin`'s role and forwards them to the watch serving the callee.
+    fn start(emu: &Emulator, config: &pilotlight::Config, bin: &str) -> Self {
+        let creds = emu.role_credentials(config, bin);
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("free port");
         // never inside a crate directory: the watcher would rebuild on every log line
         let logs =
-            std::env::temp_dir().join(format!("pilotlight-watch-{}.log", std::process::id()));
+            std::env::temp_dir().join(format!("pilotlight-watch-{}-{bin}.log", std::process::id()));
         let log = std::fs::File::create(&logs).expect("log file");
         let mut cmd = Command::new(tool("cargo-lambda"));
         cmd.args([
             "lambda",
             "watch",
+            "--bin",
+            bin,
             "--ignore-changes",
             "--invoke-address",
             "127.0.0.1",
@@ -57,12 +63,9 @@ impl Watch {
             serde_json::to_string(config).expect("config json"),
         )
         .env("AWS_ENDPOINT_URL", &emu.url)
-        .env(
-            "AWS_ENDPOINT_URL_LAMBDA",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &creds.secret_access_key)
+        .env("AWS_SESSION_TOKEN", &creds.session_token)
         .env("AWS_REGION", tests::DR_REGION)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -199,8 +202,20 @@ fn sns_alarm(s: &Scenario) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_sns_alarm_through_the_router_fails_over_under_the_lambda_emulator() {
     let emu = Emulator::start();
+    // cargo lambda watch gives an invocation a 30 s deadline, which the failover function keeps
+    // whole for reporting (REPORT_MARGIN_MS): under it a run cannot wait for a promotion, so here
+    // promotions finish at once (runs that outlive their deadline are tested in failover_emulator).
+    emu.set_promotions(json!({"seconds": 0}));
     let s = Scenario::create(&emu, "orders", Some(3.0), 300).await;
-    let watch = Watch::start(&emu, &s.config);
+    // Each function under its own role; the router's Invoke of the failover function goes
+    // through the emulator (IAM) to the watch serving it.
+    let worker = Watch::start(&emu, &s.config, "failover");
+    emu.forward_lambda(
+        &s.config.functions.failover,
+        &format!("http://127.0.0.1:{}", worker.port),
+        "failover",
+    );
+    let watch = Watch::start(&emu, &s.config, "router");
 
     // a person's command is answered synchronously through the router
     let (_, status) = watch.invoke("router", &json!({"command": "status"}));

@@ -16,6 +16,10 @@ use serde_json::json;
 use tests::{Emulator, Scenario, DR_REGION, PRIMARY_REGION};
 
 const CREATE_TIME_TAG: &str = "pilotlight-emulator:create-time";
+/// Identifier prefixes of the snapshot histories: the roles (`ManagedSnapshotPrefix`) let
+/// retention delete only `pilotlight-*` snapshots, as snapshot-copy names them.
+const P: &str = "pilotlight-orders-p";
+const D: &str = "pilotlight-orders-d";
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0)
@@ -32,7 +36,7 @@ fn deps(s: &Scenario, primary: RetentionPolicy, dr: RetentionPolicy) -> Deps {
     config.retention.primary = primary;
     config.retention.dr = dr;
     Deps {
-        clients: pilotlight::aws::Clients::new(&s.aws.sdk, &config),
+        clients: s.role_clients("retention", &config),
         config,
     }
 }
@@ -176,8 +180,8 @@ async fn a_400_day_history_in_two_regions_is_pruned_exactly_and_nothing_else_is_
     let emu = Emulator::start_with(&["--snapshot-limit", "5000"]);
     let s = Scenario::create(&emu, "orders", Some(1.0), 300).await;
     let end = now() - Duration::hours(9); // 03:00 UTC today
-    history(&s, PRIMARY_REGION, end, 400, "p").await;
-    history(&s, DR_REGION, end, 400, "d").await;
+    history(&s, PRIMARY_REGION, end, 400, P).await;
+    history(&s, DR_REGION, end, 400, D).await;
     // what must survive whatever the policy says
     create(
         &s,
@@ -191,7 +195,7 @@ async fn a_400_day_history_in_two_regions_is_pruned_exactly_and_nothing_else_is_
         .rds_primary
         .create_db_snapshot()
         .db_instance_identifier("orders-primary")
-        .db_snapshot_identifier("held")
+        .db_snapshot_identifier("pilotlight-orders-held")
         .tags(tag("pilotlight:managed-by", "pilotlight"))
         .tags(tag("pilotlight:source-db", "orders-primary"))
         .tags(tag("pilotlight:hold", "legal"))
@@ -206,8 +210,10 @@ async fn a_400_day_history_in_two_regions_is_pruned_exactly_and_nothing_else_is_
     s.aws
         .rds_dr
         .copy_db_snapshot()
-        .source_db_snapshot_identifier("arn:aws:rds:us-east-1:123456789012:snapshot:p0399")
-        .target_db_snapshot_identifier("still-copying")
+        .source_db_snapshot_identifier(&format!(
+            "arn:aws:rds:us-east-1:123456789012:snapshot:{P}0399"
+        ))
+        .target_db_snapshot_identifier("pilotlight-orders-still-copying")
         .tags(tag("pilotlight:managed-by", "pilotlight"))
         .tags(tag("pilotlight:source-db", "orders-primary"))
         .tags(tag(
@@ -238,7 +244,9 @@ async fn a_400_day_history_in_two_regions_is_pruned_exactly_and_nothing_else_is_
     assert_eq!(primary, expected);
     let dr = remaining(&s, DR_REGION).await;
     assert_eq!(dr.len(), 31, "30 days and the copy still in flight: {dr:?}");
-    assert!(dr.iter().any(|(id, _)| id == "still-copying"));
+    assert!(dr
+        .iter()
+        .any(|(id, _)| id == "pilotlight-orders-still-copying"));
     let automated_after = automated_snapshots(&s).await;
     assert_eq!(automated_before, automated_after);
     assert!(automated_before >= 1, "moto makes one at instance creation");
@@ -251,7 +259,7 @@ async fn a_400_day_history_in_two_regions_is_pruned_exactly_and_nothing_else_is_
 async fn a_stalled_database_loses_nothing_and_raises_the_alert() {
     let emu = Emulator::start();
     let s = Scenario::create(&emu, "stalled", Some(1.0), 300).await;
-    history(&s, PRIMARY_REGION, now() - Duration::days(10), 60, "p").await;
+    history(&s, PRIMARY_REGION, now() - Duration::days(10), 60, P).await;
     let d = deps(
         &s,
         RetentionPolicy {
@@ -299,7 +307,7 @@ async fn two_thousand_snapshots_are_listed_with_pagination_and_a_dry_run_decides
                 create(
                     s,
                     &db,
-                    &format!("p{i:05}"),
+                    &format!("{P}{i:05}"),
                     end - Duration::hours(6 * i),
                     true,
                 )
@@ -357,7 +365,7 @@ async fn two_thousand_snapshots_are_listed_with_pagination_and_a_dry_run_decides
 async fn bad_input_is_a_clear_error_and_nothing_is_deleted() {
     let emu = Emulator::start();
     let s = Scenario::create(&emu, "bad", Some(1.0), 300).await;
-    history(&s, PRIMARY_REGION, now(), 40, "p").await;
+    history(&s, PRIMARY_REGION, now(), 40, P).await;
     let d = deps(&s, thirty_days(), thirty_days());
     emu.clear_requests();
 

@@ -34,7 +34,7 @@ fn config(s: &Scenario, kms_key: Option<&str>) -> Config {
 
 fn deps(s: &Scenario, config: Config) -> Deps {
     Deps {
-        clients: pilotlight::aws::Clients::new(&s.aws.sdk, &config),
+        clients: s.role_clients("snapshot-copy", &config),
         config,
     }
 }

@@ -176,6 +176,7 @@ data "aws_iam_policy_document" "failover" {
 data "aws_iam_policy_document" "snapshot_copy" {
   source_policy_documents = [data.aws_iam_policy_document.common["snapshot-copy"].json]
 
+  # The snapshot lists carry each snapshot's TagList: no rds:ListTagsForResource.
   statement {
     sid = "ReadDatabasesAndSnapshots"
     actions = [
@@ -183,7 +184,6 @@ data "aws_iam_policy_document" "snapshot_copy" {
       "rds:DescribeDBClusters",
       "rds:DescribeDBSnapshots",
       "rds:DescribeDBClusterSnapshots",
-      "rds:ListTagsForResource",
     ]
     resources = [local.rds_db_arns, local.rds_cluster_arns, local.rds_snapshot_arns, local.rds_cluster_snapshot_arns]
   }
@@ -264,9 +264,16 @@ data "aws_iam_policy_document" "snapshot_copy" {
 data "aws_iam_policy_document" "retention" {
   source_policy_documents = [data.aws_iam_policy_document.common["retention"].json]
 
+  # Discovery (snapshots.discover) lists the tagged instances and clusters; the snapshot lists
+  # carry each snapshot's TagList: no rds:ListTagsForResource.
   statement {
-    sid       = "ReadSnapshots"
-    actions   = ["rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots", "rds:ListTagsForResource"]
+    sid = "ReadDatabasesAndSnapshots"
+    actions = [
+      "rds:DescribeDBInstances",
+      "rds:DescribeDBClusters",
+      "rds:DescribeDBSnapshots",
+      "rds:DescribeDBClusterSnapshots",
+    ]
     resources = [local.rds_db_arns, local.rds_cluster_arns, local.rds_snapshot_arns, local.rds_cluster_snapshot_arns]
   }
 

@@ -1,0 +1,637 @@
+"""IAM enforcement for pilotlight's emulator: every request signed with a function's credentials is
+authorised against that function's role *as written in our own templates*, the way AWS's policy
+evaluation logic decides it, before moto sees it.
+
+moto 5.2 can enforce IAM (``INITIAL_NO_AUTH_ACTION_COUNT``), but it evaluates every statement
+against the resource ``*`` and conditions only against a few request keys
+(``moto/iam/access_control.py``: "TODO add support for the Resource and Condition parts of IAM
+policies"), so a least-privilege role (resource ARNs, tag conditions) is refused everything. This
+module evaluates the parts pilotlight's roles use instead:
+
+* **Action**: ``service:Action`` with ``*``/``?`` wildcards, case-insensitive.
+* **Resource / NotResource**: the ARNs the request acts on, derived from its parameters per action
+  (table ``_RESOURCES`` below, after the *Resource types* column of the Service Authorization
+  Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html
+  and the pages for Route 53, CloudWatch, SNS, Lambda and KMS). Every resource must be allowed
+  (an action with two required resource types, such as ``CopyDBSnapshot``'s source and target
+  snapshots, needs both). A list call without an identifier acts on ``arn:...:db:*`` and the like.
+  An action with no resource-level permission acts on ``*``: only a statement whose Resource is
+  ``*`` (or a pattern matching the literal ``*``) allows it, as IAM requires.
+* **Condition**: the operators ``String(Not)Equals(IgnoreCase)``, ``String(Not)Like``,
+  ``ArnLike``/``ArnEquals`` (and ``Not``), ``Bool``, ``Null``, with ``...IfExists`` and the
+  ``ForAllValues:``/``ForAnyValue:`` set qualifiers, over the keys this module can compute:
+  ``aws:RequestTag/*`` and ``aws:TagKeys`` (the request's ``Tags``), ``rds:snapshot-tag/*``,
+  ``rds:cluster-snapshot-tag/*``, ``rds:db-tag/*``, ``rds:cluster-tag/*`` (the tags moto holds on
+  the resource), and ``route53:ChangeResourceRecordSets{NormalizedRecordNames,RecordTypes,Actions}``
+  (the change batch). A key missing from the request is handled as IAM documents it: "If the key
+  that you specify in a policy condition is not present in the request context, the values do not
+  match and the condition is false. If the policy condition requires that the key is not matched,
+  such as StringNotLike or ArnNotLike, and the right key is not present, the condition is true"
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html);
+  ``ForAllValues`` over no values is true, ``ForAnyValue`` false.
+* **Tag on create**: a create or copy request that carries ``Tags`` is also authorised for
+  ``rds:AddTagsToResource`` on the new resource, with the same request tags ("If tags are specified
+  in the create action, RDS performs additional authorization on the rds:AddTagsToResource
+  action", https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/security_iam_id-based-policy-examples-grant-permissions-tags-on-create.html).
+* Explicit ``Deny`` wins over any ``Allow``; no ``Allow`` is an implicit deny
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
+  A denied request answers HTTP 403 ``AccessDenied`` (query APIs, Route 53) or
+  ``AccessDeniedException`` (JSON and REST-JSON APIs) with AWS's message shape, and nothing changes.
+
+Not evaluated (they hold for ``Allow`` and do not hold for ``Deny``; listed in the README): keys of
+services pilotlight does not call itself (``kms:ViaService``, ``kms:GrantIsForAWSResource``: RDS
+calls KMS on the function's behalf, which the emulator does not model), resource-based policies,
+permission boundaries, SCPs, session policies, and request signatures (the access key identifies the
+principal). Calls made by AWS on the function's behalf (Lambda writing its logs and sending failed
+events to the dead-letter queue, RDS using the KMS keys) are not requests here: the IAM check in
+``scripts/check-iam.py`` lists them as *implied* permissions with the AWS document that requires them.
+
+Principals: ``POST /_pilotlight/iam/roles`` registers the roles of a template for one deployment
+and answers one set of temporary credentials (``ASIA...`` access key, secret, session token) per
+function. Requests signed with any other access key (the tests' own ``test`` key, an operator's)
+are not restricted. Every request of a registered principal is recorded in the request log
+(``principal``, ``iam``: ``[{"action", "resource", "allowed"}]``) and, when the environment
+variable ``PILOTLIGHT_IAM_LOG`` names a file, appended to it as one JSON line, so the IAM check can
+collect what each function calls across the whole test suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import string
+import threading
+import xml.etree.ElementTree as ET
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import yaml
+
+ACCOUNT = "123456789012"
+PARTITION = "aws"
+
+_LOCK = threading.Lock()
+# access key id -> {"function", "secret_access_key", "session_token", "policies", "role"}
+_PRINCIPALS: dict[str, dict[str, Any]] = {}
+
+# The four functions and their roles in infra/sam/template.yaml.
+FUNCTIONS = ("router", "failover", "snapshot-copy", "retention")
+
+# SigV4 signing name -> IAM service prefix.
+_IAM_PREFIX = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "execute-api"}
+
+
+# --------------------------------------------------------------------------------------------
+# Templates: SAM (CloudFormation intrinsics) -> one policy list per function
+# --------------------------------------------------------------------------------------------
+class _Tag:
+    def __init__(self, name: str, value: Any) -> None:
+        self.name = name
+        self.value = value
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag_constructor(loader: yaml.Loader, tag_suffix: str, node: yaml.Node) -> _Tag:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return _Tag(tag_suffix, value)
+
+
+_CfnLoader.add_multi_constructor("!", _tag_constructor)
+
+_NO_VALUE = object()
+
+
+class Template:
+    """A CloudFormation/SAM template with the intrinsics pilotlight's templates use resolved:
+    ``Ref`` (parameters, pseudo parameters, resources), ``Fn::GetAtt X.Arn``, ``Fn::Sub``,
+    ``Fn::Join``, ``Fn::Split``, ``Fn::If``, ``Fn::Equals``, ``Fn::Not``, ``Condition``."""
+
+    # resource type -> (name property, ARN format with {name}, Ref returns the ARN?)
+    _NAMES = {
+        "AWS::SNS::Topic": ("TopicName", "arn:{p}:sns:{r}:{a}:{name}", True),
+        "AWS::SQS::Queue": ("QueueName", "arn:{p}:sqs:{r}:{a}:{name}", False),
+        "AWS::Logs::LogGroup": ("LogGroupName", "arn:{p}:logs:{r}:{a}:log-group:{name}:*", False),
+        "AWS::Serverless::Function": ("FunctionName", "arn:{p}:lambda:{r}:{a}:function:{name}", False),
+        "AWS::Lambda::Function": ("FunctionName", "arn:{p}:lambda:{r}:{a}:function:{name}", False),
+        "AWS::KMS::Key": (None, "arn:{p}:kms:{r}:{a}:key/{logical}", False),
+        "AWS::IAM::Role": (None, "arn:{p}:iam::{a}:role/{logical}", False),
+    }
+
+    def __init__(self, path: str, parameters: dict[str, Any], region: str) -> None:
+        with open(path, encoding="utf-8") as f:
+            self.doc = yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        self.region = region
+        self.params: dict[str, Any] = {}
+        for name, spec in (self.doc.get("Parameters") or {}).items():
+            if name in parameters:
+                value = parameters[name]
+            elif "Default" in spec:
+                value = spec["Default"]
+            else:
+                raise ValueError(f"template parameter {name} has no value and no default")
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+                value = value.split(",") if value else [""]
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(value, list) and not value:
+                value = [""]
+            self.params[name] = value
+        self.params.update(
+            {"AWS::Region": region, "AWS::AccountId": ACCOUNT, "AWS::Partition": PARTITION, "AWS::URLSuffix": "amazonaws.com"}
+        )
+        self.conditions = {
+            name: self.resolve(cond) for name, cond in (self.doc.get("Conditions") or {}).items()
+        }
+
+    def resource_name(self, logical: str, attribute: str) -> str:
+        resource = self.doc["Resources"][logical]
+        kind = resource["Type"]
+        if kind not in self._NAMES:
+            raise ValueError(f"cannot resolve {logical}.{attribute} of type {kind}")
+        prop, fmt, _ = self._NAMES[kind]
+        name = self.resolve(resource.get("Properties", {}).get(prop)) if prop else logical
+        if attribute == "Ref" and kind == "AWS::SQS::Queue":
+            return f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT}/{name}"
+        if attribute == "Ref" and not self._NAMES[kind][2]:
+            return str(name)
+        return fmt.format(p=PARTITION, r=self.region, a=ACCOUNT, name=name, logical=logical)
+
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return _NO_VALUE
+        if name in self.params:
+            return self.params[name]
+        if name in self.doc.get("Resources", {}):
+            return self.resource_name(name, "Ref")
+        raise ValueError(f"Ref to unknown {name}")
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, _Tag):
+            node = {("Ref" if node.name == "Ref" else ("Condition" if node.name == "Condition" else f"Fn::{node.name}")): node.value}
+        if isinstance(node, list):
+            out = [self.resolve(v) for v in node]
+            return [v for v in out if v is not _NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, value), = node.items()
+            if key == "Ref":
+                return self.ref(value)
+            if key == "Condition" and isinstance(value, str) and hasattr(self, "conditions"):
+                return self.conditions[value]
+            if key == "Fn::GetAtt":
+                logical, attribute = value.split(".", 1) if isinstance(value, str) else value
+                return self.resource_name(logical, attribute)
+            if key == "Fn::Sub":
+                text, extra = (value, {}) if isinstance(value, str) else (value[0], self.resolve(value[1]))
+
+                def sub(m: re.Match[str]) -> str:
+                    var = m.group(1)
+                    if var in extra:
+                        return str(extra[var])
+                    if "." in var:
+                        logical, attribute = var.split(".", 1)
+                        return self.resource_name(logical, attribute)
+                    return str(self.ref(var))
+
+                return re.sub(r"\$\{([^}!]+)\}", sub, text)
+            if key == "Fn::Join":
+                sep, items = value[0], self.resolve(value[1])
+                return sep.join(str(i) for i in items)
+            if key == "Fn::Split":
+                sep, text = value[0], self.resolve(value[1])
+                return text.split(sep)
+            if key == "Fn::If":
+                name, yes, no = value
+                return self.resolve(yes) if self.conditions[name] else self.resolve(no)
+            if key == "Fn::Equals":
+                a, b = (self.resolve(v) for v in value)
+                return a == b
+            if key == "Fn::Not":
+                return not self.resolve(value[0])
+            if key == "Fn::And":
+                return all(self.resolve(v) for v in value)
+            if key == "Fn::Or":
+                return any(self.resolve(v) for v in value)
+        return {k: self.resolve(v) for k, v in node.items()}
+
+    def function_policies(self) -> dict[str, list[dict[str, Any]]]:
+        """{function key: [policy document, ...]} for every function whose ``Role`` is a role of
+        this template; the key is the ``FunctionName`` without ``<NamePrefix>-``."""
+        resources = self.doc["Resources"]
+        prefix = f"{self.params.get('NamePrefix', '')}-"
+        out: dict[str, list[dict[str, Any]]] = {}
+        for logical, resource in resources.items():
+            if resource.get("Type") not in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+                continue
+            props = resource.get("Properties", {})
+            role = props.get("Role")
+            if not (isinstance(role, _Tag) and role.name == "GetAtt"):
+                continue
+            role_logical = role.value.split(".", 1)[0] if isinstance(role.value, str) else role.value[0]
+            name = str(self.resolve(props.get("FunctionName")))
+            key = name[len(prefix):] if name.startswith(prefix) else name
+            role_props = resources[role_logical].get("Properties", {})
+            policies = [self.resolve(p["PolicyDocument"]) for p in role_props.get("Policies", [])]
+            out[key] = policies
+        return out
+
+
+def sam_parameters(config: dict[str, Any], account: str = ACCOUNT) -> dict[str, Any]:
+    """The SAM parameters (``infra/sam/template.yaml``) a person deploying pilotlight with this
+    pilotlight configuration passes, derived as ``infra/README.md`` tells them to:
+    ``NamePrefix`` from ``notifications.topic_arn`` (``<NamePrefix>-notifications``), the instance
+    ARNs, zones, normalized record names, alarm ARNs and health checks of ``databases``, and
+    ``KmsKeyArns`` from ``snapshots.kms_keys``."""
+    topic = config["notifications"]["topic_arn"].rsplit(":", 1)[-1]
+    prefix = topic[: -len("-notifications")] if topic.endswith("-notifications") else topic
+    dbs = config.get("databases", [])
+
+    def arn(ref: dict[str, str]) -> str:
+        return f"arn:{PARTITION}:rds:{ref['region']}:{account}:db:{ref['instance_id']}"
+
+    zones, names, alarms, checks = [], [], [], []
+    for db in dbs:
+        for record in db.get("records", []):
+            zone = record["hosted_zone_id"].removeprefix("/hostedzone/")
+            if zone not in zones:
+                zones.append(zone)
+            name = record["name"].lower().rstrip(".")
+            if name not in names:
+                names.append(name)
+        for alarm in db.get("alarms", []):
+            alarms.append(f"arn:{PARTITION}:cloudwatch:{alarm['region']}:{account}:alarm:{alarm['name']}")
+        if db.get("health_check_id"):
+            checks.append(db["health_check_id"])
+    keys = list(((config.get("snapshots") or {}).get("kms_keys") or {}).values())
+    return {
+        "NamePrefix": prefix,
+        "PilotlightConfig": json.dumps(config),
+        "PrimaryInstanceArns": ",".join(arn(db["primary"]) for db in dbs),
+        "ReplicaInstanceArns": ",".join(arn(db["replica"]) for db in dbs),
+        "HostedZoneIds": ",".join(zones),
+        "RecordNames": ",".join(names),
+        "AlarmArns": ",".join(alarms),
+        "HealthCheckIds": ",".join(checks),
+        "KmsKeyArns": ",".join(keys),
+    }
+
+
+def register(function: str, policies: list[dict[str, Any]], role: str) -> dict[str, str]:
+    """Temporary credentials for a principal with these identity policies."""
+    alphabet = string.ascii_uppercase + string.digits
+    key = "ASIA" + "".join(secrets.choice(alphabet) for _ in range(16))
+    creds = {
+        "access_key_id": key,
+        "secret_access_key": secrets.token_urlsafe(30),
+        "session_token": secrets.token_urlsafe(48),
+    }
+    with _LOCK:
+        _PRINCIPALS[key] = {**creds, "function": function, "policies": policies, "role": role}
+    return creds
+
+
+def register_template(template: str, parameters: dict[str, Any], region: str) -> dict[str, Any]:
+    tpl = Template(template, parameters, region)
+    out = {}
+    for function, policies in tpl.function_policies().items():
+        creds = register(function, policies, f"{os.path.basename(template)}:{function}")
+        out[function] = {**creds, "policies": policies}
+    return out
+
+
+def principal(access_key: str) -> dict[str, Any] | None:
+    with _LOCK:
+        return _PRINCIPALS.get(access_key)
+
+
+# --------------------------------------------------------------------------------------------
+# Requests: IAM action, resources and condition context
+# --------------------------------------------------------------------------------------------
+def _params(request: Any, body: bytes) -> dict[str, str]:
+    out = {k: v[0] for k, v in request.args.lists()} if hasattr(request.args, "lists") else {}
+    ctype = request.headers.get("Content-Type", "")
+    if body and "x-www-form-urlencoded" in ctype:
+        out.update({k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()})
+    elif body and "json" in ctype:
+        try:
+            data = json.loads(body)
+            if isinstance(data, dict):
+                out.update({k: v for k, v in data.items() if isinstance(v, (str, int, float, bool))})
+                out["__json__"] = data  # type: ignore[assignment]
+        except ValueError:
+            pass
+    return out
+
+
+def _tags(params: dict[str, str]) -> dict[str, str]:
+    """RDS/SNS query ``Tags.Tag.N.Key`` / ``Tags.member.N.Key`` pairs."""
+    keys: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for k, v in params.items():
+        m = re.match(r"^Tags\.(?:Tag|member)\.(\d+)\.(Key|Value)$", k)
+        if m:
+            (keys if m.group(2) == "Key" else values)[m.group(1)] = v
+    return {keys[i]: values.get(i, "") for i in keys}
+
+
+def _rds_arn(region: str, kind: str, ident: str | None) -> str:
+    if ident and ident.startswith("arn:"):
+        return ident
+    return f"arn:{PARTITION}:rds:{region}:{ACCOUNT}:{kind}:{ident or '*'}"
+
+
+def _rds_tags(region: str, kind: str, ident: str) -> dict[str, str] | None:
+    """Tags moto holds on an RDS resource (ident may be an ARN in another region)."""
+    try:
+        from moto.rds.models import rds_backends
+
+        if ident.startswith("arn:"):
+            parts = ident.split(":")
+            region, ident = parts[3], parts[-1]
+        backend = rds_backends[ACCOUNT][region]
+        store = {
+            "snapshot": backend.database_snapshots,
+            "cluster-snapshot": backend.cluster_snapshots,
+            "db": backend.databases,
+            "cluster": backend.clusters,
+        }[kind]
+        obj = store.get(ident)
+        if obj is None:
+            return None
+        return {t["Key"]: t["Value"] for t in (getattr(obj, "tags", None) or [])}
+    except Exception:  # noqa: BLE001 - unknown resource: no tag keys in the context
+        return None
+
+
+def _route53_changes(body: bytes) -> dict[str, list[str]]:
+    names, types, actions = [], [], []
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return {}
+    for el in root.iter():
+        tag = el.tag.split("}")[-1]
+        text = (el.text or "").strip()
+        if tag == "Action":
+            actions.append(text)
+        elif tag == "Name":
+            names.append(text.lower().rstrip("."))
+        elif tag == "Type":
+            types.append(text)
+    return {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": names,
+        "route53:ChangeResourceRecordSetsRecordTypes": types,
+        "route53:ChangeResourceRecordSetsActions": actions,
+    }
+
+
+class Authorisation:
+    """One authorisation a request needs: an IAM action on a resource, with its context."""
+
+    def __init__(self, action: str, resource: str, context: dict[str, list[str]]) -> None:
+        self.action = action
+        self.resource = resource
+        self.context = context
+
+
+def authorisations(service: str, region: str, action: str, request: Any, body: bytes) -> list[Authorisation]:
+    """What AWS authorises for this request (at least one entry)."""
+    prefix = _IAM_PREFIX.get(service, service)
+    p = _params(request, body)
+    ctx: dict[str, list[str]] = {}
+    tags = _tags(p)
+    if tags:
+        ctx["aws:TagKeys"] = list(tags)
+        for k, v in tags.items():
+            ctx[f"aws:RequestTag/{k}"] = [v]
+    out: list[Authorisation] = []
+
+    def need(iam: str, resource: str, extra: dict[str, list[str]] | None = None) -> None:
+        out.append(Authorisation(iam, resource, {**ctx, **(extra or {})}))
+
+    def resource_tags(kind: str, ident: str, key_prefix: str) -> dict[str, list[str]]:
+        have = _rds_tags(region, kind, ident) or {}
+        return {f"{key_prefix}/{k}": [v] for k, v in have.items()}
+
+    if prefix == "rds":
+        iam = f"rds:{action}"
+        if action == "DescribeDBInstances":
+            need(iam, _rds_arn(region, "db", p.get("DBInstanceIdentifier")))
+        elif action == "DescribeDBClusters":
+            need(iam, _rds_arn(region, "cluster", p.get("DBClusterIdentifier")))
+        elif action == "DescribeDBSnapshots":
+            if p.get("DBSnapshotIdentifier"):
+                need(iam, _rds_arn(region, "snapshot", p["DBSnapshotIdentifier"]))
+            else:
+                need(iam, _rds_arn(region, "db", p.get("DBInstanceIdentifier")) if p.get("DBInstanceIdentifier") else _rds_arn(region, "snapshot", None))
+        elif action == "DescribeDBClusterSnapshots":
+            if p.get("DBClusterSnapshotIdentifier"):
+                need(iam, _rds_arn(region, "cluster-snapshot", p["DBClusterSnapshotIdentifier"]))
+            else:
+                need(iam, _rds_arn(region, "cluster", p.get("DBClusterIdentifier")) if p.get("DBClusterIdentifier") else _rds_arn(region, "cluster-snapshot", None))
+        elif action in ("AddTagsToResource", "ListTagsForResource", "RemoveTagsFromResource"):
+            need(iam, p.get("ResourceName", "*"))
+        elif action in ("PromoteReadReplica", "RebootDBInstance", "ModifyDBInstance", "DeleteDBInstance", "StopDBInstance"):
+            ident = p.get("DBInstanceIdentifier", "")
+            need(iam, _rds_arn(region, "db", ident), resource_tags("db", ident, "rds:db-tag"))
+        elif action == "CreateDBSnapshot":
+            db, snap = p.get("DBInstanceIdentifier", ""), p.get("DBSnapshotIdentifier", "")
+            need(iam, _rds_arn(region, "db", db), resource_tags("db", db, "rds:db-tag"))
+            need(iam, _rds_arn(region, "snapshot", snap))
+            if tags:
+                need("rds:AddTagsToResource", _rds_arn(region, "snapshot", snap))
+        elif action == "CreateDBClusterSnapshot":
+            cl, snap = p.get("DBClusterIdentifier", ""), p.get("DBClusterSnapshotIdentifier", "")
+            need(iam, _rds_arn(region, "cluster", cl), resource_tags("cluster", cl, "rds:cluster-tag"))
+            need(iam, _rds_arn(region, "cluster-snapshot", snap))
+            if tags:
+                need("rds:AddTagsToResource", _rds_arn(region, "cluster-snapshot", snap))
+        elif action == "CopyDBSnapshot":
+            src, dst = p.get("SourceDBSnapshotIdentifier", ""), p.get("TargetDBSnapshotIdentifier", "")
+            need(iam, _rds_arn(region, "snapshot", src), resource_tags("snapshot", src, "rds:snapshot-tag"))
+            need(iam, _rds_arn(region, "snapshot", dst))
+            if tags:
+                need("rds:AddTagsToResource", _rds_arn(region, "snapshot", dst))
+        elif action == "CopyDBClusterSnapshot":
+            src, dst = p.get("SourceDBClusterSnapshotIdentifier", ""), p.get("TargetDBClusterSnapshotIdentifier", "")
+            need(iam, _rds_arn(region, "cluster-snapshot", src), resource_tags("cluster-snapshot", src, "rds:cluster-snapshot-tag"))
+            need(iam, _rds_arn(region, "cluster-snapshot", dst))
+            if tags:
+                need("rds:AddTagsToResource", _rds_arn(region, "cluster-snapshot", dst))
+        elif action == "DeleteDBSnapshot":
+            snap = p.get("DBSnapshotIdentifier", "")
+            need(iam, _rds_arn(region, "snapshot", snap), resource_tags("snapshot", snap, "rds:snapshot-tag"))
+        elif action == "DeleteDBClusterSnapshot":
+            snap = p.get("DBClusterSnapshotIdentifier", "")
+            need(iam, _rds_arn(region, "cluster-snapshot", snap), resource_tags("cluster-snapshot", snap, "rds:cluster-snapshot-tag"))
+        else:
+            need(iam, "*")
+    elif prefix == "route53":
+        m = re.match(r"^/2013-04-01/(hostedzone|change|healthcheck)/([^/]+)", request.path)
+        resource = f"arn:{PARTITION}:route53:::{m.group(1)}/{m.group(2)}" if m else "*"
+        extra = _route53_changes(body) if action == "ChangeResourceRecordSets" else None
+        need(f"route53:{action}", resource, extra)
+    elif prefix == "cloudwatch":
+        if action == "DescribeAlarms":
+            names = [v for k, v in p.items() if re.match(r"^AlarmNames\.member\.\d+$", k)]
+            for name in names or ["*"]:
+                need("cloudwatch:DescribeAlarms", f"arn:{PARTITION}:cloudwatch:{region}:{ACCOUNT}:alarm:{name}")
+        else:
+            need(f"cloudwatch:{action}", "*")
+    elif prefix == "sns":
+        need(f"sns:{action}", p.get("TopicArn") or p.get("TargetArn") or "*")
+    elif prefix == "lambda":
+        m = re.match(r"^/[^/]+/functions/([^/]+)/invocations$", request.path)
+        if m:
+            name = unquote(m.group(1))
+            arn = name if name.startswith("arn:") else f"arn:{PARTITION}:lambda:{region}:{ACCOUNT}:function:{name}"
+            need("lambda:InvokeFunction", arn)
+        else:
+            need(f"lambda:{action}", "*")
+    elif prefix == "kms":
+        key = p.get("KeyId", "*")
+        need(f"kms:{action}", key if key.startswith("arn:") or key == "*" else f"arn:{PARTITION}:kms:{region}:{ACCOUNT}:key/{key}")
+    else:
+        need(f"{prefix}:{action}", "*")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Policy evaluation
+# --------------------------------------------------------------------------------------------
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _glob(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    regex = "^" + "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + "$"
+    return re.match(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+
+
+# Condition keys this module computes (base name, before any "/tag-key").
+EVALUATED_KEYS = (
+    "aws:RequestTag", "aws:TagKeys", "rds:snapshot-tag", "rds:cluster-snapshot-tag", "rds:db-tag",
+    "rds:cluster-tag", "route53:ChangeResourceRecordSetsNormalizedRecordNames",
+    "route53:ChangeResourceRecordSetsRecordTypes", "route53:ChangeResourceRecordSetsActions",
+)
+
+
+def _condition_holds(operator: str, key: str, expected: list[Any], ctx: dict[str, list[str]], effect: str) -> bool:
+    if key.split("/")[0] not in EVALUATED_KEYS:
+        # Not computed by this emulator: holds for Allow, does not hold for Deny (module docstring).
+        return effect == "Allow"
+    qualifier = ""
+    if ":" in operator:
+        qualifier, operator = operator.split(":", 1)
+    if_exists = operator.endswith("IfExists")
+    operator = operator.removesuffix("IfExists")
+    values = ctx.get(key)
+    expected = [str(e) for e in expected]
+    if operator == "Null":
+        want_absent = expected[0].lower() == "true"
+        return (values is None) == want_absent
+    if values is None:
+        if if_exists or qualifier == "ForAllValues":
+            return True
+        if qualifier == "ForAnyValue":
+            return False
+        return "Not" in operator
+    negated = "Not" in operator
+    base = operator.replace("Not", "")
+
+    def one(value: str) -> bool:
+        if base in ("StringEquals", "ArnEquals"):
+            hit = value in expected
+        elif base == "StringEqualsIgnoreCase":
+            hit = value.lower() in (e.lower() for e in expected)
+        elif base in ("StringLike", "ArnLike"):
+            hit = any(_glob(e, value) for e in expected)
+        elif base == "Bool":
+            hit = value.lower() in (e.lower() for e in expected)
+        else:
+            raise ValueError(f"condition operator {operator} is not supported by the emulator")
+        return not hit if negated else hit
+
+    if qualifier == "ForAllValues":
+        return all(one(v) for v in values)
+    if qualifier == "ForAnyValue":
+        return any(one(v) for v in values)
+    return any(one(v) for v in values)
+
+
+def _statement_applies(stmt: dict[str, Any], auth: Authorisation) -> bool:
+    if "Action" in stmt:
+        if not any(_glob(a, auth.action, ignore_case=True) for a in _as_list(stmt["Action"])):
+            return False
+    elif "NotAction" in stmt:
+        if any(_glob(a, auth.action, ignore_case=True) for a in _as_list(stmt["NotAction"])):
+            return False
+    if "Resource" in stmt:
+        if not any(_glob(r, auth.resource) for r in _as_list(stmt["Resource"])):
+            return False
+    elif "NotResource" in stmt:
+        if any(_glob(r, auth.resource) for r in _as_list(stmt["NotResource"])):
+            return False
+    effect = stmt.get("Effect", "Allow")
+    for operator, keys in (stmt.get("Condition") or {}).items():
+        for key, expected in keys.items():
+            if not _condition_holds(operator, key, _as_list(expected), auth.context, effect):
+                return False
+    return True
+
+
+def decide(policies: list[dict[str, Any]], auth: Authorisation) -> tuple[bool, str]:
+    """(allowed, the statement that decided or why nothing did)."""
+    allowed_by = None
+    for policy in policies:
+        for stmt in _as_list(policy.get("Statement", [])):
+            if not _statement_applies(stmt, auth):
+                continue
+            if stmt.get("Effect") == "Deny":
+                return False, f"explicit deny in statement {stmt.get('Sid', '?')}"
+            allowed_by = allowed_by or stmt.get("Sid", "?")
+    if allowed_by:
+        return True, f"allowed by statement {allowed_by}"
+    return False, "no identity-based policy allows the action"
+
+
+def authorise(entry: dict[str, Any], access_key: str, service: str, region: str, action: str, request: Any, body: bytes) -> str | None:
+    """None when the request may proceed; else AWS's AccessDenied message. Records the decision in
+    ``entry`` (the request log) and in ``PILOTLIGHT_IAM_LOG``."""
+    who = principal(access_key)
+    if who is None:
+        return None
+    checks = authorisations(service, region, action, request, body)
+    results = []
+    denied = None
+    for auth in checks:
+        ok, why = decide(who["policies"], auth)
+        results.append({"action": auth.action, "resource": auth.resource, "allowed": ok, "why": why})
+        if not ok and denied is None:
+            kind = "an explicit deny" if why.startswith("explicit") else "no identity-based policy allows"
+            denied = (
+                f"User: arn:{PARTITION}:sts::{ACCOUNT}:assumed-role/{who['function']}/pilotlight is not authorized "
+                f"to perform: {auth.action} on resource: {auth.resource} because {kind} the {auth.action} action"
+            )
+    entry["principal"] = who["function"]
+    entry["iam"] = results
+    path = os.environ.get("PILOTLIGHT_IAM_LOG")
+    if path:
+        line = json.dumps({"function": who["function"], "role": who["role"], "checks": results}) + "\n"
+        with _LOCK, open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+    return denied
+
+
+def access_key_of(request: Any) -> str:
+    m = re.search(r"Credential=([^/]+)/", request.headers.get("Authorization", ""))
+    return m.group(1) if m else ""

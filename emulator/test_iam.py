@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Checks of the emulator's IAM enforcement (``iam_enforcement.py``) through boto3: the roles of
+``infra/sam/template.yaml`` registered for a deployment, then calls signed with each function's
+credentials allowed or denied as AWS would decide, and a denied call changes nothing.
+
+Usage: python emulator/test_iam.py [-k SUBSTRING]
+
+Prints one line per check and, last, ``N passed, M failed``; exits non-zero if any check failed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
+from harness import Emulator  # noqa: E402 - emulator/harness.py, next to this file
+
+SRC, DST = "us-east-1", "us-west-2"
+ACCOUNT = "123456789012"
+CHECKS: list[tuple[str, Callable[[], None]]] = []
+RESULTS = {"passed": 0, "failed": 0}
+EM: Emulator
+
+
+def check(fn: Callable[[], None]) -> Callable[[], None]:
+    CHECKS.append((fn.__name__, fn))
+    return fn
+
+
+def denied(code: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
+    try:
+        fn(*args, **kwargs)
+    except ClientError as e:
+        got = e.response["Error"]["Code"]
+        assert got == code, f"expected {code}, got {got}: {e.response['Error'].get('Message')}"
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        return e.response["Error"].get("Message", "")
+    raise AssertionError(f"expected {code}, the call succeeded")
+
+
+CONFIG = {
+    "databases": [
+        {
+            "name": "orders",
+            "primary": {"region": SRC, "instance_id": "orders-primary"},
+            "replica": {"region": DST, "instance_id": "orders-replica"},
+            "records": [{"hosted_zone_id": "ZONE", "name": "db.orders.example.internal", "type": "CNAME", "ttl": 60}],
+            "alarms": [{"name": "orders-primary-unhealthy", "region": SRC}],
+            "health_check_id": "hc-1",
+            "rpo_budget_seconds": 60,
+        }
+    ],
+    "notifications": {"topic_arn": f"arn:aws:sns:{DST}:{ACCOUNT}:orders-notifications"},
+    "functions": {"failover": "orders-failover"},
+}
+
+
+def role_client(function: str, service: str, region: str, config: dict[str, Any] | None = None) -> Any:
+    answer = EM.ok("POST", "/iam/roles", {"region": DST, "config": config or CONFIG})
+    creds = answer["functions"][function]
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=EM.url,
+        aws_access_key_id=creds["access_key_id"],
+        aws_secret_access_key=creds["secret_access_key"],
+        aws_session_token=creds["session_token"],
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def setup_once() -> dict[str, Any]:
+    rds_src, rds_dst = EM.rds(SRC), EM.rds(DST)
+    primary = EM.create_db_instance(SRC, "orders-primary")
+    EM.create_db_instance(SRC, "someone-elses-db")
+    rds_dst.create_db_instance_read_replica(DBInstanceIdentifier="orders-replica", SourceDBInstanceIdentifier=primary["DBInstanceArn"])
+    r53 = EM.client("route53", SRC)
+    zone = r53.create_hosted_zone(Name="orders.example.internal", CallerReference="z")["HostedZone"]["Id"].split("/")[-1]
+    EM.client("sns", DST).create_topic(Name="orders-notifications")
+    EM.client("sns", DST).create_topic(Name="another-topic")
+    config = {**CONFIG, "databases": [{**CONFIG["databases"][0], "records": [{**CONFIG["databases"][0]["records"][0], "hosted_zone_id": zone}]}]}
+    return {"zone": zone, "config": config}
+
+
+STATE: dict[str, Any] = {}
+
+
+@check
+def roles_come_from_the_sam_template_with_the_configuration_as_parameters() -> None:
+    answer = EM.ok("POST", "/iam/roles", {"region": DST, "config": CONFIG})
+    assert sorted(answer["functions"]) == ["failover", "retention", "router", "snapshot-copy"], answer
+    failover = answer["functions"]["failover"]
+    assert failover["access_key_id"].startswith("ASIA")
+    sids = [s["Sid"] for p in failover["policies"] for s in p["Statement"]]
+    assert "PromoteConfiguredReplicas" in sids and "ReadConfiguredAlarms" in sids, sids
+    promote = next(s for p in failover["policies"] for s in p["Statement"] if s["Sid"] == "PromoteConfiguredReplicas")
+    assert promote["Resource"] == [f"arn:aws:rds:{DST}:{ACCOUNT}:db:orders-replica"], promote
+    # without alarms in the configuration, the conditional statement is absent (Fn::If / AWS::NoValue)
+    bare = {**CONFIG, "databases": [{**CONFIG["databases"][0], "alarms": []}]}
+    answer = EM.ok("POST", "/iam/roles", {"region": DST, "config": bare})
+    sids = [s["Sid"] for p in answer["functions"]["failover"]["policies"] for s in p["Statement"]]
+    assert "ReadConfiguredAlarms" not in sids, sids
+    status, error = EM.control("POST", "/iam/roles", {"config": CONFIG})
+    assert status == 400 and "region" in error["error"], error
+
+
+@check
+def failover_reads_the_configured_instances_and_nothing_else() -> None:
+    rds = role_client("failover", "rds", SRC, STATE["config"])
+    got = rds.describe_db_instances(DBInstanceIdentifier="orders-primary")["DBInstances"]
+    assert got[0]["DBInstanceIdentifier"] == "orders-primary"
+    message = denied("AccessDenied", rds.describe_db_instances, DBInstanceIdentifier="someone-elses-db")
+    assert "rds:DescribeDBInstances" in message and "someone-elses-db" in message, message
+    denied("AccessDenied", rds.describe_db_instances)  # the whole region: db:*
+    log = [r for r in EM.requests() if r.get("principal") == "failover"]
+    assert log and log[-1]["iam"][0]["allowed"] is False and log[-1]["status"] == 403, log[-1]
+
+
+@check
+def failover_may_not_promote_an_instance_outside_the_configuration() -> None:
+    rds = role_client("failover", "rds", SRC, STATE["config"])
+    EM.rds(SRC).create_db_instance_read_replica(DBInstanceIdentifier="stray-replica", SourceDBInstanceIdentifier="orders-primary")
+    denied("AccessDenied", rds.promote_read_replica, DBInstanceIdentifier="stray-replica")
+    got = EM.rds(SRC).describe_db_instances(DBInstanceIdentifier="stray-replica")["DBInstances"][0]
+    assert got.get("ReadReplicaSourceDBInstanceIdentifier"), "a denied promote changed nothing"
+
+
+@check
+def failover_tags_only_with_pilotlight_keys() -> None:
+    rds = role_client("failover", "rds", DST, STATE["config"])
+    arn = f"arn:aws:rds:{DST}:{ACCOUNT}:db:orders-replica"
+    rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "pilotlight:alarm-at", "Value": "x"}])
+    denied("AccessDenied", rds.add_tags_to_resource, ResourceName=arn, Tags=[{"Key": "owner", "Value": "x"}])
+
+
+@check
+def failover_changes_only_the_configured_cname_record() -> None:
+    r53 = role_client("failover", "route53", SRC, STATE["config"])
+
+    def change(name: str, kind: str = "CNAME") -> Any:
+        return r53.change_resource_record_sets(
+            HostedZoneId=STATE["zone"],
+            ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {"Name": name, "Type": kind, "TTL": 60, "ResourceRecords": [{"Value": "x.example" if kind == "CNAME" else "10.0.0.1"}]}}]},
+        )
+
+    assert change("db.orders.example.internal.")["ChangeInfo"]["Status"] in ("PENDING", "INSYNC")
+    denied("AccessDenied", change, "www.orders.example.internal")
+    denied("AccessDenied", change, "db.orders.example.internal", "A")
+    names = [r["Name"] for r in EM.client("route53", SRC).list_resource_record_sets(HostedZoneId=STATE["zone"])["ResourceRecordSets"]]
+    assert "www.orders.example.internal." not in names, names
+
+
+@check
+def notifications_go_only_to_the_deployment_topic() -> None:
+    sns = role_client("failover", "sns", DST, STATE["config"])
+    sns.publish(TopicArn=f"arn:aws:sns:{DST}:{ACCOUNT}:orders-notifications", Message="ok")
+    denied("AuthorizationError", sns.publish, TopicArn=f"arn:aws:sns:{DST}:{ACCOUNT}:another-topic", Message="no")
+
+
+@check
+def snapshot_copy_creates_only_tagged_pilotlight_snapshots_and_needs_the_tagging_permission() -> None:
+    rds = role_client("snapshot-copy", "rds", SRC, STATE["config"])
+    tags = [{"Key": "pilotlight:managed-by", "Value": "pilotlight"}]
+    rds.create_db_snapshot(DBInstanceIdentifier="orders-primary", DBSnapshotIdentifier="pilotlight-orders-1", Tags=tags)
+    denied("AccessDenied", rds.create_db_snapshot, DBInstanceIdentifier="orders-primary", DBSnapshotIdentifier="pilotlight-orders-2")
+    denied("AccessDenied", rds.create_db_snapshot, DBInstanceIdentifier="orders-primary", DBSnapshotIdentifier="other-name", Tags=tags)
+    entry = [r for r in EM.requests() if r.get("principal") == "snapshot-copy" and r["action"] == "CreateDBSnapshot"][0]
+    assert [c["action"] for c in entry["iam"]] == ["rds:CreateDBSnapshot", "rds:CreateDBSnapshot", "rds:AddTagsToResource"], entry
+    ids = [s["DBSnapshotIdentifier"] for s in EM.rds(SRC).describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]]
+    assert "pilotlight-orders-1" in ids and "pilotlight-orders-2" not in ids and "other-name" not in ids, ids
+
+
+@check
+def retention_deletes_only_snapshots_tagged_as_pilotlights() -> None:
+    rds = role_client("retention", "rds", SRC, STATE["config"])
+    admin = EM.rds(SRC)
+    admin.create_db_snapshot(DBInstanceIdentifier="orders-primary", DBSnapshotIdentifier="pilotlight-untagged")
+    admin.create_db_snapshot(DBInstanceIdentifier="orders-primary", DBSnapshotIdentifier="pilotlight-tagged", Tags=[{"Key": "pilotlight:managed-by", "Value": "pilotlight"}])
+    message = denied("AccessDenied", rds.delete_db_snapshot, DBSnapshotIdentifier="pilotlight-untagged")
+    assert "explicit deny" in message, message
+    rds.delete_db_snapshot(DBSnapshotIdentifier="pilotlight-tagged")
+    ids = [s["DBSnapshotIdentifier"] for s in admin.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]]
+    assert "pilotlight-untagged" in ids and "pilotlight-tagged" not in ids, ids
+    # discovery: retention lists instances and clusters (the issue this enforcement found)
+    rds.describe_db_instances()
+    rds.describe_db_clusters()
+
+
+@check
+def router_invokes_only_the_deployment_workers() -> None:
+    lam = role_client("router", "lambda", DST, STATE["config"])
+    denied("AccessDeniedException", lam.invoke, FunctionName="someone-elses-function", Payload=b"{}")
+    entry = [r for r in EM.requests() if r.get("principal") == "router"][-1]
+    assert entry["iam"][0]["action"] == "lambda:InvokeFunction", entry
+    assert entry["iam"][0]["resource"] == f"arn:aws:lambda:{DST}:{ACCOUNT}:function:someone-elses-function", entry
+
+
+@check
+def other_credentials_are_not_restricted() -> None:
+    EM.rds(SRC).describe_db_instances(DBInstanceIdentifier="someone-elses-db")
+    entry = EM.requests()[-1]
+    assert "principal" not in entry, entry
+
+
+def main() -> int:
+    global EM
+    only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else None
+    EM = Emulator("--promotion-seconds", "0")
+    try:
+        STATE.update(setup_once())
+        for name, fn in CHECKS:
+            if only and only not in name:
+                continue
+            started = time.monotonic()
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - every failure is reported, then the next check runs
+                RESULTS["failed"] += 1
+                print(f"FAIL {name}", flush=True)
+                traceback.print_exc(file=sys.stdout)
+            else:
+                RESULTS["passed"] += 1
+                print(f"ok   {name} ({time.monotonic() - started:.1f}s)", flush=True)
+    finally:
+        EM.stop()
+    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed", flush=True)
+    return 1 if RESULTS["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
