@@ -37,7 +37,7 @@ fn config(s: &Scenario) -> Config {
         weekly: 0,
         monthly: 0,
     };
-    c.retention.primary = thirty_days.clone();
+    c.retention.primary = thirty_days;
     c.retention.dr = thirty_days;
     c
 }

@@ -210,7 +210,7 @@ async fn a_400_day_history_in_two_regions_is_pruned_exactly_and_nothing_else_is_
     s.aws
         .rds_dr
         .copy_db_snapshot()
-        .source_db_snapshot_identifier(&format!(
+        .source_db_snapshot_identifier(format!(
             "arn:aws:rds:us-east-1:123456789012:snapshot:{P}0399"
         ))
         .target_db_snapshot_identifier("pilotlight-orders-still-copying")
