@@ -33,7 +33,9 @@ cargo build --quiet --bin router --bin failover
 
 say "starting the AWS emulator (moto + pilotlight's patches)"
 set -m
-"$PY" emulator/pilotlight_emulator.py --port 0 --parent-pid $$ >"$WORK/emulator.out" 2>"$WORK/emulator.log" &
+# Promotions finish at once here: under cargo lambda watch a failover invocation reaches its Lambda
+# deadline at once, and the demo shows the failover path, not the wait (tests cover the wait).
+"$PY" emulator/pilotlight_emulator.py --port 0 --promotion-seconds 0 --parent-pid $$ >"$WORK/emulator.out" 2>"$WORK/emulator.log" &
 PIDS+=($!)
 set +m
 for _ in $(seq 100); do grep -q READY "$WORK/emulator.out" 2>/dev/null && break; sleep 0.1; done

@@ -202,9 +202,9 @@ fn sns_alarm(s: &Scenario) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_sns_alarm_through_the_router_fails_over_under_the_lambda_emulator() {
     let emu = Emulator::start();
-    // cargo lambda watch gives an invocation a 30 s deadline, which the failover function keeps
-    // whole for reporting (REPORT_MARGIN_MS): under it a run cannot wait for a promotion, so here
-    // promotions finish at once (runs that outlive their deadline are tested in failover_emulator).
+    // Under cargo lambda watch a failover run reaches its Lambda deadline at once (observed: the
+    // invocation's deadline leaves no time to wait), so here promotions finish at once; runs
+    // that outlive their deadline are tested in failover_emulator.rs.
     emu.set_promotions(json!({"seconds": 0}));
     let s = Scenario::create(&emu, "orders", Some(3.0), 300).await;
     // Each function under its own role; the router's Invoke of the failover function goes

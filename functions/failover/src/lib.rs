@@ -29,7 +29,7 @@ pub use report::{
 
 use execute::Run;
 
-/// Seconds kept from Lambda's own deadline to report and notify.
+/// Milliseconds kept from Lambda's own deadline to report and notify (at most; see [`time_left`]).
 const REPORT_MARGIN_MS: i64 = 30_000;
 
 /// Lambda handler: parse the command, run it, return its JSON report.
@@ -68,13 +68,39 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
     }
 }
 
-/// Lambda's own deadline, minus [`REPORT_MARGIN_MS`]; `None` outside Lambda.
+/// Lambda's own deadline (`Context::deadline`, epoch milliseconds) minus a margin to report and
+/// notify: [`REPORT_MARGIN_MS`], or a quarter of the time left when that is shorter (a function
+/// deployed with a short timeout, or `cargo lambda watch`'s 30 s, still waits for a promotion);
+/// `None` outside Lambda.
 fn time_left(context: &Context) -> Option<Duration> {
     (context.deadline > 0).then(|| {
         let deadline = i64::try_from(context.deadline).unwrap_or(i64::MAX);
-        let left_ms = deadline.saturating_sub(Utc::now().timestamp_millis()) - REPORT_MARGIN_MS;
-        Duration::from_millis(u64::try_from(left_ms).unwrap_or(0))
+        let left_ms = deadline.saturating_sub(Utc::now().timestamp_millis());
+        let margin = REPORT_MARGIN_MS.min(left_ms / 4);
+        Duration::from_millis(u64::try_from(left_ms - margin).unwrap_or(0))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn left_with(deadline_in_ms: i64) -> Duration {
+        let mut context = Context::default();
+        context.deadline =
+            u64::try_from(Utc::now().timestamp_millis() + deadline_in_ms).unwrap_or(0);
+        time_left(&context).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_report_margin_is_30_s_or_a_quarter_of_a_short_timeout() {
+        let long = left_with(900_000).as_millis();
+        assert!((869_000..=870_000).contains(&long), "{long}");
+        let short = left_with(30_000).as_millis();
+        assert!((21_500..=22_500).contains(&short), "{short}");
+        assert_eq!(left_with(-5_000), Duration::ZERO);
+        assert_eq!(time_left(&Context::default()), None);
+    }
 }
 
 fn database<'a>(config: &'a Config, name: &str) -> Result<&'a ProtectedDatabase, WorkerError> {
