@@ -234,6 +234,8 @@ def start_emulator(logdir: Path, name: str) -> Emulator:
     python = ROOT / ".venv" / "bin" / "python"
     return Emulator(
         "--snapshot-limit", "100000",
+        # instant promotions: the figures are pilotlight's own cost, not RDS's promotion time
+        "--promotion-seconds", "0",
         log_file=logdir / f"emulator-{name}.log",
         cwd=logdir,
         python=python if python.exists() else sys.executable,
