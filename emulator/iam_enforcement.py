@@ -38,9 +38,10 @@ module evaluates the parts pilotlight's roles use instead:
   A denied request answers HTTP 403 ``AccessDenied`` (query APIs, Route 53) or
   ``AccessDeniedException`` (JSON and REST-JSON APIs) with AWS's message shape, and nothing changes.
 
-Not evaluated (they hold for ``Allow`` and do not hold for ``Deny``; listed in the README): keys of
-services pilotlight does not call itself (``kms:ViaService``, ``kms:GrantIsForAWSResource``: RDS
-calls KMS on the function's behalf, which the emulator does not model), resource-based policies,
+Any other condition key fails closed (an ``Allow`` with it does not apply, a ``Deny`` does). Not
+evaluated (listed in the README): the keys of calls RDS makes to KMS on the function's behalf
+(``kms:ViaService``, ``kms:GrantIsForAWSResource``; the emulator does not model them, and a
+function's own request never carries them), resource-based policies,
 permission boundaries, SCPs, session policies, and request signatures (the access key identifies the
 principal). Calls made by AWS on the function's behalf (Lambda writing its logs and sending failed
 events to the dead-letter queue, RDS using the KMS keys) are not requests here: the IAM check in
@@ -485,6 +486,12 @@ def authorisations(service: str, region: str, action: str, request: Any, body: b
             names = [v for k, v in p.items() if re.match(r"^AlarmNames\.member\.\d+$", k)]
             for name in names or ["*"]:
                 need("cloudwatch:DescribeAlarms", f"arn:{PARTITION}:cloudwatch:{region}:{ACCOUNT}:alarm:{name}")
+            if "CompositeAlarm" in [v for k, v in p.items() if re.match(r"^AlarmTypes\.member\.\d+$", k)]:
+                # "To use this operation and return information about composite alarms, you must be
+                # signed on with the cloudwatch:DescribeAlarms permission that is scoped to *"
+                # (API_DescribeAlarms). AWS then leaves composite alarms out; here it is denied,
+                # so that a test cannot pass on alarms AWS would not return.
+                need("cloudwatch:DescribeAlarms", "*")
         else:
             need(f"cloudwatch:{action}", "*")
     elif prefix == "sns":
@@ -525,9 +532,21 @@ EVALUATED_KEYS = (
 )
 
 
+# Keys of calls AWS makes on the function's behalf (RDS calling KMS), never in a request here.
+ON_BEHALF_KEYS = ("kms:ViaService", "kms:GrantIsForAWSResource")
+
+
 def _condition_holds(operator: str, key: str, expected: list[Any], ctx: dict[str, list[str]], effect: str) -> bool:
-    if key.split("/")[0] not in EVALUATED_KEYS:
-        # Not computed by this emulator: holds for Allow, does not hold for Deny (module docstring).
+    # Condition key names are case-insensitive in IAM; tag keys after "/" are matched as written.
+    base, _, rest = key.partition("/")
+    known = {k.lower(): k for k in EVALUATED_KEYS + ON_BEHALF_KEYS}
+    if base.lower() not in known:
+        # A key this emulator cannot compute: fail closed (an Allow does not apply, a Deny does),
+        # so a misspelt or unsupported key cannot pass here and fail in AWS.
+        return effect == "Deny"
+    key = known[base.lower()] + (f"/{rest}" if rest else "")
+    if key in ON_BEHALF_KEYS:
+        # Only in calls RDS makes to KMS for the function, never in a function's own request.
         return effect == "Allow"
     qualifier = ""
     if ":" in operator:

@@ -203,6 +203,37 @@ def router_invokes_only_the_deployment_workers() -> None:
 
 
 @check
+def composite_alarms_need_describe_alarms_on_every_alarm() -> None:
+    # The AWS SDK for Rust sends DescribeAlarms with the query protocol (boto3 uses CBOR, which the
+    # emulator does not parse for IAM): the request is built here as the Rust SDK sends it.
+    import iam_enforcement as ie
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    body = "Action=DescribeAlarms&Version=2010-08-01&AlarmNames.member.1=orders-primary-unhealthy&AlarmTypes.member.1=MetricAlarm&AlarmTypes.member.2=CompositeAlarm"
+    request = Request(EnvironBuilder(method="POST", path="/", data=body, content_type="application/x-www-form-urlencoded").get_environ())
+    auths = ie.authorisations("monitoring", SRC, "DescribeAlarms", request, body.encode())
+    assert [a.resource for a in auths] == [f"arn:aws:cloudwatch:{SRC}:{ACCOUNT}:alarm:orders-primary-unhealthy", "*"], [a.resource for a in auths]
+    scoped = [{"Statement": [{"Effect": "Allow", "Action": "cloudwatch:DescribeAlarms", "Resource": auths[0].resource}]}]
+    assert ie.decide(scoped, auths[0])[0] and not ie.decide(scoped, auths[1])[0]
+    creds = EM.ok("POST", "/iam/roles", {"region": DST, "config": STATE["config"]})["functions"]["failover"]
+    assert all(ie.decide(creds["policies"], a)[0] for a in auths), "the failover role reads composite alarms"
+
+
+@check
+def unknown_condition_keys_fail_closed_and_key_names_ignore_case() -> None:
+    import iam_enforcement as ie
+
+    auth = ie.Authorisation("rds:DescribeDBInstances", "*", {"aws:TagKeys": ["pilotlight:x"]})
+    allow_unknown = [{"Statement": [{"Effect": "Allow", "Action": "rds:*", "Resource": "*", "Condition": {"StringEquals": {"aws:NoSuchKey": "x"}}}]}]
+    assert ie.decide(allow_unknown, auth)[0] is False
+    deny_unknown = [{"Statement": [{"Effect": "Allow", "Action": "rds:*", "Resource": "*"}, {"Effect": "Deny", "Action": "rds:*", "Resource": "*", "Condition": {"StringEquals": {"aws:NoSuchKey": "x"}}}]}]
+    assert ie.decide(deny_unknown, auth)[0] is False
+    case = [{"Statement": [{"Effect": "Allow", "Action": "RDS:describedbinstances", "Resource": "*", "Condition": {"ForAllValues:StringLike": {"AWS:tagkeys": "pilotlight:*"}}}]}]
+    assert ie.decide(case, auth)[0] is True
+
+
+@check
 def other_credentials_are_not_restricted() -> None:
     EM.rds(SRC).describe_db_instances(DBInstanceIdentifier="someone-elses-db")
     entry = EM.requests()[-1]

@@ -81,28 +81,6 @@ fn time_left(context: &Context) -> Option<Duration> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn left_with(deadline_in_ms: i64) -> Duration {
-        let mut context = Context::default();
-        context.deadline =
-            u64::try_from(Utc::now().timestamp_millis() + deadline_in_ms).unwrap_or(0);
-        time_left(&context).unwrap_or_default()
-    }
-
-    #[test]
-    fn the_report_margin_is_30_s_or_a_quarter_of_a_short_timeout() {
-        let long = left_with(900_000).as_millis();
-        assert!((869_000..=870_000).contains(&long), "{long}");
-        let short = left_with(30_000).as_millis();
-        assert!((21_500..=22_500).contains(&short), "{short}");
-        assert_eq!(left_with(-5_000), Duration::ZERO);
-        assert_eq!(time_left(&Context::default()), None);
-    }
-}
-
 fn database<'a>(config: &'a Config, name: &str) -> Result<&'a ProtectedDatabase, WorkerError> {
     config
         .database(name)
@@ -176,5 +154,27 @@ pub async fn failover(
         Decision::Proceed {
             steps, rpo_seconds, ..
         } => run.proceed(&steps, rpo_seconds, run_deadline).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn left_with(deadline_in_ms: i64) -> Duration {
+        let mut context = Context::default();
+        context.deadline =
+            u64::try_from(Utc::now().timestamp_millis() + deadline_in_ms).unwrap_or(0);
+        time_left(&context).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_report_margin_is_30_s_or_a_quarter_of_a_short_timeout() {
+        let long = left_with(900_000).as_millis();
+        assert!((869_000..=870_000).contains(&long), "{long}");
+        let short = left_with(30_000).as_millis();
+        assert!((21_500..=22_500).contains(&short), "{short}");
+        assert_eq!(left_with(-5_000), Duration::ZERO);
+        assert_eq!(time_left(&Context::default()), None);
     }
 }

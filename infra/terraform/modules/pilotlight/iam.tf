@@ -153,9 +153,12 @@ data "aws_iam_policy_document" "failover" {
   dynamic "statement" {
     for_each = length(var.alarm_arns) > 0 ? [1] : []
     content {
+      # Read-only, and scoped to "*" because failover also reads composite alarms: "To use this
+      # operation and return information about composite alarms, you must be signed on with the
+      # cloudwatch:DescribeAlarms permission that is scoped to *" (API_DescribeAlarms).
       sid       = "ReadConfiguredAlarms"
       actions   = ["cloudwatch:DescribeAlarms"]
-      resources = var.alarm_arns
+      resources = ["*"]
     }
   }
 
