@@ -52,7 +52,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pilotlight_emulator.py")
 
@@ -247,3 +247,38 @@ def _decode(raw: bytes) -> Any:
         return json.loads(raw or b"null")
     except ValueError:
         return raw.decode("utf-8", "replace")
+
+
+def run_checks(
+    checks: list[tuple[str, Callable[[], None]]],
+    after_failure: Callable[[], None] | None = None,
+) -> int:
+    """Run the boto3 checks of a test script: one line per check, ``-k SUBSTRING`` to pick some,
+    ``N passed, M failed (Ts)`` last; a failure is reported and the next check runs (after
+    ``after_failure``, which undoes what a failed check may have left). Returns the exit code."""
+    import time
+    import traceback
+
+    only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else None
+    passed = failed = 0
+    started_all = time.monotonic()
+    for name, fn in checks:
+        if only and only not in name:
+            continue
+        started = time.monotonic()
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - every failure is reported, then the next check runs
+            failed += 1
+            print(f"FAIL {name}", flush=True)
+            traceback.print_exc(file=sys.stdout)
+            if after_failure is not None:
+                try:
+                    after_failure()
+                except Exception:  # noqa: BLE001
+                    pass
+        else:
+            passed += 1
+            print(f"ok   {name} ({time.monotonic() - started:.1f}s)", flush=True)
+    print(f"{passed} passed, {failed} failed ({time.monotonic() - started_all:.1f}s)", flush=True)
+    return 1 if failed else 0

@@ -16,7 +16,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 from typing import Any, Callable
 
 import boto3
@@ -24,7 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
-from harness import Emulator  # noqa: E402 - emulator/harness.py, next to this file
+from harness import Emulator, run_checks  # noqa: E402 - emulator/harness.py, next to this file
 
 SRC, DST = "us-east-1", "us-west-2"
 NOT_AVAILABLE = "DB Instance is not in available state."
@@ -38,7 +37,6 @@ FAILURE_PREFIX = "Failure: Connection timed out."
 PHASES = ["modifying", "rebooting", "available"]
 
 
-RESULTS = {"passed": 0, "failed": 0}
 CHECKS: list[tuple[str, Callable[[], None]]] = []
 
 
@@ -557,33 +555,17 @@ def outage_control_validates() -> None:
 # --------------------------------------------------------------------------------------------
 def main() -> int:
     global EM
-    only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else None
-    started_all = time.monotonic()
     EM = Emulator()
+
+    def undo() -> None:  # a failed check must not leave its conditions behind for the next ones
+        EM.clear_outages()
+        EM.set_promotions(seconds=2, hold=False)
+        EM.release_promotions()
+
     try:
-        for name, fn in CHECKS:
-            if only and only not in name:
-                continue
-            started = time.monotonic()
-            try:
-                fn()
-            except Exception:  # noqa: BLE001 - every failure is reported, then the next check runs
-                RESULTS["failed"] += 1
-                print(f"FAIL {name}", flush=True)
-                traceback.print_exc(file=sys.stdout)
-                try:  # a failed check must not leave its conditions behind for the next ones
-                    EM.clear_outages()
-                    EM.set_promotions(seconds=2, hold=False)
-                    EM.release_promotions()
-                except Exception:  # noqa: BLE001
-                    pass
-            else:
-                RESULTS["passed"] += 1
-                print(f"ok   {name} ({time.monotonic() - started:.1f}s)", flush=True)
+        return run_checks(CHECKS, after_failure=undo)
     finally:
         EM.stop()
-    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed ({time.monotonic() - started_all:.1f}s)", flush=True)
-    return 1 if RESULTS["failed"] else 0
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ Prints one line per check and, last, ``N passed, M failed``; exits non-zero if a
 from __future__ import annotations
 
 import sys
-import time
-import traceback
 from typing import Any, Callable
 
 import boto3
@@ -20,12 +18,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
-from harness import Emulator  # noqa: E402 - emulator/harness.py, next to this file
+from harness import Emulator, run_checks  # noqa: E402 - emulator/harness.py, next to this file
 
 SRC, DST = "us-east-1", "us-west-2"
 ACCOUNT = "123456789012"
 CHECKS: list[tuple[str, Callable[[], None]]] = []
-RESULTS = {"passed": 0, "failed": 0}
 EM: Emulator
 
 
@@ -242,27 +239,12 @@ def other_credentials_are_not_restricted() -> None:
 
 def main() -> int:
     global EM
-    only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else None
     EM = Emulator("--promotion-seconds", "0")
     try:
         STATE.update(setup_once())
-        for name, fn in CHECKS:
-            if only and only not in name:
-                continue
-            started = time.monotonic()
-            try:
-                fn()
-            except Exception:  # noqa: BLE001 - every failure is reported, then the next check runs
-                RESULTS["failed"] += 1
-                print(f"FAIL {name}", flush=True)
-                traceback.print_exc(file=sys.stdout)
-            else:
-                RESULTS["passed"] += 1
-                print(f"ok   {name} ({time.monotonic() - started:.1f}s)", flush=True)
+        return run_checks(CHECKS)
     finally:
         EM.stop()
-    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed", flush=True)
-    return 1 if RESULTS["failed"] else 0
 
 
 if __name__ == "__main__":
