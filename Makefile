@@ -1,5 +1,17 @@
 # pilotlight: the two commands are `make demo` (the main job) and `make test` (every test).
-.PHONY: setup demo test lint unit build clean check-infra bench
+.PHONY: setup demo test lint unit build clean check-infra bench release bench-quick
+
+# The tools `make setup` installs live in .venv/bin: cargo-lambda, the AWS CLI, moto, and Zig (the
+# `ziglang` package, which cargo-lambda's cross-compiling linker finds as `python3 -m ziglang` when
+# no `zig` is on PATH). Every recipe sees them first, without anyone activating the venv.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+## Release artifacts: ARCH=arm64 (default, Graviton) or ARCH=x86-64. Written to target/lambda/<function>/
+## bootstrap.zip in the workspace (where infra/sam and infra/terraform look), even when
+## CARGO_TARGET_DIR puts the build cache elsewhere.
+ARCH ?= arm64
+LAMBDA_DIR := $(CURDIR)/target/lambda
+RELEASE_BINS ?=
 
 setup:
 	@bash scripts/setup.sh
@@ -37,10 +49,18 @@ check-infra: setup
 unit:
 	cargo test -p pilotlight -p router -p failover -p snapshot-copy -p retention
 
-## Benchmark: release build (x86_64 here; --arm64 where the aarch64 target is installed), then one table.
-bench: setup
-	.venv/bin/cargo-lambda lambda build --release --x86-64 --output-format zip
-	.venv/bin/python bench/bench.py
+release: setup
+	cargo lambda build --release --$(ARCH) --output-format zip --lambda-dir $(LAMBDA_DIR) $(RELEASE_BINS)
+
+## Benchmark: release build for this machine (x86_64; arm64 binaries cannot run here), then one table.
+bench: ARCH = x86-64
+bench: release
+	python bench/bench.py --bin-dir $(LAMBDA_DIR)
+
+## The benchmark's smoke run (smaller jobs), as CI runs it.
+bench-quick: ARCH = x86-64
+bench-quick: release
+	python bench/bench.py --bin-dir $(LAMBDA_DIR) --quick
 
 clean:
 	rm -rf .venv target
