@@ -47,6 +47,25 @@ and ``/_pilotlight/outages`` to ``control()``, calls ``advance_due()`` before ev
 * Status is advanced lazily: ``advance_due()`` runs before every request (control paths included),
   under a lock.
 
+1b. Read replication status (``StatusInfos``) and stopping an instance
+------------------------------------------------------------------------
+
+* ``DescribeDBInstances`` reports, for a read replica, one ``StatusInfos`` entry
+  ``{"StatusType": "read replication", "Status": "replicating", "Normal": true}`` ("The status of a
+  read replica. If the DB instance isn't a read replica, the value is blank",
+  https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstance.html; "For a StatusType of
+  read replica, the values can be replicating, replication stop point set, replication stop point
+  reached, error, stopped, or terminated",
+  https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstanceStatusInfo.html). moto
+  reports none. A test sets another status (``error`` with a ``Message``, as when the source is
+  gone) through ``PUT /_pilotlight/instances/<region>/<id>/replication``; a standalone instance
+  reports no entry.
+* ``StopDBInstance`` of an instance that still has read replicas answers ``InvalidDBInstanceState``
+  ("You can't stop a DB instance that has a read replica, or that is a read replica",
+  https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_StopInstance.html; AWS documents no
+  message text or code for this case: the code is the one RDS uses for a state it refuses). moto only
+  refuses the replica side.
+
 2. Route 53 health checkers
 ---------------------------
 
@@ -163,6 +182,39 @@ _PROMOTIONS: list[dict[str, Any]] = []
 # Held statuses: (region, id) -> {"database", "status"}.
 _HELD_STATUS: dict[tuple[str, str], dict[str, Any]] = {}
 _STATUS = re.compile(r"^[a-z][a-z0-9-]*$")
+# Read replication status set by a test: (region, id) -> {"database", "status", "message"}.
+_REPLICATION: dict[tuple[str, str], dict[str, Any]] = {}
+# DBInstanceStatusInfo.Status values for StatusType "read replication" (API_DBInstanceStatusInfo).
+REPLICATION_STATUSES = {
+    "replicating", "replication stop point set", "replication stop point reached", "error", "stopped", "terminated",
+}
+
+
+def _status_infos(self: Any) -> list[dict[str, Any]]:
+    """``DBInstance.StatusInfos``: one "read replication" entry for a read replica, none otherwise."""
+    if not self.is_replica:
+        return []
+    entry = _REPLICATION.get((self.region, self.db_instance_identifier))
+    if entry is None or entry["database"] is not self:
+        return [{"StatusType": "read replication", "Status": "replicating", "Normal": True}]
+    info = {"StatusType": "read replication", "Status": entry["status"], "Normal": entry["status"] == "replicating"}
+    if entry["message"]:
+        info["Message"] = entry["message"]
+    return [info]
+
+
+_ORIGINAL_STOP: Any = None
+
+
+def _stop_db_instance(self: Any, db_instance_identifier: str, db_snapshot_identifier: str | None = None) -> Any:
+    """``StopDBInstance``, refusing an instance that still has read replicas (moto does not)."""
+    database = self.databases.get(db_instance_identifier)
+    if database is not None and database.replicas:
+        raise RDSClientError(
+            "InvalidDBInstanceState",
+            f"Cannot stop DB instance {db_instance_identifier}: it has read replicas.",
+        )
+    return _ORIGINAL_STOP(self, db_instance_identifier, db_snapshot_identifier)
 
 
 def configure(promotion_seconds: float | None = None) -> None:
@@ -561,6 +613,25 @@ def control(request: Request, path: str, payload: dict[str, Any]) -> Response | 
                     _apply_status(database, region, ident)
             return _instance_answer(region, ident, database)
 
+    m = re.match(r"^/instances/([^/]+)/([^/]+)/replication$", path)
+    if m and method == "PUT":
+        region, ident = m.group(1), m.group(2)
+        status, message = payload.get("status"), payload.get("message")
+        if status is not None and status not in REPLICATION_STATUSES:
+            return _error(f"`status` must be one of {sorted(REPLICATION_STATUSES)}, or null for the default (replicating)")
+        if message is not None and not isinstance(message, str):
+            return _error("`message` must be a string")
+        with _LOCK:
+            found = _find_instance(payload, region, ident)
+            if found is None:
+                return _error(f"DBInstanceNotFound: DBInstance {ident} not found in {region}.", 404)
+            _backend, database = found
+            if status is None:
+                _REPLICATION.pop((region, ident), None)
+            else:
+                _REPLICATION[(region, ident)] = {"database": database, "status": status, "message": message}
+            return _json({"region": region, "id": ident, "status_infos": _status_infos(database)})
+
     m = re.match(r"^/health-checks/([^/]+)$", path)
     if m and method == "PUT":
         return _set_health(m.group(1), payload)
@@ -579,5 +650,10 @@ def control(request: Request, path: str, payload: dict[str, Any]) -> Response | 
 
 # --------------------------------------------------------------------------------------------
 def install() -> None:
+    global _ORIGINAL_STOP
+    rds_models.DBInstance.status_infos = property(_status_infos)  # type: ignore[attr-defined]
+    if _ORIGINAL_STOP is None:
+        _ORIGINAL_STOP = rds_models.RDSBackend.stop_db_instance
+    rds_models.RDSBackend.stop_db_instance = _stop_db_instance  # type: ignore[method-assign]
     rds_models.RDSBackend.promote_read_replica = _promote_read_replica  # type: ignore[method-assign]
     route53_responses.Route53.get_health_check_status = _get_health_check_status  # type: ignore[method-assign]

@@ -185,6 +185,9 @@ class Emulator:
     def release_instance_status(self, region: str, ident: str) -> dict[str, Any]:
         return self.ok("DELETE", f"/instances/{region}/{ident}/status")
 
+    def set_replication(self, region: str, ident: str, status: str | None, message: str | None = None) -> dict[str, Any]:
+        return self.ok("PUT", f"/instances/{region}/{ident}/replication", {"status": status, "message": message})
+
     def instance_status(self, region: str, ident: str) -> dict[str, Any]:
         return self.ok("GET", f"/instances/{region}/{ident}/status")
 

@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use pilotlight::config::Config;
 use pilotlight::plan::failover::{
     decide_failover as decide, AlarmState, Ask, Decision, HealthCheckState, InstanceState,
-    Observation, PlannedStep, RecordState,
+    LagPoint, Observation, PlannedStep, RecordState,
 };
 
 const PRIMARY_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:orders-primary";
@@ -34,7 +34,7 @@ const FORCED: Ask = Ask {
 /// A primary that is down: alarm in ALARM, health check failing, lag 12 s, DNS on the primary.
 fn outage() -> Observation {
     let db = config().databases[0].clone();
-    Observation {
+    let mut obs = Observation {
         database: "orders".into(),
         observed_at: Utc
             .with_ymd_and_hms(2026, 11, 20, 3, 3, 0)
@@ -51,6 +51,10 @@ fn outage() -> Observation {
             alarm_at: None,
             lag_at_promotion_seconds: None,
             failover_completed_at: None,
+            engine: Some("postgres".into()),
+            replication: None,
+            security_groups: vec![],
+            fenced_at: None,
         }),
         replica_lag_seconds: Some(12.0),
         alarms: vec![AlarmState {
@@ -69,7 +73,26 @@ fn outage() -> Observation {
             values: vec![PRIMARY_ENDPOINT.into()],
             ttl: Some(60),
         }],
-    }
+        // the primary's region does not answer: evidence that replication stopped
+        primary_unreachable: true,
+        lag_history: vec![],
+        onset: None,
+        primary_activity: None,
+    };
+    set_lag(&mut obs, Some(12.0));
+    obs
+}
+
+/// The replica's lag two minutes before the observation (the failure's onset defaults to it).
+fn set_lag(obs: &mut Observation, lag: Option<f64>) {
+    obs.replica_lag_seconds = lag;
+    obs.lag_history = lag
+        .map(|seconds| LagPoint {
+            at: obs.observed_at - chrono::Duration::minutes(2),
+            seconds,
+        })
+        .into_iter()
+        .collect();
 }
 
 fn promoted(obs: &mut Observation) {
@@ -87,6 +110,7 @@ fn steps(d: &Decision) -> Vec<&'static str> {
                 PlannedStep::Promote { .. } => "promote",
                 PlannedStep::WaitForPromotion { .. } => "wait",
                 PlannedStep::UpdateRecord { .. } => "record",
+                PlannedStep::Fence { .. } => "fence",
             })
             .collect(),
         _ => vec![],
@@ -136,7 +160,7 @@ fn when_the_health_check_reports_the_primary_healthy_should_refuse() {
 fn when_replica_lag_exceeds_rpo_should_refuse_failover() {
     let db = &config().databases[0];
     let mut obs = outage();
-    obs.replica_lag_seconds = Some(301.0);
+    set_lag(&mut obs, Some(301.0));
     let d = decide(db, &obs, AUTO);
     assert!(
         reasons(&d).contains("over the RPO budget of 300 s"),
@@ -148,7 +172,7 @@ fn when_replica_lag_exceeds_rpo_should_refuse_failover() {
 fn when_replica_lag_is_unknown_should_refuse_and_tell_a_person_about_force() {
     let db = &config().databases[0];
     let mut obs = outage();
-    obs.replica_lag_seconds = None;
+    set_lag(&mut obs, None);
     assert!(reasons(&decide(db, &obs, AUTO)).contains("unknown"));
     assert!(reasons(&decide(db, &obs, MANUAL)).contains("force"));
 }
@@ -157,7 +181,7 @@ fn when_replica_lag_is_unknown_should_refuse_and_tell_a_person_about_force() {
 fn when_forced_should_promote_despite_lag_and_report_the_override() {
     let db = &config().databases[0];
     let mut obs = outage();
-    obs.replica_lag_seconds = Some(900.0);
+    set_lag(&mut obs, Some(900.0));
     obs.alarms[0].state = Some("OK".into());
     match decide(db, &obs, FORCED) {
         Decision::Proceed {
@@ -176,6 +200,11 @@ fn when_already_promoted_and_dns_points_to_it_should_do_nothing() {
     let mut obs = outage();
     promoted(&mut obs);
     obs.records[0].values = vec![format!("{REPLICA_ENDPOINT}.")];
+    // without the completion tag the record is confirmed (INSYNC) and the completion recorded
+    assert_eq!(steps(&decide(db, &obs, AUTO)), ["record"]);
+    if let Some(r) = obs.replica.as_mut() {
+        r.failover_completed_at = Some(Utc::now());
+    }
     assert_eq!(decide(db, &obs, AUTO), Decision::AlreadyFailedOver);
 }
 
@@ -186,7 +215,7 @@ fn when_promoted_but_dns_not_repointed_should_only_repoint() {
     promoted(&mut obs);
     // the half-done state is finished whatever the alarm and lag say now
     obs.alarms[0].state = Some("OK".into());
-    obs.replica_lag_seconds = None;
+    set_lag(&mut obs, None);
     let d = decide(db, &obs, AUTO);
     assert_eq!(steps(&d), ["record"]);
 }
@@ -267,6 +296,10 @@ fn a_record_pointing_somewhere_else_than_primary_or_replica_is_not_overwritten()
         alarm_at: None,
         lag_at_promotion_seconds: None,
         failover_completed_at: None,
+        engine: Some("postgres".into()),
+        replication: None,
+        security_groups: vec![],
+        fenced_at: None,
     }));
     obs.records[0].values = vec!["maintenance.example.internal".into()];
     assert!(reasons(&decide(db, &obs, AUTO)).contains("neither the primary nor the replica"));

@@ -13,9 +13,10 @@ use pilotlight::command::FailoverRequest;
 use pilotlight::config::ProtectedDatabase;
 use pilotlight::error::WorkerError;
 use pilotlight::metrics;
+use pilotlight::config::Fencing;
 use pilotlight::plan::failover::{
-    after_conflict, points_to, rto_start, AfterConflict, Decision, InstanceState, Observation,
-    PlannedStep, RecordUpdate,
+    after_conflict, rto_start, AfterConflict, Decision, InstanceState, Observation, PlannedStep,
+    RecordUpdate, RpoEstimate,
 };
 use pilotlight::plan::status::InstanceStatus;
 use tokio::time::Instant;
@@ -30,6 +31,8 @@ pub(crate) struct Run<'a> {
     db: &'a ProtectedDatabase,
     /// The replica as observed (its ARN is where the decision and the completion are tagged).
     replica: Option<&'a InstanceState>,
+    /// The old primary as observed, when its region answered (its ARN is where fencing is tagged).
+    primary: Option<&'a InstanceState>,
     pub(crate) report: FailoverReport,
 }
 
@@ -62,6 +65,8 @@ impl<'a> Run<'a> {
             },
             rto_seconds: None,
             rpo_seconds: None,
+            rpo: None,
+            fencing: None,
             writer_endpoint: None,
             notification_errors: vec![],
         };
@@ -69,6 +74,7 @@ impl<'a> Run<'a> {
             deps,
             db,
             replica,
+            primary: obs.primary.as_ref().ok().and_then(|p| p.as_ref()),
             report,
         }
     }
@@ -91,24 +97,35 @@ impl<'a> Run<'a> {
         self.report
     }
 
-    /// Run the plan's `steps` (or, in a dry-run, return them), notify at the decision and at the
-    /// end, and emit the RTO metric.
+    /// Run the plan's `steps` (or, in a dry-run, return them), notify at the decision (the run
+    /// that promotes) and at the end, and emit the RTO metric. A plan that only fences reports
+    /// `already_failed_over` with the fencing, and notifies `fenced`.
     ///
     /// # Errors
     /// [`WorkerError`] of the step that failed, after a `failed` notification.
     pub(crate) async fn proceed(
         mut self,
         steps: &[PlannedStep],
-        rpo_seconds: Option<f64>,
+        rpo: Option<RpoEstimate>,
         deadline: Instant,
     ) -> Result<FailoverReport, WorkerError> {
-        self.report.rpo_seconds = rpo_seconds;
+        self.report.rpo_seconds = rpo.as_ref().and_then(|r| r.seconds);
+        self.report.rpo = rpo;
         if self.report.dry_run {
             self.report.outcome = Outcome::DryRun;
             return Ok(self.report);
         }
-        self.notify(NotifyEvent::Decision).await;
+        let only_fence = steps.iter().all(|s| matches!(s, PlannedStep::Fence { .. }));
+        if steps.iter().any(|s| matches!(s, PlannedStep::Promote { .. })) {
+            self.notify(NotifyEvent::Decision).await;
+        }
         match self.execute(steps, deadline).await {
+            Ok(_) if only_fence => {
+                self.report.outcome = Outcome::AlreadyFailedOver;
+                self.report.writer_endpoint = self.replica.and_then(|i| i.endpoint.clone());
+                self.notify(NotifyEvent::Fenced).await;
+                Ok(self.report)
+            }
             Ok(outcome) => {
                 self.report.outcome = outcome;
                 if outcome == Outcome::FailedOver {
@@ -160,8 +177,10 @@ impl<'a> Run<'a> {
             .filter(|r| r.replica_source.is_none() && r.status == InstanceStatus::Available)
             .and_then(|r| r.endpoint.clone());
         let mut changes = Vec::new();
+        let mut fence = None;
         for step in steps {
             match step {
+                PlannedStep::Fence { fencing, .. } => fence = Some(fencing),
                 PlannedStep::Promote { instance_id, .. } => self.promote(rds, instance_id).await?,
                 PlannedStep::WaitForPromotion { instance_id, .. } => {
                     match self.wait_for_promotion(rds, instance_id, deadline).await? {
@@ -186,8 +205,46 @@ impl<'a> Run<'a> {
         if !self.wait_in_sync(&changes, deadline).await? {
             return Ok(Outcome::InProgress);
         }
-        self.complete(rds, changes.len()).await?;
+        let failover_steps = steps
+            .iter()
+            .any(|s| !matches!(s, PlannedStep::Fence { .. }));
+        if failover_steps {
+            self.complete(rds, changes.len()).await?;
+        }
+        if let Some(fencing) = fence {
+            self.fence(fencing).await;
+        }
         Ok(Outcome::FailedOver)
+    }
+
+    /// Fence the old primary (DNS already points at the new writer). A failure is reported, never
+    /// fatal: the failover is done, and the next run tries again.
+    async fn fence(&mut self, fencing: &Fencing) {
+        let id = self.db.primary.instance_id.to_string();
+        let Some(arn) = self.primary.and_then(|p| p.arn.clone()) else {
+            self.report.fencing = Some(format!("not fenced: `{id}` reported no ARN"));
+            return;
+        };
+        let result = match self.deps.clients.rds(&self.db.primary.region) {
+            Ok(rds) => rds::fence(rds, &id, &arn, fencing, Utc::now()).await,
+            Err(e) => Err(AwsError::unusable("StopDBInstance", e.to_string())),
+        };
+        let how = match fencing {
+            Fencing::Stop => "stopped (StopDBInstance; RDS starts it again after 7 days: a later run stops it again)".to_owned(),
+            Fencing::SecurityGroup { security_group_ids } => {
+                format!("moved to security groups {security_group_ids:?} (ModifyDBInstance)")
+            }
+            Fencing::None => "left alone".to_owned(),
+        };
+        let detail = match result {
+            Ok(()) => format!("fenced: `{id}` {how}"),
+            Err(e) => {
+                error!(database = %self.db.name, error = %e, "fencing failed");
+                format!("not fenced yet: {e}; the next failover run tries again")
+            }
+        };
+        self.record("fence", detail.clone());
+        self.report.fencing = Some(detail);
     }
 
     /// Tag the replica with the decision, then `PromoteReadReplica`. A second promote
@@ -295,13 +352,6 @@ impl<'a> Run<'a> {
     ) -> Result<Option<String>, WorkerError> {
         let r53 = &self.deps.clients.route53;
         let name = &update.name;
-        if points_to(&update.from, target) {
-            self.record(
-                "update_record",
-                format!("`{name}` already points to `{target}`"),
-            );
-            return Ok(None);
-        }
         let comment = format!("pilotlight failover of {}", self.db.name);
         match route53::change_record(r53, update, target, &comment)
             .await
@@ -318,9 +368,28 @@ impl<'a> Run<'a> {
                     .map_err(|e| self.aws(e))?;
                 match after_conflict(update, &current, target) {
                     AfterConflict::DoneByConcurrentRun => {
-                        let detail = format!("`{name}` was pointed to `{target}` by a concurrent run");
+                        // A concurrent run, or this run's own change whose answer was lost and
+                        // retried by the SDK: confirm it with a change of our own to wait for.
+                        let (_, ttl) = route53::read_cname(r53, &update.hosted_zone_id, name)
+                            .await
+                            .map_err(|e| self.aws(e))?;
+                        let confirm = RecordUpdate {
+                            from: current.clone(),
+                            from_ttl: ttl,
+                            ..update.clone()
+                        };
+                        let detail = format!("`{name}` already points to `{target}` (a concurrent run, or a retried request): confirming it");
                         self.record("update_record", detail);
-                        Ok(None)
+                        match route53::change_record(r53, &confirm, target, &comment)
+                            .await
+                            .map_err(|e| self.aws(e))?
+                        {
+                            RecordChange::Submitted(id) => Ok(Some(id)),
+                            RecordChange::Conflict(_) => Err(WorkerError::Conflict(format!(
+                                "failover of `{}` stopped: `{name}` changed during the failover: not overwriting it",
+                                self.db.name
+                            ))),
+                        }
                     }
                     AfterConflict::ChangedByOthers => Err(WorkerError::Conflict(format!(
                         "failover of `{}` stopped: `{name}` changed during the failover from {:?} to {current:?}: not overwriting it",

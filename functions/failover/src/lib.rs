@@ -17,14 +17,15 @@ use pilotlight::command::{parse_command, Command, FailoverRequest};
 use pilotlight::config::{Config, ProtectedDatabase};
 use pilotlight::error::WorkerError;
 use pilotlight::observe::failover::observe;
-use pilotlight::plan::failover::{decide_failover, Ask, Decision};
+use pilotlight::plan::failover::{decide_failover, fence_state, Ask, Decision};
 use pilotlight::plan::route::unknown_database;
 use serde_json::Value;
 use tracing::info;
 
 pub use pilotlight::runtime::WorkerDeps as Deps;
 pub use report::{
-    FailoverReport, NotifyEvent, Outcome, StatusEntry, StatusReport, StepRecord, Timeline,
+    FailoverReport, NotifyEvent, ObservedStatus, Outcome, StatusEntry, StatusReport, StepRecord,
+    Timeline,
 };
 
 use execute::Run;
@@ -108,7 +109,10 @@ pub async fn status(deps: &Deps, only: Option<&str>) -> Result<StatusReport, Wor
             .iter()
             .zip(observations)
             .map(|(db, o)| match o {
-                Ok(o) => StatusEntry::Observed(Box::new(o)),
+                Ok(o) => StatusEntry::Observed(Box::new(ObservedStatus {
+                    fencing: fence_state(db, &o),
+                    observation: o,
+                })),
                 Err(e) => StatusEntry::Unreadable {
                     database: db.name.clone(),
                     error: format!("failover of `{}` failed: {e}", db.name),
@@ -151,9 +155,7 @@ pub async fn failover(
     match decision {
         Decision::AlreadyFailedOver => Ok(run.already_failed_over()),
         Decision::Refused { reasons } => Ok(run.refused(reasons).await),
-        Decision::Proceed {
-            steps, rpo_seconds, ..
-        } => run.proceed(&steps, rpo_seconds, run_deadline).await,
+        Decision::Proceed { steps, rpo, .. } => run.proceed(&steps, rpo, run_deadline).await,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use pilotlight::command::AlarmTrigger;
-use pilotlight::plan::failover::{Decision, Observation};
+use pilotlight::plan::failover::{Decision, FenceState, Observation, RpoEstimate};
 use serde::Serialize;
 
 /// Result of a failover run.
@@ -47,6 +47,8 @@ pub enum NotifyEvent {
     Refused,
     /// The run failed; the report's `reasons` say why.
     Failed,
+    /// A run after the failover fenced the old primary (or tried to; `fencing` says).
+    Fenced,
 }
 
 impl NotifyEvent {
@@ -57,6 +59,7 @@ impl NotifyEvent {
             NotifyEvent::Result => "result",
             NotifyEvent::Refused => "refused",
             NotifyEvent::Failed => "failed",
+            NotifyEvent::Fenced => "fenced",
         }
     }
 }
@@ -114,8 +117,15 @@ pub struct FailoverReport {
     pub timeline: Timeline,
     /// Recovery time in seconds: alarm state change to DNS in sync.
     pub rto_seconds: Option<f64>,
-    /// Recovery point estimate in seconds: replica lag at the promotion decision.
+    /// Recovery point estimate in seconds: the replica lag at the failure's onset, read by engine
+    /// (see `rpo`).
     pub rpo_seconds: Option<f64>,
+    /// How the recovery point was estimated, and whether it is a lower bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpo: Option<RpoEstimate>,
+    /// What fencing the old primary did in this run, when it was planned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fencing: Option<String>,
     /// The endpoint DNS points to after this run, when known.
     pub writer_endpoint: Option<String>,
     /// Notifications that could not be published (the failover itself is unaffected).
@@ -167,8 +177,8 @@ pub struct StatusReport {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum StatusEntry {
-    /// What was observed.
-    Observed(Box<Observation>),
+    /// What was observed, and whether the old primary is fenced.
+    Observed(Box<ObservedStatus>),
     /// The replica or a record could not be read.
     Unreadable {
         /// The database.
@@ -176,4 +186,14 @@ pub enum StatusEntry {
         /// The error.
         error: String,
     },
+}
+
+/// One database's `status`: the observation, and the fencing of the old primary.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObservedStatus {
+    /// What was observed.
+    #[serde(flatten)]
+    pub observation: Observation,
+    /// `not_failed_over`, `disabled`, `fenced`, `pending` (with the reason) or `due`.
+    pub fencing: FenceState,
 }

@@ -4,8 +4,6 @@
 //! API reference: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/Welcome.html>.
 
 use std::collections::HashMap;
-use std::time::Duration;
-
 use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Statistic};
 use chrono::{DateTime, Utc};
 
@@ -13,50 +11,102 @@ use super::{to_chrono, AwsError};
 use crate::plan::failover::AlarmState;
 use crate::plan::status::AlarmStateValue;
 
-/// The replica lag at `until` (UTC): the newest non-negative `AWS/RDS` `ReplicaLag` datapoint
-/// (Maximum per minute, seconds) of `instance_id` in the `lookback` window ending at `until`
-/// (`GetMetricStatistics`); `None` when there is none.
+/// One metric's datapoints, oldest first: `(start of the minute (UTC), statistic)`, one per
+/// minute from `start` to `end` (`GetMetricStatistics`, period 60 s; the window is cut to the
+/// newest 1,440 minutes, the most one call returns).
 ///
-/// `until` is the alarm's state change when known: once the primary is gone, PostgreSQL reports a
-/// lag that keeps growing and MySQL reports `-1` ("replication not running"), so the recovery
-/// point is the last sound datapoint before the failure. Negative datapoints are ignored.
+/// Sources: `AWS/RDS` `ReplicaLag` (seconds; Maximum), `TransactionLogsGeneration` (bytes per
+/// second; Maximum) with dimension `DBInstanceIdentifier`
+/// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html>); `AWS/Route53`
+/// `HealthCheckStatus` (1 healthy, 0 unhealthy; Minimum; us-east-1 only) with dimension
+/// `HealthCheckId` (<https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/monitoring-cloudwatch.html>).
 ///
 /// # Errors
 /// [`AwsError`] when the call fails.
-pub async fn replica_lag(
+pub async fn series(
     cw: &aws_sdk_cloudwatch::Client,
-    instance_id: &str,
-    until: DateTime<Utc>,
-    lookback: Duration,
-) -> Result<Option<f64>, AwsError> {
-    let lookback = i64::try_from(lookback.as_secs()).unwrap_or(i64::MAX / 2);
-    let start = until.timestamp().saturating_sub(lookback);
+    metric: MetricRef<'_>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, f64)>, AwsError> {
+    let start = start.max(end - chrono::Duration::minutes(1440));
+    let statistic = metric.statistic.clone();
     let out = cw
         .get_metric_statistics()
-        .namespace("AWS/RDS")
-        .metric_name("ReplicaLag")
+        .namespace(metric.namespace)
+        .metric_name(metric.name)
         .dimensions(
             Dimension::builder()
-                .name("DBInstanceIdentifier")
-                .value(instance_id)
+                .name(metric.dimension.0)
+                .value(metric.dimension.1)
                 .build(),
         )
-        .start_time(aws_smithy_types::DateTime::from_secs(start))
-        .end_time(aws_smithy_types::DateTime::from_secs(
-            until.timestamp() + 60,
-        ))
+        .start_time(aws_smithy_types::DateTime::from_secs(start.timestamp()))
+        .end_time(aws_smithy_types::DateTime::from_secs(end.timestamp()))
         .period(60)
-        .statistics(Statistic::Maximum)
+        .statistics(statistic.clone())
         .send()
         .await
         .map_err(|e| AwsError::new("GetMetricStatistics", e.into_service_error()))?;
-    Ok(out
+    let mut points: Vec<(DateTime<Utc>, f64)> = out
         .datapoints()
         .iter()
-        .filter_map(|d| Some((d.timestamp()?.secs(), d.maximum()?)))
-        .filter(|(t, v)| *v >= 0.0 && *t <= until.timestamp() + 60)
-        .max_by_key(|(t, _)| *t)
-        .map(|(_, v)| v))
+        .filter_map(|d| {
+            let at = to_chrono(d.timestamp()?)?;
+            let v = match statistic {
+                Statistic::Minimum => d.minimum(),
+                _ => d.maximum(),
+            }?;
+            Some((at, v))
+        })
+        .collect();
+    points.sort_by_key(|p| p.0);
+    Ok(points)
+}
+
+/// A metric and the statistic read: see [`series`].
+#[derive(Debug, Clone)]
+pub struct MetricRef<'a> {
+    /// `AWS/RDS`, `AWS/Route53`.
+    pub namespace: &'a str,
+    /// Metric name.
+    pub name: &'a str,
+    /// The one dimension: (name, value).
+    pub dimension: (&'a str, &'a str),
+    /// `Maximum` or `Minimum`.
+    pub statistic: Statistic,
+}
+
+impl<'a> MetricRef<'a> {
+    /// `AWS/RDS` `ReplicaLag` of `instance_id`, Maximum.
+    pub fn replica_lag(instance_id: &'a str) -> Self {
+        Self {
+            namespace: "AWS/RDS",
+            name: "ReplicaLag",
+            dimension: ("DBInstanceIdentifier", instance_id),
+            statistic: Statistic::Maximum,
+        }
+    }
+
+    /// `AWS/RDS` `TransactionLogsGeneration` of `instance_id`, Maximum.
+    pub fn transaction_logs(instance_id: &'a str) -> Self {
+        Self {
+            namespace: "AWS/RDS",
+            name: "TransactionLogsGeneration",
+            dimension: ("DBInstanceIdentifier", instance_id),
+            statistic: Statistic::Maximum,
+        }
+    }
+
+    /// `AWS/Route53` `HealthCheckStatus` of `health_check_id`, Minimum.
+    pub fn health_check(health_check_id: &'a str) -> Self {
+        Self {
+            namespace: "AWS/Route53",
+            name: "HealthCheckStatus",
+            dimension: ("HealthCheckId", health_check_id),
+            statistic: Statistic::Minimum,
+        }
+    }
 }
 
 /// `DescribeAlarms` for `names` in one region; an alarm that does not exist has state `None`.

@@ -44,6 +44,9 @@ pub struct AwsError {
     pub operation: &'static str,
     /// The SDK's error with its whole context.
     pub message: String,
+    /// The service did not answer: no connection, a timeout, or HTTP 5xx after the SDK's
+    /// retries (set by [`AwsError::from_sdk`]; a refusal such as `AccessDenied` is an answer).
+    pub unreachable: bool,
 }
 
 impl AwsError {
@@ -51,12 +54,51 @@ impl AwsError {
     pub fn new(operation: &'static str, err: impl std::error::Error) -> Self {
         let message = DisplayErrorContext(&err).to_string();
         tracing::warn!(operation, error = %message, "aws call failed");
-        Self { operation, message }
+        Self {
+            operation,
+            message,
+            unreachable: false,
+        }
+    }
+
+    /// As [`AwsError::new`], from the SDK's own error, telling "no answer" (dispatch failure,
+    /// timeout, HTTP 5xx) from an answer.
+    pub fn from_sdk<E, R>(operation: &'static str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + HttpStatus,
+    {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        let unreachable = match &err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
+            SdkError::ResponseError(r) => r.raw().status_code() >= 500,
+            SdkError::ServiceError(s) => s.raw().status_code() >= 500,
+            _ => false,
+        };
+        let mut e = Self::new(operation, err);
+        e.unreachable = unreachable;
+        e
     }
 
     /// An AWS answer the adapter cannot use (e.g. a record of a kind pilotlight does not manage).
     pub fn unusable(operation: &'static str, message: String) -> Self {
-        Self { operation, message }
+        Self {
+            operation,
+            message,
+            unreachable: false,
+        }
+    }
+}
+
+/// The HTTP status of a raw response (the SDK's `HttpResponse`).
+pub trait HttpStatus {
+    /// The status code.
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
     }
 }
 
@@ -115,6 +157,10 @@ impl Clients {
             rds.insert(region.to_string(), aws_sdk_rds::Client::new(&c));
             cloudwatch.insert(region.to_string(), aws_sdk_cloudwatch::Client::new(&c));
         }
+        // Route 53's health check metrics exist only in us-east-1.
+        cloudwatch
+            .entry("us-east-1".to_owned())
+            .or_insert_with(|| aws_sdk_cloudwatch::Client::new(&regional("us-east-1")));
         Self {
             rds,
             cloudwatch,

@@ -15,9 +15,10 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 use chrono::{DateTime, Utc};
 
 use super::{to_chrono, AwsError};
+use crate::config::Fencing;
 use crate::plan::failover::{
-    InstanceState, TAG_ALARM_AT, TAG_FAILOVER_COMPLETED, TAG_LAG_AT_PROMOTION,
-    TAG_PROMOTION_STARTED,
+    InstanceState, ReplicationInfo, TAG_ALARM_AT, TAG_FAILOVER_COMPLETED, TAG_FENCED_AT,
+    TAG_LAG_AT_PROMOTION, TAG_PROMOTION_STARTED,
 };
 use crate::plan::snapshot_copy::CopySnapshot;
 use crate::plan::snapshots::{DbKind, SnapshotInfo};
@@ -39,11 +40,12 @@ pub async fn describe_instance(
     {
         Ok(out) => out,
         Err(e) => {
-            let e = e.into_service_error();
-            if e.is_db_instance_not_found_fault() {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_db_instance_not_found_fault())
+            {
                 return Ok(None);
             }
-            return Err(AwsError::new("DescribeDBInstances", e));
+            return Err(AwsError::from_sdk("DescribeDBInstances", e));
         }
     };
     let Some(i) = out.db_instances().first() else {
@@ -74,7 +76,67 @@ pub async fn describe_instance(
         alarm_at: time_tag(TAG_ALARM_AT),
         lag_at_promotion_seconds: tag(TAG_LAG_AT_PROMOTION).and_then(|v| v.parse().ok()),
         failover_completed_at: time_tag(TAG_FAILOVER_COMPLETED),
+        engine: i.engine().map(str::to_owned),
+        replication: i
+            .status_infos()
+            .iter()
+            .find(|s| s.status_type() == Some("read replication"))
+            .map(|s| ReplicationInfo {
+                status: s.status().unwrap_or("unknown").to_owned(),
+                normal: s.normal().unwrap_or(false),
+                message: s.message().filter(|m| !m.is_empty()).map(str::to_owned),
+            }),
+        security_groups: i
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .map(str::to_owned)
+            .collect(),
+        fenced_at: time_tag(TAG_FENCED_AT),
     }))
+}
+
+/// Fence the old primary `instance_id` as `fencing` says: `StopDBInstance`, or `ModifyDBInstance`
+/// `VpcSecurityGroupIds` (applied as soon as possible whatever `ApplyImmediately` says; it is set
+/// anyway), then tag it [`TAG_FENCED_AT`] (`AddTagsToResource` on `arn`). A stop refused with
+/// `InvalidDBInstanceState` because the instance is already stopped or stopping is done already.
+///
+/// # Errors
+/// [`AwsError`] of the call that failed (e.g. `InvalidDBInstanceState`: it still has a read
+/// replica, or is not `available`).
+pub async fn fence(
+    rds: &aws_sdk_rds::Client,
+    instance_id: &str,
+    arn: &str,
+    fencing: &Fencing,
+    at: DateTime<Utc>,
+) -> Result<(), AwsError> {
+    match fencing {
+        Fencing::None => return Ok(()),
+        Fencing::Stop => {
+            rds.stop_db_instance()
+                .db_instance_identifier(instance_id)
+                .send()
+                .await
+                .map_err(|e| AwsError::new("StopDBInstance", e.into_service_error()))?;
+        }
+        Fencing::SecurityGroup { security_group_ids } => {
+            rds.modify_db_instance()
+                .db_instance_identifier(instance_id)
+                .set_vpc_security_group_ids(Some(security_group_ids.clone()))
+                .apply_immediately(true)
+                .send()
+                .await
+                .map_err(|e| AwsError::new("ModifyDBInstance", e.into_service_error()))?;
+        }
+    }
+    rds.add_tags_to_resource()
+        .resource_name(arn)
+        .tags(Tag::builder().key(TAG_FENCED_AT).value(at.to_rfc3339()).build())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::new("AddTagsToResource", e.into_service_error()))
 }
 
 /// `AddTagsToResource`: record the promotion decision on the replica before promoting it, so a

@@ -30,6 +30,38 @@ pub struct ProtectedDatabase {
     pub health_check_id: Option<String>,
     /// RPO budget in seconds: the largest replica lag an automatic failover may accept.
     pub rpo_budget_seconds: u64,
+    /// How the old primary is made to stop taking writes once the replica is the writer and its
+    /// region answers. Default `{"mode": "stop"}`.
+    #[serde(default)]
+    pub fencing: Fencing,
+}
+
+/// Fencing of the old primary after a failover: when its region answers again (in the failover
+/// run or a later one), make it stop taking writes, tag it `pilotlight:fenced-at`, never delete it.
+///
+/// JSON: `{"mode": "stop"}` (default), `{"mode": "security_group", "security_group_ids":
+/// ["sg-0123456789abcdef0"]}`, or `{"mode": "none"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fencing {
+    /// `StopDBInstance`. RDS starts a stopped instance again after 7 days
+    /// (<https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StopDBInstance.html>): a later
+    /// failover run (the alarm's, a person's, or a scheduled one) that finds it `available` stops it
+    /// again, and `status` shows it unfenced meanwhile. RDS refuses to stop an instance that still
+    /// has a read replica (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_StopInstance.html>):
+    /// the refusal is reported and the next run tries again.
+    #[default]
+    Stop,
+    /// `ModifyDBInstance` `VpcSecurityGroupIds` to these groups (one with no inbound rules): clients
+    /// can no longer connect, the instance keeps running. RDS applies a security group change
+    /// asynchronously, as soon as possible, whatever `ApplyImmediately` says
+    /// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ModifyInstance.Settings.html>).
+    SecurityGroup {
+        /// `sg-` ids, 1 to 5, in the old primary's VPC.
+        security_group_ids: Vec<String>,
+    },
+    /// Leave the old primary alone (it stays writable: clients with cached DNS may still write to it).
+    None,
 }
 
 /// An RDS DB instance in a region.
@@ -40,6 +72,12 @@ pub struct DbInstanceRef {
     pub region: Region,
     /// The `DBInstanceIdentifier`.
     pub instance_id: DbInstanceId,
+    /// The instance's endpoint host name (`Endpoint.Address`), optional: lets the failover tell the
+    /// primary's endpoint from someone else's value in a record while the primary's region cannot
+    /// be read. Without it, a value `<instance_id>.<id>.<region>.rds.amazonaws.com` counts as the
+    /// primary's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// A Route 53 record set that must point at the writer.
@@ -154,6 +192,24 @@ fn validate_one(db: &ProtectedDatabase, at: &dyn Fn(&str) -> String) -> Result<(
             at(&format!("alarms[{j}].name")),
             "must not be empty",
         ));
+    }
+    if let Fencing::SecurityGroup { security_group_ids } = &db.fencing {
+        let well_formed = |g: &String| {
+            g.strip_prefix("sg-")
+                .is_some_and(|h| (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit()))
+        };
+        if security_group_ids.is_empty() || security_group_ids.len() > 5 {
+            return Err(invalid(
+                at("fencing.security_group_ids"),
+                "give 1 to 5 security group ids (one with no inbound rules)",
+            ));
+        }
+        if let Some(bad) = security_group_ids.iter().find(|g| !well_formed(g)) {
+            return Err(invalid(
+                at("fencing.security_group_ids"),
+                format!("`{bad}` is not a security group id (sg- and 8 or 17 hex digits)"),
+            ));
+        }
     }
     if db.rpo_budget_seconds == 0 {
         return Err(invalid(

@@ -19,6 +19,12 @@ pub struct FailoverSettings {
     pub poll_interval_ms: u64,
     /// Largest interval between two polls, in milliseconds.
     pub max_poll_interval_ms: u64,
+    /// A PostgreSQL primary counts as idle when its `TransactionLogsGeneration` (bytes per second,
+    /// the most of any minute in the 15 minutes before the failure) is at most this. RDS for
+    /// PostgreSQL reports up to five minutes of `ReplicaLag` when the source runs no user
+    /// transactions; an idle primary's recovery point is then ~0, not the metric. Default 1024:
+    /// measure yours at the quietest hour (`aws cloudwatch get-metric-statistics`) and set it above.
+    pub idle_primary_log_bytes_per_second: u64,
 }
 
 impl Default for FailoverSettings {
@@ -28,6 +34,7 @@ impl Default for FailoverSettings {
             lag_lookback_seconds: 600,
             poll_interval_ms: 2_000,
             max_poll_interval_ms: 30_000,
+            idle_primary_log_bytes_per_second: 1024,
         }
     }
 }

@@ -15,7 +15,7 @@ mod snapshots;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use databases::{AlarmRef, DbInstanceRef, DnsRecord, ProtectedDatabase};
+pub use databases::{AlarmRef, DbInstanceRef, DnsRecord, Fencing, ProtectedDatabase};
 pub use failover::FailoverSettings;
 pub use names::{DbInstanceId, HostedZoneId, Region, TopicArn};
 pub use notifications::{Notifications, WorkerFunctions};

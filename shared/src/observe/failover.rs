@@ -1,23 +1,30 @@
 //! Observe one protected database for the failover plan ([`crate::plan::failover`]).
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tracing::warn;
 
+use crate::aws::cloudwatch::MetricRef;
 use crate::aws::{cloudwatch, rds, route53, AwsError, Clients};
 use crate::config::{FailoverSettings, ProtectedDatabase};
-use crate::plan::failover::{AlarmState, HealthCheckState, InstanceState, Observation};
+use crate::plan::failover::{
+    AlarmState, FailureOnset, HealthCheckState, InstanceState, LagPoint, Observation,
+    PrimaryActivity,
+};
 
-/// Read the actual state of a protected database: primary and replica (`DescribeDBInstances`),
-/// replica lag at `lag_until` (`GetMetricStatistics`; the alarm's time for a failover), alarms
-/// (`DescribeAlarms`), health check (`GetHealthCheckStatus`) and records
-/// (`ListResourceRecordSets`), all concurrently.
+/// Read the actual state of a protected database, all concurrently: primary and replica
+/// (`DescribeDBInstances`), the replica's `ReplicaLag` from `lag_until` minus the look-back up to
+/// now, the health check's `HealthCheckStatus` and the primary's `TransactionLogsGeneration` over
+/// the look-back before `lag_until` (`GetMetricStatistics`), alarms (`DescribeAlarms`), health
+/// check (`GetHealthCheckStatus`) and records (`ListResourceRecordSets`). `lag_until` is the
+/// alarm's state change for an alarm's failover, else `now`.
+///
+/// The failure's onset is the first minute of the last unhealthy run of `HealthCheckStatus`, else
+/// the alarm's state change (`lag_until` when it is before `now`).
 ///
 /// The primary's region may be the one that is down, so a primary that cannot be read is
-/// recorded, not an error; so is an alarm, a health check or a lag that cannot be read (the
-/// decision treats unknown as "not proven").
+/// recorded (with whether its API answered at all), not an error; so is an alarm, a health check,
+/// a metric that cannot be read (the decision treats unknown as "not proven").
 ///
 /// # Errors
 /// [`AwsError`] when the replica or a record cannot be read.
@@ -28,7 +35,10 @@ pub async fn observe(
     now: DateTime<Utc>,
     lag_until: DateTime<Utc>,
 ) -> Result<Observation, AwsError> {
-    let lookback = Duration::from_secs(settings.lag_lookback_seconds);
+    let lookback = chrono::Duration::seconds(
+        i64::try_from(settings.lag_lookback_seconds).unwrap_or(86_400),
+    );
+    let from = lag_until - lookback;
     let replica = async {
         match clients.rds(&db.replica.region) {
             Ok(c) => rds::describe_instance(c, &db.replica.instance_id).await,
@@ -45,14 +55,77 @@ pub async fn observe(
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
     };
-    let (primary, replica, replica_lag_seconds, alarms, health_check, records) = futures::join!(
+    let end = now + chrono::Duration::seconds(60);
+    let lag = metric(
+        clients,
+        &db.replica.region,
+        MetricRef::replica_lag(&db.replica.instance_id),
+        from,
+        end,
+    );
+    let health_metric = async {
+        match &db.health_check_id {
+            Some(id) => Some(
+                metric(
+                    clients,
+                    "us-east-1",
+                    MetricRef::health_check(id),
+                    from,
+                    lag_until + chrono::Duration::seconds(60),
+                )
+                .await,
+            ),
+            None => None,
+        }
+    };
+    let logs = metric(
+        clients,
+        &db.primary.region,
+        MetricRef::transaction_logs(&db.primary.instance_id),
+        from - chrono::Duration::minutes(ACTIVITY_MINUTES),
+        lag_until + chrono::Duration::seconds(60),
+    );
+    let (primary, replica, lag, health_metric, logs, alarms, health_check, records) = futures::join!(
         primary(clients, db),
         replica,
-        replica_lag(clients, db, lag_until, lookback),
+        lag,
+        health_metric,
+        logs,
         alarms(clients, db),
         health_check(&clients.route53, db),
         records
     );
+    let lag_history: Vec<LagPoint> = lag
+        .unwrap_or_else(|e| {
+            warn!(database = %db.name, error = %e, "replica lag unknown");
+            vec![]
+        })
+        .into_iter()
+        .map(|(at, seconds)| LagPoint { at, seconds })
+        .collect();
+    let replica_lag_seconds = lag_history
+        .iter()
+        .filter(|p| p.seconds >= 0.0 && p.at <= lag_until + chrono::Duration::seconds(60))
+        .max_by_key(|p| p.at)
+        .map(|p| p.seconds);
+    let onset = health_metric
+        .and_then(|m| m.ok())
+        .and_then(|points| unhealthy_since(&points))
+        .map(|at| FailureOnset {
+            at,
+            source: "health_check_metric".into(),
+        })
+        .or_else(|| {
+            (lag_until < now).then(|| FailureOnset {
+                at: lag_until,
+                source: "trigger".into(),
+            })
+        });
+    let onset_at = onset.as_ref().map_or(lag_until, |o| o.at);
+    let primary_activity = logs
+        .ok()
+        .map(|points| activity(&points, onset_at, settings.idle_primary_log_bytes_per_second));
+    let (primary, primary_unreachable) = primary;
     Ok(Observation {
         database: db.name.clone(),
         observed_at: now,
@@ -62,35 +135,73 @@ pub async fn observe(
         alarms,
         health_check,
         records: records?,
+        primary_unreachable,
+        lag_history,
+        onset,
+        primary_activity,
     })
 }
 
-/// The primary, or why it could not be read.
+/// Minutes of the primary's `TransactionLogsGeneration` before the onset that decide "idle".
+const ACTIVITY_MINUTES: i64 = 15;
+
+/// The first minute of the trailing run of unhealthy (`< 1`) `HealthCheckStatus` minutes; `None`
+/// when the newest minute is healthy or there is no datapoint.
+fn unhealthy_since(points: &[(DateTime<Utc>, f64)]) -> Option<DateTime<Utc>> {
+    let mut since = None;
+    for (at, v) in points.iter().rev() {
+        if *v < 1.0 {
+            since = Some(*at);
+        } else {
+            break;
+        }
+    }
+    since
+}
+
+/// The primary's activity in the [`ACTIVITY_MINUTES`] before `onset`.
+fn activity(points: &[(DateTime<Utc>, f64)], onset: DateTime<Utc>, threshold: u64) -> PrimaryActivity {
+    let window: Vec<f64> = points
+        .iter()
+        .filter(|(at, _)| *at < onset && *at >= onset - chrono::Duration::minutes(ACTIVITY_MINUTES))
+        .map(|(_, v)| *v)
+        .collect();
+    let max = window.iter().copied().reduce(f64::max);
+    PrimaryActivity {
+        max_log_bytes_per_second: max,
+        idle_threshold: threshold,
+        minutes: window.len(),
+        idle: window.len() >= 5 && max.is_some_and(|m| m <= threshold as f64),
+    }
+}
+
+/// The primary, or why it could not be read, and whether its region's RDS API did not answer.
 async fn primary(
     clients: &Clients,
     db: &ProtectedDatabase,
-) -> Result<Option<InstanceState>, String> {
-    let rds = clients.rds(&db.primary.region).map_err(|e| e.to_string())?;
-    rds::describe_instance(rds, &db.primary.instance_id)
-        .await
-        .map_err(|e| e.to_string())
+) -> (Result<Option<InstanceState>, String>, bool) {
+    let rds = match clients.rds(&db.primary.region) {
+        Ok(c) => c,
+        Err(e) => return (Err(e.to_string()), false),
+    };
+    match rds::describe_instance(rds, &db.primary.instance_id).await {
+        Ok(p) => (Ok(p), false),
+        Err(e) => (Err(e.to_string()), e.unreachable),
+    }
 }
 
-/// The replica lag at `until`; unknown (`None`) when it cannot be read.
-async fn replica_lag(
+/// A metric's datapoints in `region`.
+async fn metric(
     clients: &Clients,
-    db: &ProtectedDatabase,
-    until: DateTime<Utc>,
-    lookback: Duration,
-) -> Option<f64> {
-    let lag = match clients.cloudwatch(&db.replica.region) {
-        Ok(cw) => cloudwatch::replica_lag(cw, &db.replica.instance_id, until, lookback).await,
+    region: &str,
+    metric: MetricRef<'_>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, f64)>, AwsError> {
+    match clients.cloudwatch(region) {
+        Ok(cw) => cloudwatch::series(cw, metric, start, end).await,
         Err(e) => Err(AwsError::unusable("GetMetricStatistics", e.to_string())),
-    };
-    lag.unwrap_or_else(|e| {
-        warn!(database = %db.name, error = %e, "replica lag unknown");
-        None
-    })
+    }
 }
 
 /// Every configured alarm's state, one `DescribeAlarms` per region; an alarm whose region cannot

@@ -94,12 +94,20 @@ data "aws_iam_policy_document" "failover" {
   statement {
     sid       = "TagConfiguredReplicasWithPilotlightKeys"
     actions   = ["rds:AddTagsToResource"]
-    resources = var.replica_instance_arns
+    resources = local.primary_and_replica_arns
     condition {
       test     = "ForAllValues:StringLike"
       variable = "aws:TagKeys"
       values   = ["pilotlight:*"]
     }
+  }
+
+  # Fencing of the old primary after a failover (databases[].fencing): stop it, or move it to a
+  # security group without ingress. Never DeleteDBInstance.
+  statement {
+    sid       = "FenceConfiguredPrimaries"
+    actions   = ["rds:StopDBInstance", "rds:ModifyDBInstance"]
+    resources = var.primary_instance_arns
   }
 
   statement {
