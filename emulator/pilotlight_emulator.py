@@ -206,7 +206,36 @@ def _change_resource_record_sets(self: Any, zoneid: str, change_list: list[dict[
                 raise InvalidChangeBatch(
                     f"[Tried to delete resource record set [name='{name}', type='{rrset.get('Type')}'] but the values provided do not match the current values]"
                 )
-        return _original_change_rrsets(self, zoneid, change_list)
+        # A batch is applied in order, all or nothing: a CREATE of a record set the same batch
+        # DELETEs first is valid (a compare-and-swap of a value onto itself confirms it). moto
+        # checks each CREATE against the zone before the batch (and its change journal), so it
+        # refuses that; check here in order, then let moto apply the DELETEs before the rest.
+        def key(rrset: dict[str, Any]) -> tuple[str, str, Any]:
+            name = rrset["Name"] if rrset["Name"].endswith(".") else rrset["Name"] + "."
+            return (name, rrset.get("Type"), rrset.get("SetIdentifier"))
+
+        present = {(r.name, r.type, r.set_identifier) for r in zone.rrsets}
+        recreated = False
+        for change in change_list:
+            k = key(change["ResourceRecordSet"])
+            if change.get("Action") == "DELETE":
+                present.discard(k)
+            elif change.get("Action") == "CREATE":
+                if k in present:
+                    raise InvalidChangeBatch(
+                        f"[Tried to create resource record set [name='{k[0]}', type='{k[1]}'] but it already exists]"
+                    )
+                recreated = recreated or any(
+                    c.get("Action") == "DELETE" and key(c["ResourceRecordSet"]) == k for c in change_list
+                )
+                present.add(k)
+            else:
+                present.add(k)
+        if not recreated:
+            return _original_change_rrsets(self, zoneid, change_list)
+        deletes = [c for c in change_list if c.get("Action") == "DELETE"]
+        _original_change_rrsets(self, zoneid, deletes)
+        return _original_change_rrsets(self, zoneid, [c for c in change_list if c.get("Action") != "DELETE"])
 
 
 route53_models.Route53Backend.change_resource_record_sets = _change_resource_record_sets

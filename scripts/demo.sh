@@ -121,8 +121,11 @@ for d in status["databases"]:
         print(f"  alarm {a['name']}: {a['state']}")
 EOF
 
-say "the primary fails: health check failing, alarm to ALARM"
+say "the primary fails: health check failing, the replica loses its source (read replication: error), alarm to ALARM"
 curl -s -X PUT -H 'content-type: application/json' -d '{"status":"Failure"}' "$EMU/_pilotlight/health-checks/$HC_ID" >/dev/null
+curl -s -X PUT -H 'content-type: application/json' \
+  -d '{"status":"error","message":"Replication has stopped: the source is unreachable."}' \
+  "$EMU/_pilotlight/instances/$DR_REGION/orders-replica/replication" >/dev/null
 aws_ cloudwatch set-alarm-state --region $PRIMARY_REGION --alarm-name orders-primary-unhealthy --state-value ALARM \
   --state-reason "Threshold Crossed: 1 out of the last 1 datapoints [0.0] was less than the threshold (1.0)."
 # CloudWatch alarm actions never fire in the emulator: deliver the SNS notification ourselves,
@@ -169,4 +172,7 @@ aws_ route53 list-resource-record-sets --hosted-zone-id "$ZONE_ID" \
 say "the promoted replica now"
 aws_ rds describe-db-instances --region $DR_REGION --db-instance-identifier orders-replica \
   --query 'DBInstances[0].{id:DBInstanceIdentifier,status:DBInstanceStatus,replica_of:ReadReplicaSourceDBInstanceIdentifier,endpoint:Endpoint.Address}'
-say "done: the alarm became a promoted replica, a repointed record and a notification"
+say "the old primary now (fenced: stopped and tagged, so clients with a cached DNS answer cannot write to it)"
+aws_ rds describe-db-instances --region $PRIMARY_REGION --db-instance-identifier orders-primary \
+  --query 'DBInstances[0].{id:DBInstanceIdentifier,status:DBInstanceStatus,fenced_at:TagList[?Key==`pilotlight:fenced-at`]|[0].Value}'
+say "done: the alarm became a promoted replica, a repointed record, a fenced old primary and a notification"

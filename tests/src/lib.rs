@@ -186,6 +186,16 @@ impl Emulator {
         );
     }
 
+    /// The read replication status the replica `id` in `region` reports in `StatusInfos`
+    /// (`"error"`, `"stopped"`, ...; `None`: `replicating`, the default).
+    pub fn set_replication(&self, region: &str, id: &str, status: Option<&str>, message: &str) {
+        self.control(
+            "PUT",
+            &format!("/instances/{region}/{id}/replication"),
+            Some(json!({"status": status, "message": message})),
+        );
+    }
+
     /// How promotions started from now on behave: `{"seconds": S}` (how long `PromoteReadReplica`
     /// takes) and/or `{"hold": true|false}` (stay `modifying` until released).
     pub fn set_promotions(&self, settings: Value) {
@@ -374,6 +384,17 @@ impl Scenario {
         lag_seconds: Option<f64>,
         rpo_budget_seconds: u64,
     ) -> Self {
+        Self::create_with_engine(emu, name, "postgres", lag_seconds, rpo_budget_seconds).await
+    }
+
+    /// As [`Scenario::create`], with the RDS `engine` of primary and replica (`postgres`, `mysql`).
+    pub async fn create_with_engine(
+        emu: &Emulator,
+        name: &str,
+        engine: &str,
+        lag_seconds: Option<f64>,
+        rpo_budget_seconds: u64,
+    ) -> Self {
         let aws = AwsState::new(emu).await;
         let primary_id = format!("{name}-primary");
         let replica_id = format!("{name}-replica");
@@ -381,7 +402,7 @@ impl Scenario {
             .rds_primary
             .create_db_instance()
             .db_instance_identifier(&primary_id)
-            .engine("postgres")
+            .engine(engine)
             .db_instance_class("db.t3.micro")
             .allocated_storage(20)
             .master_username("pilotlight")
@@ -571,8 +592,22 @@ impl Scenario {
         }
     }
 
-    /// The primary goes down: health check failing, alarm in `ALARM`.
+    /// The primary goes down: health check failing, the replica reports read replication
+    /// `error` (it lost its source: the evidence from the replica's side), alarm in `ALARM`.
     pub async fn primary_down(&self, emu: &Emulator) {
+        emu.set_health_check(&self.health_check_id, "Failure");
+        emu.set_replication(
+            DR_REGION,
+            &format!("{}-replica", self.name),
+            Some("error"),
+            "Replication has stopped: the source is unreachable.",
+        );
+        set_alarm(&self.aws.cw_primary, &self.alarm_name, StateValue::Alarm).await;
+    }
+
+    /// The primary is down but the replica still replicates (no evidence from its side): health
+    /// check failing, alarm in `ALARM`.
+    pub async fn primary_unhealthy_only(&self, emu: &Emulator) {
         emu.set_health_check(&self.health_check_id, "Failure");
         set_alarm(&self.aws.cw_primary, &self.alarm_name, StateValue::Alarm).await;
     }
@@ -731,6 +766,42 @@ pub async fn put_replica_lag(cw: &aws_sdk_cloudwatch::Client, instance_id: &str,
         .send()
         .await
         .expect("put replica lag");
+}
+
+/// `PutMetricData` of one metric with one dimension: `(minutes ago, value)` datapoints, each at
+/// the start of its minute.
+pub async fn put_metric_series(
+    cw: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    metric: &str,
+    dimension: (&str, &str),
+    points: &[(i64, f64)],
+) {
+    let minute = chrono::Utc::now().timestamp() / 60 * 60;
+    for chunk in points.chunks(20) {
+        let data = chunk
+            .iter()
+            .map(|(ago, v)| {
+                MetricDatum::builder()
+                    .metric_name(metric)
+                    .dimensions(
+                        Dimension::builder()
+                            .name(dimension.0)
+                            .value(dimension.1)
+                            .build(),
+                    )
+                    .value(*v)
+                    .timestamp(aws_smithy_types::DateTime::from_secs(minute - ago * 60))
+                    .build()
+            })
+            .collect();
+        cw.put_metric_data()
+            .namespace(namespace)
+            .set_metric_data(Some(data))
+            .send()
+            .await
+            .expect("put metric data");
+    }
 }
 
 /// Sleep helper for polling loops in tests.

@@ -13,7 +13,7 @@ use aws_sdk_cloudwatch::types::{Datapoint, MetricAlarm, StateValue};
 use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::operation::promote_read_replica::PromoteReadReplicaOutput;
-use aws_sdk_rds::types::{DbInstance, Endpoint};
+use aws_sdk_rds::types::{DbInstance, DbInstanceStatusInfo, Endpoint};
 use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError;
 use aws_sdk_route53::operation::get_health_check_status::GetHealthCheckStatusOutput;
 use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
@@ -49,6 +49,16 @@ fn instance(
                 .db_instance_status("available")
                 .endpoint(Endpoint::builder().address(endpoint).build())
                 .set_read_replica_source_db_instance_identifier(source.map(str::to_owned))
+                .engine("postgres")
+                // A replica that lost its source: the evidence an automatic failover needs.
+                .set_status_infos(source.map(|_| {
+                    vec![DbInstanceStatusInfo::builder()
+                        .status_type("read replication")
+                        .status("error")
+                        .normal(false)
+                        .message("the source is unreachable")
+                        .build()]
+                }))
                 .build(),
         )
         .build()
@@ -123,7 +133,17 @@ async fn a_record_repointed_by_a_person_during_the_failover_stops_it_with_a_conf
             )
             .build()
     });
-    let cw_primary = mock_client!(aws_sdk_cloudwatch, [&alarms]);
+    // No HealthCheckStatus or TransactionLogsGeneration datapoints: the onset is the alarm's.
+    let no_metrics = mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
+        .sequence()
+        .output(|| GetMetricStatisticsOutput::builder().build())
+        .repeatedly()
+        .build();
+    let cw_primary = mock_client!(
+        aws_sdk_cloudwatch,
+        RuleMode::MatchAny,
+        [&alarms, &no_metrics]
+    );
 
     // Route 53: the record on the primary when observed, the person's value when read again.
     let health = mock!(aws_sdk_route53::Client::get_health_check_status).then_output(|| {

@@ -114,11 +114,22 @@ pub async fn fence(
     match fencing {
         Fencing::None => return Ok(()),
         Fencing::Stop => {
-            rds.stop_db_instance()
+            if let Err(e) = rds
+                .stop_db_instance()
                 .db_instance_identifier(instance_id)
                 .send()
                 .await
-                .map_err(|e| AwsError::new("StopDBInstance", e.into_service_error()))?;
+            {
+                let e = e.into_service_error();
+                // A concurrent run stopped it first: done, as long as it is stopping or stopped.
+                let stopped = e.is_invalid_db_instance_state_fault()
+                    && describe_instance(rds, instance_id).await.ok().flatten().is_some_and(
+                        |i| matches!(i.status.as_str(), "stopped" | "stopping"),
+                    );
+                if !stopped {
+                    return Err(AwsError::new("StopDBInstance", e));
+                }
+            }
         }
         Fencing::SecurityGroup { security_group_ids } => {
             rds.modify_db_instance()

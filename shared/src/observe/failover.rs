@@ -38,7 +38,9 @@ pub async fn observe(
     let lookback = chrono::Duration::seconds(
         i64::try_from(settings.lag_lookback_seconds).unwrap_or(86_400),
     );
-    let from = lag_until - lookback;
+    // The onset comes before the alarm by the detection time: look back from up to
+    // ONSET_MARGIN_MINUTES before the alarm, so the look-back holds before the onset too.
+    let from = lag_until - lookback - chrono::Duration::minutes(ONSET_MARGIN_MINUTES);
     let replica = async {
         match clients.rds(&db.replica.region) {
             Ok(c) => rds::describe_instance(c, &db.replica.instance_id).await,
@@ -141,6 +143,10 @@ pub async fn observe(
         primary_activity,
     })
 }
+
+/// How long before the alarm the failure may have begun (health check interval × failure
+/// threshold + the alarm's evaluation periods; minutes in practice), in minutes.
+const ONSET_MARGIN_MINUTES: i64 = 30;
 
 /// Minutes of the primary's `TransactionLogsGeneration` before the onset that decide "idle".
 const ACTIVITY_MINUTES: i64 = 15;
