@@ -71,15 +71,16 @@ RETENTION_POLICY = {"max_age_days": 30, "min_keep": 3, "daily": 7, "weekly": 4, 
 EXPECTED_FAILOVER_CALLS = Counter(
     {
         "DescribeDBInstances": 3,  # primary and replica (observation), then 1 poll until standalone
-        "GetMetricStatistics": 1,
+        "GetMetricStatistics": 3,  # ReplicaLag, HealthCheckStatus (the onset), TransactionLogsGeneration
         "DescribeAlarms": 1,
         "GetHealthCheckStatus": 1,
         "ListResourceRecordSets": 1,
         "Publish": 2,  # decision, result
-        "AddTagsToResource": 2,  # the decision before the promotion, the completion after DNS
+        "AddTagsToResource": 3,  # the decision before the promotion, the completion after DNS, fenced
         "PromoteReadReplica": 1,
         "ChangeResourceRecordSets": 1,
         "GetChange": 1,
+        "StopDBInstance": 1,  # fencing the old primary (it still answers)
     }
 )
 
@@ -527,6 +528,8 @@ def failover_fixture(emu: Emulator) -> tuple[dict[str, Any], dict[str, Any]]:
         HealthCheckConfig={"Type": "TCP", "FullyQualifiedDomainName": endpoint, "Port": 5432},
     )["HealthCheck"]["Id"]
     emu.ok("PUT", f"/health-checks/{hc}", {"status": "Failure"})
+    # the replica lost its source: the evidence from its side that an automatic failover needs
+    emu.set_replication(DR, "orders-replica", "error", "Replication has stopped: the source is unreachable.")
     alarm = "orders-primary-unhealthy"
     cw_p = emu.client("cloudwatch", PRIMARY)
     cw_p.put_metric_alarm(

@@ -145,7 +145,10 @@ fn three_of_eight_checkers_healthy_is_healthy_by_route53s_rule_one_of_eight_is_n
         checkers: 8,
     }));
     let d = decide(&db(), &obs, AUTO);
-    assert!(reasons(&d).contains("Route 53's rule (more than 18%"), "{d:?}");
+    assert!(
+        reasons(&d).contains("Route 53's rule (more than 18%"),
+        "{d:?}"
+    );
     assert!(reasons(&d).contains("3 of 8 checkers (37%)"), "{d:?}");
     obs.health_check = Some(Ok(HealthCheckState {
         id: "hc".into(),
@@ -166,10 +169,16 @@ fn three_of_eight_checkers_healthy_is_healthy_by_route53s_rule_one_of_eight_is_n
 fn a_replica_still_replicating_is_refused_unless_a_person_forces() {
     let obs = base("postgres");
     let d = decide(&db(), &obs, AUTO);
-    assert!(reasons(&d).contains("no evidence from the replica's side"), "{d:?}");
+    assert!(
+        reasons(&d).contains("no evidence from the replica's side"),
+        "{d:?}"
+    );
     match decide(&db(), &obs, FORCED) {
         Decision::Proceed { overridden, .. } => {
-            assert!(overridden.iter().any(|o| o.contains("no evidence")), "{overridden:?}")
+            assert!(
+                overridden.iter().any(|o| o.contains("no evidence")),
+                "{overridden:?}"
+            )
         }
         other => panic!("expected proceed, got {other:?}"),
     }
@@ -255,7 +264,10 @@ fn idle_postgres_primary_recovers_to_zero_a_busy_one_at_its_lag_at_the_onset() {
     lag.extend([900.0; 10]);
     obs.lag_history = lag_every_minute(&lag);
     let r = reasons(&decide(&d, &obs, AUTO));
-    assert!(r.contains("200 s") && r.contains("over the RPO budget of 60 s"), "{r}");
+    assert!(
+        r.contains("200 s") && r.contains("over the RPO budget of 60 s"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -269,7 +281,10 @@ fn mysql_recovery_point_is_the_last_sound_lag_before_minus_one_as_a_lower_bound(
         Decision::Proceed { rpo, .. } => {
             let rpo = rpo.expect("rpo");
             assert_eq!(rpo.seconds, Some(7.0));
-            assert!(rpo.lower_bound && rpo.basis.contains("lower bound"), "{rpo:?}");
+            assert!(
+                rpo.lower_bound && rpo.basis.contains("lower bound"),
+                "{rpo:?}"
+            );
         }
         other => panic!("expected proceed, got {other:?}"),
     }
@@ -323,7 +338,10 @@ fn the_foreign_record_guard_holds_while_the_primary_region_is_down() {
     region_down(&mut obs);
     obs.records[0].values = vec!["maintenance.example.internal".into()];
     let d = decide(&db(), &obs, AUTO);
-    assert!(reasons(&d).contains("neither the primary nor the replica"), "{d:?}");
+    assert!(
+        reasons(&d).contains("neither the primary nor the replica"),
+        "{d:?}"
+    );
     // the primary's endpoint by RDS's naming still counts as the primary's
     obs.records[0].values = vec![PRIMARY_ENDPOINT.into()];
     assert!(is_promote(&decide(&db(), &obs, AUTO)));

@@ -147,7 +147,9 @@ async fn point_record(s: &Scenario, value: &str) {
                                 .name(&s.record_name)
                                 .r#type(RrType::Cname)
                                 .ttl(60)
-                                .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+                                .resource_records(
+                                    ResourceRecord::builder().value(value).build().unwrap(),
+                                )
                                 .build()
                                 .unwrap(),
                         )
@@ -172,9 +174,21 @@ async fn three_of_eight_checkers_healthy_is_refused_by_route53s_rule_one_of_eigh
     emu.clear_requests();
     let report = run(&s, &alarm_request(&s)).await;
     assert_eq!(report.outcome, Outcome::Refused);
-    assert!(reasons(&report).contains("Route 53's rule (more than 18%"), "{}", reasons(&report));
-    assert!(reasons(&report).contains("3 of 8 checkers"), "{}", reasons(&report));
-    assert_eq!(emu.mutating_calls(), ["Publish"], "only the refusal is published");
+    assert!(
+        reasons(&report).contains("Route 53's rule (more than 18%"),
+        "{}",
+        reasons(&report)
+    );
+    assert!(
+        reasons(&report).contains("3 of 8 checkers"),
+        "{}",
+        reasons(&report)
+    );
+    assert_eq!(
+        emu.mutating_calls(),
+        ["Publish"],
+        "only the refusal is published"
+    );
 
     emu.set_health_checkers(&s.health_check_id, 1, 8);
     let report = run(&s, &alarm_request(&s)).await;
@@ -183,7 +197,8 @@ async fn three_of_eight_checkers_healthy_is_refused_by_route53s_rule_one_of_eigh
 }
 
 #[tokio::test]
-async fn a_replica_still_replicating_is_refused_until_a_person_forces_and_the_override_is_reported() {
+async fn a_replica_still_replicating_is_refused_until_a_person_forces_and_the_override_is_reported()
+{
     let emu = Emulator::start();
     let s = Scenario::create(&emu, "replicating", Some(2.0), 300).await;
     // alarm and health check say down; the primary answers, is available, the replica replicates
@@ -202,7 +217,10 @@ async fn a_replica_still_replicating_is_refused_until_a_person_forces_and_the_ov
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
     let decision = serde_json::to_value(&report.decision).expect("json");
     let overridden = decision["overridden"].to_string();
-    assert!(overridden.contains("no evidence from the replica's side"), "{overridden}");
+    assert!(
+        overridden.contains("no evidence from the replica's side"),
+        "{overridden}"
+    );
     assert!(report.force);
 }
 
@@ -212,7 +230,12 @@ async fn an_idle_postgres_primary_is_promoted_with_a_zero_rpo_a_busy_one_is_refu
     // idle: the lag is RDS's sawtooth (60..300 s, reset by the 5-minute WAL switch), no writes
     let idle = Scenario::create(&emu, "idle", None, 60).await;
     let sawtooth: Vec<(i64, f64)> = (0..=20)
-        .map(|ago| (ago, f64::from(u32::try_from((20 - ago) % 5).unwrap()) * 60.0 + 60.0))
+        .map(|ago| {
+            (
+                ago,
+                f64::from(u32::try_from((20 - ago) % 5).unwrap()) * 60.0 + 60.0,
+            )
+        })
         .collect();
     replica_lag(&idle, &sawtooth).await;
     primary_logs(&idle, 40.0).await;
@@ -220,7 +243,16 @@ async fn an_idle_postgres_primary_is_promoted_with_a_zero_rpo_a_busy_one_is_refu
     // busy: 200 s behind at the onset, growing since
     let busy = Scenario::create(&emu, "busy", None, 60).await;
     let growing: Vec<(i64, f64)> = (0..=20)
-        .map(|ago| (ago, if ago > 10 { 200.0 } else { 200.0 + f64::from(u32::try_from(10 - ago).unwrap()) * 60.0 }))
+        .map(|ago| {
+            (
+                ago,
+                if ago > 10 {
+                    200.0
+                } else {
+                    200.0 + f64::from(u32::try_from(10 - ago).unwrap()) * 60.0
+                },
+            )
+        })
         .collect();
     replica_lag(&busy, &growing).await;
     primary_logs(&busy, 850_000.0).await;
@@ -232,7 +264,9 @@ async fn an_idle_postgres_primary_is_promoted_with_a_zero_rpo_a_busy_one_is_refu
     rds_down_in_primary_region(&emu);
 
     let report = run(&idle, &alarm_request(&idle)).await;
-    let observed = status(&idle.failover_deps(), Some(&idle.name)).await.expect("status");
+    let observed = status(&idle.failover_deps(), Some(&idle.name))
+        .await
+        .expect("status");
     assert_eq!(
         report.outcome,
         Outcome::FailedOver,
@@ -246,7 +280,10 @@ async fn an_idle_postgres_primary_is_promoted_with_a_zero_rpo_a_busy_one_is_refu
     let report = run(&busy, &alarm_request(&busy)).await;
     assert_eq!(report.outcome, Outcome::Refused);
     let r = reasons(&report);
-    assert!(r.contains("200 s") && r.contains("over the RPO budget of 60 s"), "{r}");
+    assert!(
+        r.contains("200 s") && r.contains("over the RPO budget of 60 s"),
+        "{r}"
+    );
 }
 
 #[tokio::test]
@@ -264,7 +301,10 @@ async fn mysql_lag_of_minus_one_gives_the_last_sound_lag_as_a_lower_bound() {
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
     assert_eq!(report.rpo_seconds, Some(7.0));
     let rpo = report.rpo.expect("rpo");
-    assert!(rpo.lower_bound && rpo.basis.contains("lower bound"), "{rpo:?}");
+    assert!(
+        rpo.lower_bound && rpo.basis.contains("lower bound"),
+        "{rpo:?}"
+    );
 }
 
 #[tokio::test]
@@ -292,9 +332,19 @@ async fn a_crash_between_the_dns_change_and_insync_is_completed_once_and_a_failb
         .rds_dr
         .add_tags_to_resource()
         .resource_name(&arn)
-        .tags(Tag::builder().key("pilotlight:promotion-started-at").value(&at).build())
+        .tags(
+            Tag::builder()
+                .key("pilotlight:promotion-started-at")
+                .value(&at)
+                .build(),
+        )
         .tags(Tag::builder().key("pilotlight:alarm-at").value(&at).build())
-        .tags(Tag::builder().key("pilotlight:replica-lag-seconds").value("2").build())
+        .tags(
+            Tag::builder()
+                .key("pilotlight:replica-lag-seconds")
+                .value("2")
+                .build(),
+        )
         .send()
         .await
         .expect("tag");
@@ -360,7 +410,10 @@ async fn with_the_primary_region_down_a_persons_maintenance_record_is_not_overwr
         reasons(&report)
     );
     assert_eq!(emu.calls("PromoteReadReplica"), 0);
-    assert_eq!(s.record_values().await, vec!["maintenance.example.internal".to_owned()]);
+    assert_eq!(
+        s.record_values().await,
+        vec!["maintenance.example.internal".to_owned()]
+    );
 }
 
 #[tokio::test]
@@ -379,17 +432,31 @@ async fn the_old_primary_is_fenced_once_when_its_region_comes_back() {
     assert_eq!(fencing_in_status(&s).await["fencing"], "due");
     let report = run(&s, &alarm_request(&s)).await;
     assert_eq!(report.outcome, Outcome::AlreadyFailedOver, "{report:?}");
-    assert!(report.fencing.as_deref().is_some_and(|f| f.starts_with("fenced")), "{report:?}");
+    assert!(
+        report
+            .fencing
+            .as_deref()
+            .is_some_and(|f| f.starts_with("fenced")),
+        "{report:?}"
+    );
     assert_eq!(emu.succeeded("StopDBInstance"), 1);
     let (status_now, _, fenced_at) = primary_state(&s).await;
     assert_eq!(status_now, "stopped");
     assert!(fenced_at.is_some());
-    assert!(s.notifications().await.iter().any(|m| m["event"] == "fenced"));
+    assert!(s
+        .notifications()
+        .await
+        .iter()
+        .any(|m| m["event"] == "fenced"));
 
     emu.clear_requests();
     let rerun = run(&s, &alarm_request(&s)).await;
     assert_eq!(rerun.outcome, Outcome::AlreadyFailedOver);
-    assert!(emu.mutating_calls().is_empty(), "{:?}", emu.mutating_calls());
+    assert!(
+        emu.mutating_calls().is_empty(),
+        "{:?}",
+        emu.mutating_calls()
+    );
     assert_eq!(fencing_in_status(&s).await["fencing"], "fenced");
 }
 
@@ -401,7 +468,10 @@ async fn fencing_none_leaves_the_old_primary_alone_and_a_security_group_fences_i
     none.primary_down(&emu).await;
     let report = run(&none, &alarm_request(&none)).await;
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
-    assert_eq!(emu.calls("StopDBInstance") + emu.calls("ModifyDBInstance"), 0);
+    assert_eq!(
+        emu.calls("StopDBInstance") + emu.calls("ModifyDBInstance"),
+        0
+    );
     assert_eq!(primary_state(&none).await.0, "available");
     assert_eq!(fencing_in_status(&none).await["fencing"], "disabled");
 

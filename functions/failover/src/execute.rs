@@ -10,10 +10,10 @@ use pilotlight::aws::rds::{self, PromoteOutcome};
 use pilotlight::aws::route53::{self, RecordChange};
 use pilotlight::aws::{sns, AwsError};
 use pilotlight::command::FailoverRequest;
+use pilotlight::config::Fencing;
 use pilotlight::config::ProtectedDatabase;
 use pilotlight::error::WorkerError;
 use pilotlight::metrics;
-use pilotlight::config::Fencing;
 use pilotlight::plan::failover::{
     after_conflict, rto_start, AfterConflict, Decision, InstanceState, Observation, PlannedStep,
     RecordUpdate, RpoEstimate,
@@ -116,7 +116,10 @@ impl<'a> Run<'a> {
             return Ok(self.report);
         }
         let only_fence = steps.iter().all(|s| matches!(s, PlannedStep::Fence { .. }));
-        if steps.iter().any(|s| matches!(s, PlannedStep::Promote { .. })) {
+        if steps
+            .iter()
+            .any(|s| matches!(s, PlannedStep::Promote { .. }))
+        {
             self.notify(NotifyEvent::Decision).await;
         }
         match self.execute(steps, deadline).await {

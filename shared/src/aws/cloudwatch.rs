@@ -3,9 +3,9 @@
 //!
 //! API reference: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/Welcome.html>.
 
-use std::collections::HashMap;
 use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Statistic};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 use super::{to_chrono, AwsError};
 use crate::plan::failover::AlarmState;

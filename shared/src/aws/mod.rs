@@ -63,7 +63,10 @@ impl AwsError {
 
     /// As [`AwsError::new`], from the SDK's own error, telling "no answer" (dispatch failure,
     /// timeout, HTTP 5xx) from an answer.
-    pub fn from_sdk<E, R>(operation: &'static str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Self
+    pub fn from_sdk<E, R>(
+        operation: &'static str,
+        err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    ) -> Self
     where
         E: std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + HttpStatus,

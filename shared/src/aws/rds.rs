@@ -123,9 +123,11 @@ pub async fn fence(
                 let e = e.into_service_error();
                 // A concurrent run stopped it first: done, as long as it is stopping or stopped.
                 let stopped = e.is_invalid_db_instance_state_fault()
-                    && describe_instance(rds, instance_id).await.ok().flatten().is_some_and(
-                        |i| matches!(i.status.as_str(), "stopped" | "stopping"),
-                    );
+                    && describe_instance(rds, instance_id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some_and(|i| matches!(i.status.as_str(), "stopped" | "stopping"));
                 if !stopped {
                     return Err(AwsError::new("StopDBInstance", e));
                 }
@@ -143,7 +145,12 @@ pub async fn fence(
     }
     rds.add_tags_to_resource()
         .resource_name(arn)
-        .tags(Tag::builder().key(TAG_FENCED_AT).value(at.to_rfc3339()).build())
+        .tags(
+            Tag::builder()
+                .key(TAG_FENCED_AT)
+                .value(at.to_rfc3339())
+                .build(),
+        )
         .send()
         .await
         .map(|_| ())

@@ -195,8 +195,9 @@ fn validate_one(db: &ProtectedDatabase, at: &dyn Fn(&str) -> String) -> Result<(
     }
     if let Fencing::SecurityGroup { security_group_ids } = &db.fencing {
         let well_formed = |g: &String| {
-            g.strip_prefix("sg-")
-                .is_some_and(|h| (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit()))
+            g.strip_prefix("sg-").is_some_and(|h| {
+                (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit())
+            })
         };
         if security_group_ids.is_empty() || security_group_ids.len() > 5 {
             return Err(invalid(

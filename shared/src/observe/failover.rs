@@ -35,9 +35,8 @@ pub async fn observe(
     now: DateTime<Utc>,
     lag_until: DateTime<Utc>,
 ) -> Result<Observation, AwsError> {
-    let lookback = chrono::Duration::seconds(
-        i64::try_from(settings.lag_lookback_seconds).unwrap_or(86_400),
-    );
+    let lookback =
+        chrono::Duration::seconds(i64::try_from(settings.lag_lookback_seconds).unwrap_or(86_400));
     // The onset comes before the alarm by the detection time: look back from up to
     // ONSET_MARGIN_MINUTES before the alarm, so the look-back holds before the onset too.
     let from = lag_until - lookback - chrono::Duration::minutes(ONSET_MARGIN_MINUTES);
@@ -124,9 +123,13 @@ pub async fn observe(
             })
         });
     let onset_at = onset.as_ref().map_or(lag_until, |o| o.at);
-    let primary_activity = logs
-        .ok()
-        .map(|points| activity(&points, onset_at, settings.idle_primary_log_bytes_per_second));
+    let primary_activity = logs.ok().map(|points| {
+        activity(
+            &points,
+            onset_at,
+            settings.idle_primary_log_bytes_per_second,
+        )
+    });
     let (primary, primary_unreachable) = primary;
     Ok(Observation {
         database: db.name.clone(),
@@ -166,7 +169,11 @@ fn unhealthy_since(points: &[(DateTime<Utc>, f64)]) -> Option<DateTime<Utc>> {
 }
 
 /// The primary's activity in the [`ACTIVITY_MINUTES`] before `onset`.
-fn activity(points: &[(DateTime<Utc>, f64)], onset: DateTime<Utc>, threshold: u64) -> PrimaryActivity {
+fn activity(
+    points: &[(DateTime<Utc>, f64)],
+    onset: DateTime<Utc>,
+    threshold: u64,
+) -> PrimaryActivity {
     let window: Vec<f64> = points
         .iter()
         .filter(|(at, _)| *at < onset && *at >= onset - chrono::Duration::minutes(ACTIVITY_MINUTES))

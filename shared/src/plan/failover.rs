@@ -863,13 +863,14 @@ fn last_before_replication_stopped(obs: &Observation) -> Option<f64> {
 /// - PostgreSQL with an idle primary ([`PrimaryActivity::idle`]): ~0 — the lag metric only counts
 ///   the time since the last replayed commit, and there was none to lose.
 /// - Otherwise: that lag.
-pub fn rpo_estimate(db: &ProtectedDatabase, obs: &Observation, replica: &InstanceState) -> RpoEstimate {
+pub fn rpo_estimate(
+    db: &ProtectedDatabase,
+    obs: &Observation,
+    replica: &InstanceState,
+) -> RpoEstimate {
     let _ = db;
     let onset = onset_at(obs);
-    let source = obs
-        .onset
-        .as_ref()
-        .map_or("now", |o| o.source.as_str());
+    let source = obs.onset.as_ref().map_or("now", |o| o.source.as_str());
     let lag = match replica.engine_family() {
         EngineFamily::MySql => last_before_replication_stopped(obs).or_else(|| lag_at_onset(obs)),
         _ => lag_at_onset(obs),
@@ -939,7 +940,9 @@ pub fn is_primary_endpoint(db: &ProtectedDatabase, obs: &Observation, value: &st
         .or_else(|| host.strip_suffix(&format!("{suffix}.cn")));
     rest.and_then(|r| r.split_once('.'))
         .is_some_and(|(id, opaque)| {
-            id.eq_ignore_ascii_case(&db.primary.instance_id) && !opaque.is_empty() && !opaque.contains('.')
+            id.eq_ignore_ascii_case(&db.primary.instance_id)
+                && !opaque.is_empty()
+                && !opaque.contains('.')
         })
 }
 
@@ -992,7 +995,10 @@ pub fn fence_state(db: &ProtectedDatabase, obs: &Observation) -> FenceState {
     };
     if primary.replica_source.is_some() {
         return FenceState::Pending {
-            reason: format!("`{}` is now a read replica: it takes no writes", primary.instance_id),
+            reason: format!(
+                "`{}` is now a read replica: it takes no writes",
+                primary.instance_id
+            ),
         };
     }
     let fenced = match &db.fencing {
