@@ -76,11 +76,10 @@ EXPECTED_FAILOVER_CALLS = Counter(
         "GetHealthCheckStatus": 1,
         "ListResourceRecordSets": 1,
         "Publish": 2,  # decision, result
-        "AddTagsToResource": 3,  # the decision before the promotion, the completion after DNS, fenced
+        "AddTagsToResource": 2,  # the decision before the promotion, the completion after DNS
         "PromoteReadReplica": 1,
         "ChangeResourceRecordSets": 1,
         "GetChange": 1,
-        "StopDBInstance": 1,  # fencing the old primary (it still answers)
     }
 )
 
@@ -528,7 +527,9 @@ def failover_fixture(emu: Emulator) -> tuple[dict[str, Any], dict[str, Any]]:
         HealthCheckConfig={"Type": "TCP", "FullyQualifiedDomainName": endpoint, "Port": 5432},
     )["HealthCheck"]["Id"]
     emu.ok("PUT", f"/health-checks/{hc}", {"status": "Failure"})
-    # the replica lost its source: the evidence from its side that an automatic failover needs
+    # RDS reports the primary failed, the replica lost its source: the evidence an automatic
+    # failover needs (a failed primary is fenced later, once it is available again)
+    emu.hold_instance_status(PRIMARY, "orders-primary", "failed")
     emu.set_replication(DR, "orders-replica", "error", "Replication has stopped: the source is unreachable.")
     alarm = "orders-primary-unhealthy"
     cw_p = emu.client("cloudwatch", PRIMARY)

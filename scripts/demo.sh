@@ -121,7 +121,9 @@ for d in status["databases"]:
         print(f"  alarm {a['name']}: {a['state']}")
 EOF
 
-say "the primary fails: health check failing, the replica loses its source (read replication: error), alarm to ALARM"
+say "the primary fails: RDS reports it failed, health check failing, the replica loses its source (read replication: error), alarm to ALARM"
+curl -s -X PUT -H 'content-type: application/json' -d '{"status":"failed"}' \
+  "$EMU/_pilotlight/instances/$PRIMARY_REGION/orders-primary/status" >/dev/null
 curl -s -X PUT -H 'content-type: application/json' -d '{"status":"Failure"}' "$EMU/_pilotlight/health-checks/$HC_ID" >/dev/null
 curl -s -X PUT -H 'content-type: application/json' \
   -d '{"status":"error","message":"Replication has stopped: the source is unreachable."}' \
@@ -172,7 +174,11 @@ aws_ route53 list-resource-record-sets --hosted-zone-id "$ZONE_ID" \
 say "the promoted replica now"
 aws_ rds describe-db-instances --region $DR_REGION --db-instance-identifier orders-replica \
   --query 'DBInstances[0].{id:DBInstanceIdentifier,status:DBInstanceStatus,replica_of:ReadReplicaSourceDBInstanceIdentifier,endpoint:Endpoint.Address}'
-say "the old primary now (fenced: stopped and tagged, so clients with a cached DNS answer cannot write to it)"
+say "the old primary comes back (available): a failover run fences it (stopped and tagged), so clients with a cached DNS answer cannot write to it"
+curl -s -X DELETE "$EMU/_pilotlight/instances/$PRIMARY_REGION/orders-primary/status" >/dev/null
+echo '{"command": "failover", "database": "orders", "reason": "the old primary is back"}' >"$WORK/fence-in.json"
+invoke router "$WORK/fence-in.json" "$WORK/fence.json"
+"$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); print("outcome", r["outcome"] + ":", r.get("fencing"))' "$WORK/fence.json"
 aws_ rds describe-db-instances --region $PRIMARY_REGION --db-instance-identifier orders-primary \
   --query 'DBInstances[0].{id:DBInstanceIdentifier,status:DBInstanceStatus,fenced_at:TagList[?Key==`pilotlight:fenced-at`]|[0].Value}'
-say "done: the alarm became a promoted replica, a repointed record, a fenced old primary and a notification"
+say "done: the alarm became a promoted replica, a repointed record, a fenced old primary and notifications"

@@ -21,14 +21,17 @@ fn config() -> Config {
 const AUTO: Ask = Ask {
     force: false,
     automatic: true,
+    trigger_at: None,
 };
 const MANUAL: Ask = Ask {
     force: false,
     automatic: false,
+    trigger_at: None,
 };
 const FORCED: Ask = Ask {
     force: true,
     automatic: false,
+    trigger_at: None,
 };
 
 /// A primary that is down: alarm in ALARM, health check failing, lag 12 s, DNS on the primary.
@@ -54,6 +57,7 @@ fn outage() -> Observation {
             engine: Some("postgres".into()),
             replication: None,
             security_groups: vec![],
+            security_groups_pending: false,
             fenced_at: None,
         }),
         replica_lag_seconds: Some(12.0),
@@ -213,11 +217,20 @@ fn when_promoted_but_dns_not_repointed_should_only_repoint() {
     let db = &config().databases[0];
     let mut obs = outage();
     promoted(&mut obs);
-    // the half-done state is finished whatever the alarm and lag say now
+    let alarm = Utc::now() - chrono::Duration::minutes(3);
+    if let Some(r) = obs.replica.as_mut() {
+        r.alarm_at = Some(alarm);
+    }
+    // Lambda's retry of the alarm that promoted: finished whatever the alarm and lag say now
     obs.alarms[0].state = Some("OK".into());
     set_lag(&mut obs, None);
-    let d = decide(db, &obs, AUTO);
-    assert_eq!(steps(&d), ["record"]);
+    let retry = Ask {
+        trigger_at: Some(alarm),
+        ..AUTO
+    };
+    assert_eq!(steps(&decide(db, &obs, retry)), ["record"]);
+    // another alarm, or a person without force: the checks again
+    assert!(reasons(&decide(db, &obs, AUTO)).contains("not the incident that promoted it"));
 }
 
 #[test]
@@ -299,6 +312,7 @@ fn a_record_pointing_somewhere_else_than_primary_or_replica_is_not_overwritten()
         engine: Some("postgres".into()),
         replication: None,
         security_groups: vec![],
+        security_groups_pending: false,
         fenced_at: None,
     }));
     obs.records[0].values = vec!["maintenance.example.internal".into()];

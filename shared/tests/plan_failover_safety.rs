@@ -22,10 +22,12 @@ const PRIMARY_ENDPOINT: &str = "orders-primary.cdefgh.us-east-1.rds.amazonaws.co
 const AUTO: Ask = Ask {
     force: false,
     automatic: true,
+    trigger_at: None,
 };
 const FORCED: Ask = Ask {
     force: true,
     automatic: false,
+    trigger_at: None,
 };
 
 fn db() -> ProtectedDatabase {
@@ -55,12 +57,14 @@ fn instance(id: &str, endpoint: &str, engine: &str) -> InstanceState {
         engine: Some(engine.into()),
         replication: None,
         security_groups: vec!["sg-0aaaaaaaaaaaaaaaa".into()],
+        security_groups_pending: false,
         fenced_at: None,
     }
 }
 
 /// The primary failed at 03:00 (health check metric), the alarm came at 03:03; observed at 03:10.
-/// The primary still answers and is `available`; the replica replicates: no evidence yet.
+/// The primary's RDS API answers with a refusal (no evidence either way); the replica replicates:
+/// no evidence yet.
 fn base(engine: &str) -> Observation {
     let d = db();
     let mut replica = instance("orders-replica", REPLICA_ENDPOINT, engine);
@@ -73,7 +77,7 @@ fn base(engine: &str) -> Observation {
     Observation {
         database: "orders".into(),
         observed_at: now(),
-        primary: Ok(Some(instance("orders-primary", PRIMARY_ENDPOINT, engine))),
+        primary: Err("AccessDenied: not authorized".into()),
         replica: Some(replica),
         replica_lag_seconds: Some(2.0),
         alarms: vec![AlarmState {
@@ -117,6 +121,12 @@ fn lag_every_minute(values: &[f64]) -> Vec<LagPoint> {
             seconds: *v,
         })
         .collect()
+}
+
+fn primary(status: &str) -> InstanceState {
+    let mut p = instance("orders-primary", PRIMARY_ENDPOINT, "postgres");
+    p.status = status.into();
+    p
 }
 
 fn region_down(obs: &mut Observation) {
@@ -186,6 +196,7 @@ fn a_replica_still_replicating_is_refused_unless_a_person_forces() {
     let alarm_force = Ask {
         force: true,
         automatic: true,
+        trigger_at: None,
     };
     assert!(!is_promote(&decide(&db(), &obs, alarm_force)));
 }
@@ -204,9 +215,7 @@ fn each_signal_is_evidence_that_replication_stopped() {
     assert!(is_promote(&decide(&db(), &obs, AUTO)), "replication error");
     // RDS reports the primary failed
     let mut obs = base("postgres");
-    if let Ok(Some(p)) = obs.primary.as_mut() {
-        p.status = "failed".into();
-    }
+    obs.primary = Ok(Some(primary("failed")));
     assert!(is_promote(&decide(&db(), &obs, AUTO)), "primary failed");
     // MySQL lag -1 after the onset
     let mut obs = base("mysql");
@@ -236,7 +245,9 @@ fn idle_postgres_primary_recovers_to_zero_a_busy_one_at_its_lag_at_the_onset() {
     // sawtooth up to 300 s before the onset, the primary idle, its region's RDS down
     let mut obs = base("postgres");
     region_down(&mut obs);
-    let lag: Vec<f64> = (0..20).map(|m| f64::from((m % 5) * 60 + 60)).collect();
+    // the sawtooth before the onset, then growth with no reset (nothing arrives any more)
+    let mut lag: Vec<f64> = (0..9).map(|m| f64::from((m % 5) * 60 + 60)).collect();
+    lag.extend((0..11).map(|m| 60.0 + f64::from(m) * 60.0));
     obs.lag_history = lag_every_minute(&lag);
     obs.primary_activity = Some(PrimaryActivity {
         max_log_bytes_per_second: Some(120.0),
@@ -330,6 +341,24 @@ fn an_old_promotion_not_in_dns_needs_the_primary_down_again() {
     let r = reasons(&decide(&db(), &obs, AUTO));
     assert!(r.contains("not the incident that promoted it"), "{r}");
     assert!(r.contains("no alarm on the primary"), "{r}");
+    // a recent promotion, but this run is not a retry of its alarm: the same checks
+    if let Some(r) = obs.replica.as_mut() {
+        r.promotion_started_at = Some(now() - Duration::minutes(5));
+        r.alarm_at = Some(now() - Duration::minutes(6));
+    }
+    let other_alarm = Ask {
+        trigger_at: Some(now() - Duration::minutes(1)),
+        ..AUTO
+    };
+    assert!(reasons(&decide(&db(), &obs, other_alarm)).contains("not the incident"));
+    let same_alarm = Ask {
+        trigger_at: Some(now() - Duration::minutes(6)),
+        ..AUTO
+    };
+    assert!(matches!(
+        decide(&db(), &obs, same_alarm),
+        Decision::Proceed { .. }
+    ));
 }
 
 #[test]
@@ -355,6 +384,7 @@ fn the_foreign_record_guard_holds_while_the_primary_region_is_down() {
 #[test]
 fn fencing_follows_the_old_primary_and_the_mode() {
     let mut obs = base("postgres");
+    obs.primary = Ok(Some(primary("available")));
     promoted_and_pointed(&mut obs, true);
     let d = db();
     assert_eq!(fence_state(&d, &obs), FenceState::Due);
@@ -372,6 +402,14 @@ fn fencing_follows_the_old_primary_and_the_mode() {
         p.status = "available".into();
     }
     assert_eq!(fence_state(&d, &obs), FenceState::Due);
+    // stopping is not fenced yet: it may still take writes
+    if let Ok(Some(p)) = obs.primary.as_mut() {
+        p.status = "stopping".into();
+    }
+    assert!(matches!(fence_state(&d, &obs), FenceState::Pending { .. }));
+    if let Ok(Some(p)) = obs.primary.as_mut() {
+        p.status = "available".into();
+    }
     // fencing none: nothing to do
     let mut none = db();
     none.fencing = Fencing::None;
@@ -397,6 +435,81 @@ fn a_leftover_alarm_tag_on_an_available_replica_is_not_the_rto_start() {
         r.status = "modifying".into();
     }
     assert_eq!(rto_start(&obs, Some(onset())), Some(old));
+}
+
+#[test]
+fn a_primary_that_answers_and_may_take_writes_is_fenced_first_or_not_promoted() {
+    let mut obs = base("postgres");
+    obs.primary = Ok(Some(primary("available")));
+    if let Some(r) = obs.replica.as_mut() {
+        r.replication = Some(ReplicationInfo {
+            status: "error".into(),
+            normal: false,
+            message: None,
+        });
+    }
+    // fencing `stop`: RDS cannot stop it while it has its replica: refused
+    let r = reasons(&decide(&db(), &obs, AUTO));
+    assert!(r.contains("it may still take writes"), "{r}");
+    // fencing by security group: fenced first, then promoted
+    let mut d = db();
+    d.fencing = Fencing::SecurityGroup {
+        security_group_ids: vec!["sg-0123456789abcdef0".into()],
+    };
+    match decide(&d, &obs, AUTO) {
+        Decision::Proceed { steps, .. } => assert!(
+            matches!(
+                &steps[..],
+                [
+                    PlannedStep::Fence {
+                        before_promotion: true,
+                        ..
+                    },
+                    PlannedStep::Promote { .. },
+                    ..
+                ]
+            ),
+            "{steps:?}"
+        ),
+        other => panic!("expected proceed, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_unreachable_api_is_no_evidence_while_the_replica_still_replays() {
+    let mut obs = base("postgres");
+    region_down(&mut obs);
+    // the lag fell after the onset: something was replayed
+    let mut lag = vec![2.0; 10];
+    lag.extend([30.0, 5.0, 3.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]);
+    obs.lag_history = lag_every_minute(&lag);
+    assert!(reasons(&decide(&db(), &obs, AUTO)).contains("no evidence"));
+    assert!(pilotlight::plan::failover::awaiting_evidence(&db(), &obs));
+}
+
+#[test]
+fn a_postgres_lag_growing_right_after_a_wal_switch_is_no_evidence_unless_the_primary_was_busy() {
+    let mut obs = base("postgres");
+    let mut lag = vec![240.0; 10];
+    lag.extend([30.0, 90.0, 150.0, 210.0]);
+    let mut points = lag_every_minute(&lag);
+    // the onset is the minute of the 30 s point
+    obs.onset = Some(FailureOnset {
+        at: points[10].at,
+        source: "health_check_metric".into(),
+    });
+    points.truncate(14);
+    obs.lag_history = points;
+    let mut d = db();
+    d.rpo_budget_seconds = 600;
+    assert!(reasons(&decide(&d, &obs, AUTO)).contains("no evidence"));
+    obs.primary_activity = Some(PrimaryActivity {
+        max_log_bytes_per_second: Some(50_000.0),
+        idle_threshold: 256,
+        minutes: 15,
+        idle: false,
+    });
+    assert!(is_promote(&decide(&d, &obs, AUTO)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,7 +568,7 @@ proptest! {
     ) {
         use pilotlight::plan::failover::{automatic_conditions, replication_evidence, rpo_estimate};
         let d = db();
-        let decision = decide(&d, &obs, Ask { force, automatic });
+        let decision = decide(&d, &obs, Ask { force, automatic, trigger_at: None });
         if is_promote(&decision) {
             let replica = obs.replica.as_ref().expect("replica");
             let evidence = replication_evidence(&d, &obs, replica);
@@ -469,6 +582,9 @@ proptest! {
                 prop_assert!(hc.checkers > 0 && hc.healthy_checkers * 100 <= hc.checkers * 18);
                 prop_assert!(!evidence.is_empty());
                 prop_assert!(rpo.seconds.is_some_and(|s| s <= d.rpo_budget_seconds as f64));
+                // never while the primary answers and may take writes (fencing `stop`)
+                let writable = matches!(&obs.primary, Ok(Some(p)) if !["failed", "stopped"].contains(&p.status.as_str()));
+                prop_assert!(!writable, "promoted while the primary answers: {:?}", obs.primary);
             }
         }
     }

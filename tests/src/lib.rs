@@ -572,7 +572,7 @@ impl Scenario {
                 }],
                 "notifications": {"topic_arn": topic_arn},
                 "functions": {"failover": format!("{name}-failover")},
-                "failover": {"deadline_seconds": 60, "lag_lookback_seconds": 600, "poll_interval_ms": 100, "max_poll_interval_ms": 1000}
+                "failover": {"deadline_seconds": 60, "lag_lookback_seconds": 600, "poll_interval_ms": 100, "max_poll_interval_ms": 1000, "evidence_wait_seconds": 0}
             })
             .to_string(),
         )
@@ -592,9 +592,15 @@ impl Scenario {
         }
     }
 
-    /// The primary goes down: health check failing, the replica reports read replication
-    /// `error` (it lost its source: the evidence from the replica's side), alarm in `ALARM`.
+    /// The primary goes down: RDS reports it `failed`, health check failing, the replica reports
+    /// read replication `error` (it lost its source: the evidence from the replica's side), alarm
+    /// in `ALARM`. [`Scenario::primary_back`] makes it `available` again.
     pub async fn primary_down(&self, emu: &Emulator) {
+        emu.hold_instance_status(
+            PRIMARY_REGION,
+            &format!("{}-primary", self.name),
+            Some("failed"),
+        );
         emu.set_health_check(&self.health_check_id, "Failure");
         emu.set_replication(
             DR_REGION,
@@ -603,6 +609,11 @@ impl Scenario {
             "Replication has stopped: the source is unreachable.",
         );
         set_alarm(&self.aws.cw_primary, &self.alarm_name, StateValue::Alarm).await;
+    }
+
+    /// The old primary is `available` again (its status no longer held).
+    pub fn primary_back(&self, emu: &Emulator) {
+        emu.hold_instance_status(PRIMARY_REGION, &format!("{}-primary", self.name), None);
     }
 
     /// The primary is down but the replica still replicates (no evidence from its side): health

@@ -229,12 +229,15 @@ async fn an_idle_postgres_primary_is_promoted_with_a_zero_rpo_a_busy_one_is_refu
     let emu = Emulator::start();
     // idle: the lag is RDS's sawtooth (60..300 s, reset by the 5-minute WAL switch), no writes
     let idle = Scenario::create(&emu, "idle", None, 60).await;
+    // then, from the onset 10 minutes ago, growth with no reset: nothing arrives any more
     let sawtooth: Vec<(i64, f64)> = (0..=20)
         .map(|ago| {
-            (
-                ago,
-                f64::from(u32::try_from((20 - ago) % 5).unwrap()) * 60.0 + 60.0,
-            )
+            let v = if ago > 10 {
+                f64::from(u32::try_from((20 - ago) % 5).unwrap()) * 60.0 + 60.0
+            } else {
+                60.0 + f64::from(u32::try_from(10 - ago).unwrap()) * 60.0
+            };
+            (ago, v)
         })
         .collect();
     replica_lag(&idle, &sawtooth).await;
@@ -295,8 +298,9 @@ async fn mysql_lag_of_minus_one_gives_the_last_sound_lag_as_a_lower_bound() {
     lag.extend((0..10).map(|ago| (ago, -1.0)));
     replica_lag(&s, &lag).await;
     health_metric(&s, 10).await;
-    // the replica's only evidence: ReplicaLag -1 (replication not active)
+    // ReplicaLag -1 (replication not active); RDS reports the primary `failed`
     s.primary_unhealthy_only(&emu).await;
+    emu.hold_instance_status(PRIMARY_REGION, "mysqlrpo-primary", Some("failed"));
     let report = run(&s, &alarm_request(&s)).await;
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
     assert_eq!(report.rpo_seconds, Some(7.0));
@@ -427,8 +431,9 @@ async fn the_old_primary_is_fenced_once_when_its_region_comes_back() {
     assert_eq!(emu.calls("StopDBInstance"), 0);
     assert_eq!(fencing_in_status(&s).await["fencing"], "pending");
 
-    // The region comes back: the next run fences the old primary, once.
+    // The region comes back, the old primary with it: the next run fences it, once.
     emu.clear_outages();
+    s.primary_back(&emu);
     assert_eq!(fencing_in_status(&s).await["fencing"], "due");
     let report = run(&s, &alarm_request(&s)).await;
     assert_eq!(report.outcome, Outcome::AlreadyFailedOver, "{report:?}");
@@ -468,6 +473,10 @@ async fn fencing_none_leaves_the_old_primary_alone_and_a_security_group_fences_i
     none.primary_down(&emu).await;
     let report = run(&none, &alarm_request(&none)).await;
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
+    // the old primary comes back: with fencing `none` a later run leaves it alone
+    none.primary_back(&emu);
+    let again = run(&none, &alarm_request(&none)).await;
+    assert_eq!(again.outcome, Outcome::AlreadyFailedOver, "{again:?}");
     assert_eq!(
         emu.calls("StopDBInstance") + emu.calls("ModifyDBInstance"),
         0
@@ -475,18 +484,59 @@ async fn fencing_none_leaves_the_old_primary_alone_and_a_security_group_fences_i
     assert_eq!(primary_state(&none).await.0, "available");
     assert_eq!(fencing_in_status(&none).await["fencing"], "disabled");
 
+    // The primary answers and is `available`, but the replica lost it: fenced first (security
+    // group, then a reboot to end open sessions), then promoted.
     let mut sg = Scenario::create(&emu, "sgfence", Some(2.0), 300).await;
     let group = "sg-0123456789abcdef0".to_owned();
     sg.config.databases[0].fencing = Fencing::SecurityGroup {
         security_group_ids: vec![group.clone()],
     };
-    sg.primary_down(&emu).await;
+    sg.primary_unhealthy_only(&emu).await;
+    emu.set_replication(
+        DR_REGION,
+        "sgfence-replica",
+        Some("error"),
+        "source unreachable",
+    );
+    emu.clear_requests();
     let report = run(&sg, &alarm_request(&sg)).await;
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
-    assert_eq!(emu.succeeded("ModifyDBInstance"), 1, "{report:?}");
-    let (status_now, groups, fenced_at) = primary_state(&sg).await;
+    let order: Vec<String> = emu.requests().into_iter().map(|r| r.action).collect();
+    let at = |a: &str| order.iter().position(|x| x == a).unwrap_or(usize::MAX);
+    assert!(
+        at("ModifyDBInstance") < at("RebootDBInstance")
+            && at("RebootDBInstance") < at("PromoteReadReplica"),
+        "{order:?}"
+    );
+    let (_, groups, fenced_at) = primary_state(&sg).await;
     assert_eq!(groups, vec![group]);
-    assert!(fenced_at.is_some(), "{status_now}");
+    assert!(fenced_at.is_some());
     assert_eq!(fencing_in_status(&sg).await["fencing"], "fenced");
-    let _ = DR_REGION;
+}
+
+#[tokio::test]
+async fn an_alarm_waits_for_the_evidence_that_arrives_late_then_fails_over() {
+    let emu = Emulator::start();
+    let mut s = Scenario::create(&emu, "late", Some(2.0), 300).await;
+    s.config.failover.evidence_wait_seconds = 30;
+    s.config.databases[0].fencing = Fencing::SecurityGroup {
+        security_group_ids: vec!["sg-0123456789abcdef0".into()],
+    };
+    s.primary_unhealthy_only(&emu).await;
+    // RDS notices the lost source a little after the alarm
+    let url = emu.url.clone();
+    let late = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        ureq::put(&format!(
+            "{url}/_pilotlight/instances/{DR_REGION}/late-replica/replication"
+        ))
+        .send_json(json!({"status": "error", "message": "source unreachable"}))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    });
+    let started = std::time::Instant::now();
+    let report = run(&s, &alarm_request(&s)).await;
+    late.await.expect("join").expect("set replication");
+    assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
+    assert!(started.elapsed().as_millis() >= 1500);
 }

@@ -15,8 +15,8 @@ use pilotlight::config::ProtectedDatabase;
 use pilotlight::error::WorkerError;
 use pilotlight::metrics;
 use pilotlight::plan::failover::{
-    after_conflict, rto_start, AfterConflict, Decision, InstanceState, Observation, PlannedStep,
-    RecordUpdate, RpoEstimate,
+    after_conflict, rto_start, same_groups, AfterConflict, Decision, InstanceState, Observation,
+    PlannedStep, RecordUpdate, RpoEstimate,
 };
 use pilotlight::plan::status::InstanceStatus;
 use tokio::time::Instant;
@@ -183,6 +183,26 @@ impl<'a> Run<'a> {
         let mut fence = None;
         for step in steps {
             match step {
+                PlannedStep::Fence {
+                    fencing,
+                    before_promotion: true,
+                    ..
+                } => match self.fence(fencing, deadline).await {
+                    Ok(done) => {
+                        self.record("fence", done.clone());
+                        self.report.fencing = Some(done);
+                    }
+                    Err(why) if why.starts_with("deadline reached") => {
+                        self.record("fence", why);
+                        return Ok(Outcome::InProgress);
+                    }
+                    Err(why) => {
+                        return Err(WorkerError::Refused(format!(
+                            "failover of `{}` stopped before the promotion: the primary answers and could not be fenced: {why}",
+                            self.db.name
+                        )))
+                    }
+                },
                 PlannedStep::Fence { fencing, .. } => fence = Some(fencing),
                 PlannedStep::Promote { instance_id, .. } => self.promote(rds, instance_id).await?,
                 PlannedStep::WaitForPromotion { instance_id, .. } => {
@@ -215,35 +235,82 @@ impl<'a> Run<'a> {
             self.complete(rds, changes.len()).await?;
         }
         if let Some(fencing) = fence {
-            self.fence(fencing).await;
+            self.fence_after(fencing, deadline).await;
         }
         Ok(Outcome::FailedOver)
     }
 
-    /// Fence the old primary (DNS already points at the new writer). A failure is reported, never
-    /// fatal: the failover is done, and the next run tries again.
-    async fn fence(&mut self, fencing: &Fencing) {
+    /// Fence the old primary: stop it, or move it to the fencing security groups, wait until RDS
+    /// reports them `active` and reboot it (a security group does not cut the connections it
+    /// already tracks), then tag it. `Ok(detail)` once fenced; `Err(detail)` when not (yet): an
+    /// AWS failure, or the deadline while the change is applied.
+    async fn fence(&mut self, fencing: &Fencing, deadline: Instant) -> Result<String, String> {
         let id = self.db.primary.instance_id.to_string();
         let Some(arn) = self.primary.and_then(|p| p.arn.clone()) else {
-            self.report.fencing = Some(format!("not fenced: `{id}` reported no ARN"));
-            return;
+            return Err(format!("`{id}` reported no ARN"));
         };
-        let result = match self.deps.clients.rds(&self.db.primary.region) {
-            Ok(rds) => rds::fence(rds, &id, &arn, fencing, Utc::now()).await,
-            Err(e) => Err(AwsError::unusable("StopDBInstance", e.to_string())),
-        };
+        let rds = self
+            .deps
+            .clients
+            .rds(&self.db.primary.region)
+            .map_err(|e| e.to_string())?;
         let how = match fencing {
-            Fencing::Stop => "stopped (StopDBInstance; RDS starts it again after 7 days: a later run stops it again)".to_owned(),
-            Fencing::SecurityGroup { security_group_ids } => {
-                format!("moved to security groups {security_group_ids:?} (ModifyDBInstance)")
+            Fencing::None => return Ok("fencing is `none`".into()),
+            Fencing::Stop => {
+                rds::stop_instance(rds, &id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                "stopped (StopDBInstance; RDS starts it again after 7 days: a later run stops it again)".to_owned()
             }
-            Fencing::None => "left alone".to_owned(),
+            Fencing::SecurityGroup { security_group_ids } => {
+                let current = self
+                    .primary
+                    .map(|p| p.security_groups.clone())
+                    .unwrap_or_default();
+                if !same_groups(security_group_ids, &current) {
+                    rds::move_to_security_groups(rds, &id, security_group_ids)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                let mut interval = self.first_interval();
+                loop {
+                    let now = rds::describe_instance(rds, &id)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("`{id}` disappeared while being fenced"))?;
+                    if now.status == InstanceStatus::Available
+                        && same_groups(security_group_ids, &now.security_groups)
+                        && !now.security_groups_pending
+                    {
+                        break;
+                    }
+                    if Instant::now() + interval > deadline {
+                        return Err(format!(
+                            "deadline reached: `{id}` is `{}` and its security groups are not active yet",
+                            now.status
+                        ));
+                    }
+                    tokio::time::sleep(interval).await;
+                    interval = self.next_interval(interval);
+                }
+                rds::reboot(rds, &id).await.map_err(|e| e.to_string())?;
+                format!("moved to security groups {security_group_ids:?} (ModifyDBInstance) and rebooted to end open sessions (RebootDBInstance)")
+            }
         };
-        let detail = match result {
-            Ok(()) => format!("fenced: `{id}` {how}"),
-            Err(e) => {
-                error!(database = %self.db.name, error = %e, "fencing failed");
-                format!("not fenced yet: {e}; the next failover run tries again")
+        rds::tag_fenced(rds, &arn, Utc::now())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(format!("fenced: `{id}` {how}"))
+    }
+
+    /// Fence after DNS moved: a failure is reported, never fatal (the failover is done, and the
+    /// next run tries again).
+    async fn fence_after(&mut self, fencing: &Fencing, deadline: Instant) {
+        let detail = match self.fence(fencing, deadline).await {
+            Ok(done) => done,
+            Err(why) => {
+                error!(database = %self.db.name, error = %why, "fencing failed");
+                format!("not fenced yet: {why}; the next failover run tries again")
             }
         };
         self.record("fence", detail.clone());
@@ -366,19 +433,16 @@ impl<'a> Run<'a> {
                 Ok(Some(id))
             }
             RecordChange::Conflict(refusal) => {
-                let (current, _) = route53::read_cname(r53, &update.hosted_zone_id, name)
+                let (current, current_ttl) = route53::read_cname(r53, &update.hosted_zone_id, name)
                     .await
                     .map_err(|e| self.aws(e))?;
                 match after_conflict(update, &current, target) {
                     AfterConflict::DoneByConcurrentRun => {
                         // A concurrent run, or this run's own change whose answer was lost and
                         // retried by the SDK: confirm it with a change of our own to wait for.
-                        let (_, ttl) = route53::read_cname(r53, &update.hosted_zone_id, name)
-                            .await
-                            .map_err(|e| self.aws(e))?;
                         let confirm = RecordUpdate {
                             from: current.clone(),
-                            from_ttl: ttl,
+                            from_ttl: current_ttl,
                             ..update.clone()
                         };
                         let detail = format!("`{name}` already points to `{target}` (a concurrent run, or a retried request): confirming it");

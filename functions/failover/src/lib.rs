@@ -17,7 +17,7 @@ use pilotlight::command::{parse_command, Command, FailoverRequest};
 use pilotlight::config::{Config, ProtectedDatabase};
 use pilotlight::error::WorkerError;
 use pilotlight::observe::failover::observe;
-use pilotlight::plan::failover::{decide_failover, fence_state, Ask, Decision};
+use pilotlight::plan::failover::{awaiting_evidence, decide_failover, fence_state, Ask, Decision};
 use pilotlight::plan::route::unknown_database;
 use serde_json::Value;
 use tracing::info;
@@ -142,14 +142,37 @@ pub async fn failover(
             .min(Duration::from_secs(deps.config.failover.deadline_seconds));
     let trigger_time = req.trigger.as_ref().and_then(|t| t.state_change_time);
     let lag_until = trigger_time.unwrap_or(started).min(started);
-    let obs = observe(&deps.clients, &deps.config.failover, db, started, lag_until)
-        .await
-        .map_err(|e| WorkerError::aws(format!("failover of `{}` failed", db.name), e))?;
     let ask = Ask {
         force: req.force,
         automatic: req.trigger.is_some(),
+        trigger_at: trigger_time,
     };
-    let decision = decide_failover(db, &obs, ask);
+    let settings = &deps.config.failover;
+    let evidence_until =
+        tokio::time::Instant::now() + Duration::from_secs(settings.evidence_wait_seconds);
+    let mut interval = Duration::from_millis(settings.poll_interval_ms);
+    let mut first = true;
+    let (obs, decision) = loop {
+        let now = if first { started } else { Utc::now() };
+        first = false;
+        let obs = observe(&deps.clients, settings, db, now, lag_until)
+            .await
+            .map_err(|e| WorkerError::aws(format!("failover of `{}` failed", db.name), e))?;
+        let decision = decide_failover(db, &obs, ask);
+        // An alarm's run whose only gap is the evidence that replication stopped observes again
+        // for a while: RDS reports a lost source late. A dry-run or a person's run answers now.
+        let waiting = matches!(decision, Decision::Refused { .. })
+            && ask.automatic
+            && !req.dry_run
+            && awaiting_evidence(db, &obs);
+        let next = tokio::time::Instant::now() + interval;
+        if !waiting || next > evidence_until || next > run_deadline {
+            break (obs, decision);
+        }
+        info!(database = %db.name, "primary down, no evidence from the replica yet: observing again");
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(Duration::from_millis(settings.max_poll_interval_ms));
+    };
     info!(database = %db.name, decision = ?decision, "failover decision");
     let run = Run::new(deps, db, req, &obs, decision.clone());
     match decision {

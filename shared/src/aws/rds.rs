@@ -15,7 +15,6 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 use chrono::{DateTime, Utc};
 
 use super::{to_chrono, AwsError};
-use crate::config::Fencing;
 use crate::plan::failover::{
     InstanceState, ReplicationInfo, TAG_ALARM_AT, TAG_FAILOVER_COMPLETED, TAG_FENCED_AT,
     TAG_LAG_AT_PROMOTION, TAG_PROMOTION_STARTED,
@@ -92,57 +91,88 @@ pub async fn describe_instance(
             .filter_map(|g| g.vpc_security_group_id())
             .map(str::to_owned)
             .collect(),
+        security_groups_pending: i
+            .vpc_security_groups()
+            .iter()
+            .any(|g| g.status() != Some("active")),
         fenced_at: time_tag(TAG_FENCED_AT),
     }))
 }
 
-/// Fence the old primary `instance_id` as `fencing` says: `StopDBInstance`, or `ModifyDBInstance`
-/// `VpcSecurityGroupIds` (applied as soon as possible whatever `ApplyImmediately` says; it is set
-/// anyway), then tag it [`TAG_FENCED_AT`] (`AddTagsToResource` on `arn`). A stop refused with
-/// `InvalidDBInstanceState` because the instance is already stopped or stopping is done already.
+/// `StopDBInstance` of the old primary. Refused with `InvalidDBInstanceState` while it is already
+/// stopping or stopped (a concurrent run): done. RDS also refuses an instance that has a read
+/// replica (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_StopInstance.html>).
 ///
 /// # Errors
-/// [`AwsError`] of the call that failed (e.g. `InvalidDBInstanceState`: it still has a read
-/// replica, or is not `available`).
-pub async fn fence(
-    rds: &aws_sdk_rds::Client,
-    instance_id: &str,
-    arn: &str,
-    fencing: &Fencing,
-    at: DateTime<Utc>,
-) -> Result<(), AwsError> {
-    match fencing {
-        Fencing::None => return Ok(()),
-        Fencing::Stop => {
-            if let Err(e) = rds
-                .stop_db_instance()
-                .db_instance_identifier(instance_id)
-                .send()
+/// [`AwsError`] of the refusal or failure.
+pub async fn stop_instance(rds: &aws_sdk_rds::Client, instance_id: &str) -> Result<(), AwsError> {
+    if let Err(e) = rds
+        .stop_db_instance()
+        .db_instance_identifier(instance_id)
+        .send()
+        .await
+    {
+        let e = e.into_service_error();
+        let stopped = e.is_invalid_db_instance_state_fault()
+            && describe_instance(rds, instance_id)
                 .await
-            {
-                let e = e.into_service_error();
-                // A concurrent run stopped it first: done, as long as it is stopping or stopped.
-                let stopped = e.is_invalid_db_instance_state_fault()
-                    && describe_instance(rds, instance_id)
-                        .await
-                        .ok()
-                        .flatten()
-                        .is_some_and(|i| matches!(i.status.as_str(), "stopped" | "stopping"));
-                if !stopped {
-                    return Err(AwsError::new("StopDBInstance", e));
-                }
-            }
-        }
-        Fencing::SecurityGroup { security_group_ids } => {
-            rds.modify_db_instance()
-                .db_instance_identifier(instance_id)
-                .set_vpc_security_group_ids(Some(security_group_ids.clone()))
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(|e| AwsError::new("ModifyDBInstance", e.into_service_error()))?;
+                .ok()
+                .flatten()
+                .is_some_and(|i| matches!(i.status.as_str(), "stopped" | "stopping"));
+        if !stopped {
+            return Err(AwsError::new("StopDBInstance", e));
         }
     }
+    Ok(())
+}
+
+/// `ModifyDBInstance` `VpcSecurityGroupIds`, with `ApplyImmediately` false: RDS applies a
+/// security group change as soon as possible whatever that flag says
+/// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ModifyInstance.Settings.html>),
+/// and `true` would also apply every modification pending for the maintenance window to the
+/// instance that holds the writes nobody replicated.
+///
+/// # Errors
+/// [`AwsError`] when the call fails.
+pub async fn move_to_security_groups(
+    rds: &aws_sdk_rds::Client,
+    instance_id: &str,
+    groups: &[String],
+) -> Result<(), AwsError> {
+    rds.modify_db_instance()
+        .db_instance_identifier(instance_id)
+        .set_vpc_security_group_ids(Some(groups.to_vec()))
+        .apply_immediately(false)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::new("ModifyDBInstance", e.into_service_error()))
+}
+
+/// `RebootDBInstance` (no failover): ends the sessions a security group change leaves open (a
+/// security group does not cut connections it already tracks,
+/// <https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/security-group-connection-tracking.html>).
+///
+/// # Errors
+/// [`AwsError`] when the call fails.
+pub async fn reboot(rds: &aws_sdk_rds::Client, instance_id: &str) -> Result<(), AwsError> {
+    rds.reboot_db_instance()
+        .db_instance_identifier(instance_id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::new("RebootDBInstance", e.into_service_error()))
+}
+
+/// `AddTagsToResource`: [`TAG_FENCED_AT`] on the old primary.
+///
+/// # Errors
+/// [`AwsError`] when tagging fails.
+pub async fn tag_fenced(
+    rds: &aws_sdk_rds::Client,
+    arn: &str,
+    at: DateTime<Utc>,
+) -> Result<(), AwsError> {
     rds.add_tags_to_resource()
         .resource_name(arn)
         .tags(
@@ -173,22 +203,19 @@ pub async fn tag_promotion(
         .key(TAG_PROMOTION_STARTED)
         .value(started_at.to_rfc3339())
         .build()];
-    if let Some(t) = alarm_at {
-        tags.push(
-            Tag::builder()
-                .key(TAG_ALARM_AT)
-                .value(t.to_rfc3339())
-                .build(),
-        );
-    }
-    if let Some(l) = lag_seconds {
-        tags.push(
-            Tag::builder()
-                .key(TAG_LAG_AT_PROMOTION)
-                .value(l.to_string())
-                .build(),
-        );
-    }
+    // Always both keys ("unknown" when not known), so no value of an abandoned promotion stays.
+    tags.push(
+        Tag::builder()
+            .key(TAG_ALARM_AT)
+            .value(alarm_at.map_or_else(|| "unknown".to_owned(), |t| t.to_rfc3339()))
+            .build(),
+    );
+    tags.push(
+        Tag::builder()
+            .key(TAG_LAG_AT_PROMOTION)
+            .value(lag_seconds.map_or_else(|| "unknown".to_owned(), |l| l.to_string()))
+            .build(),
+    );
     rds.add_tags_to_resource()
         .resource_name(arn)
         .set_tags(Some(tags))

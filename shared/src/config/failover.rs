@@ -22,9 +22,13 @@ pub struct FailoverSettings {
     /// A PostgreSQL primary counts as idle when its `TransactionLogsGeneration` (bytes per second,
     /// the most of any minute in the 15 minutes before the failure) is at most this. RDS for
     /// PostgreSQL reports up to five minutes of `ReplicaLag` when the source runs no user
-    /// transactions; an idle primary's recovery point is then ~0, not the metric. Default 1024:
+    /// transactions; an idle primary's recovery point is then ~0, not the metric. Default 256:
     /// measure yours at the quietest hour (`aws cloudwatch get-metric-statistics`) and set it above.
     pub idle_primary_log_bytes_per_second: u64,
+    /// How long an alarm's run keeps observing, in seconds, when the primary is down by the alarm
+    /// and the health check but the evidence that replication stopped has not shown yet (RDS
+    /// reports a lost source late), before it refuses. At most `deadline_seconds`; 0 refuses at once.
+    pub evidence_wait_seconds: u64,
 }
 
 impl Default for FailoverSettings {
@@ -34,7 +38,8 @@ impl Default for FailoverSettings {
             lag_lookback_seconds: 600,
             poll_interval_ms: 2_000,
             max_poll_interval_ms: 30_000,
-            idle_primary_log_bytes_per_second: 1024,
+            idle_primary_log_bytes_per_second: 256,
+            evidence_wait_seconds: 300,
         }
     }
 }
@@ -56,6 +61,15 @@ pub(super) fn validate(f: &FailoverSettings) -> Result<(), ConfigError> {
             format!(
                 "{} is outside 60..=86400: too short always finds the lag unknown",
                 f.lag_lookback_seconds
+            ),
+        ));
+    }
+    if f.evidence_wait_seconds > f.deadline_seconds {
+        return Err(invalid(
+            "failover.evidence_wait_seconds",
+            format!(
+                "{} is more than `deadline_seconds` ({})",
+                f.evidence_wait_seconds, f.deadline_seconds
             ),
         ));
     }

@@ -190,7 +190,9 @@ mod tests {
     #[test]
     fn fencing_defaults_to_stop_and_a_security_group_must_be_an_sg_id() {
         let mut v = example();
-        v["databases"][0].as_object_mut().map(|o| o.remove("fencing"));
+        v["databases"][0]
+            .as_object_mut()
+            .map(|o| o.remove("fencing"));
         let config = load(&v).map_err(|e| e.to_string());
         assert!(
             config.is_ok_and(|c| c.databases[0].fencing == Fencing::Stop),
@@ -208,7 +210,8 @@ mod tests {
         v["databases"][0]["fencing"] = serde_json::json!({"mode": "unplug"});
         let err = load(&v).map(|_| ()).map_err(|e| e.to_string());
         assert!(
-            err.as_ref().is_err_and(|e| e.contains("databases[0].fencing")),
+            err.as_ref()
+                .is_err_and(|e| e.contains("databases[0].fencing")),
             "{err:?}"
         );
     }

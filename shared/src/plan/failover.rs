@@ -160,6 +160,9 @@ pub struct InstanceState {
     /// `VpcSecurityGroups[].VpcSecurityGroupId`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<String>,
+    /// A security group's `Status` is not `active` yet (a change being applied).
+    #[serde(default)]
+    pub security_groups_pending: bool,
     /// From [`TAG_FENCED_AT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fenced_at: Option<DateTime<Utc>>,
@@ -275,6 +278,9 @@ pub struct Ask {
     pub force: bool,
     /// An alarm asked (`true`), or a person (`false`).
     pub automatic: bool,
+    /// The triggering alarm's state change (UTC), when an alarm asked: Lambda's retry of the same
+    /// event carries the same time, which is how a run recognises the incident it continues.
+    pub trigger_at: Option<DateTime<Utc>>,
 }
 
 /// One step still to do.
@@ -307,6 +313,11 @@ pub enum PlannedStep {
         region: String,
         /// How.
         fencing: Fencing,
+        /// Before the promotion (the primary answers and may take writes: fenced first, and a
+        /// fencing failure stops the run), or after DNS moved (a failure is reported, the next run
+        /// tries again).
+        #[serde(default)]
+        before_promotion: bool,
     },
 }
 
@@ -436,7 +447,7 @@ pub enum FenceState {
 pub fn decide_failover(db: &ProtectedDatabase, obs: &Observation, ask: Ask) -> Decision {
     let ask = Ask {
         force: ask.force && !ask.automatic,
-        automatic: ask.automatic,
+        ..ask
     };
     let Some(replica) = &obs.replica else {
         return refused(format!(
@@ -551,14 +562,23 @@ fn decide_standalone(
         ));
     }
     let mut unmet = unexpected_records(db, obs);
-    let this_incident = (obs.observed_at - started).num_seconds() < INCIDENT_WINDOW_SECONDS;
+    // The same incident: Lambda's retry of the event whose run promoted (same alarm time, tagged
+    // at the promotion), within Lambda's retention of an asynchronous event.
+    let same_alarm = matches!(
+        (ask.trigger_at, replica.alarm_at),
+        (Some(t), Some(a)) if (t - a).num_milliseconds().abs() < 1000
+    );
+    let this_incident =
+        same_alarm && (obs.observed_at - started).num_seconds() < INCIDENT_WINDOW_SECONDS;
     if !this_incident {
         unmet.extend(primary_down_check(db, obs));
         if replication_evidence(db, obs, replica).is_empty() {
             unmet.push(no_evidence_reason(db));
         }
+    }
+    if !this_incident && !unmet.is_empty() {
         unmet.insert(0, format!(
-            "`{}` was promoted at {started}, more than {} hours ago, and is not in DNS: this is not the incident that promoted it",
+            "`{}` was promoted at {started} and is not in DNS, and this run is not a retry of the alarm that promoted it (within {} hours): this is not the incident that promoted it",
             replica.instance_id,
             INCIDENT_WINDOW_SECONDS / 3600
         ));
@@ -616,7 +636,18 @@ fn decide_replica(
 
     let rpo = rpo_estimate(db, obs, replica);
     let evidence = replication_evidence(db, obs, replica);
-    let unmet = automatic_conditions(db, obs, &evidence, &rpo);
+    let mut unmet = automatic_conditions(db, obs, &evidence, &rpo);
+    // The primary answers and may take writes: only a fence that works on a primary that still
+    // has its replica (a security group) may come first; RDS refuses to stop it.
+    let fence_first = primary_may_take_writes(obs)
+        .filter(|_| matches!(db.fencing, Fencing::SecurityGroup { .. }));
+    if let Some(status) = primary_may_take_writes(obs).filter(|_| fence_first.is_none()) {
+        unmet.push(format!(
+            "the primary `{}` answers and RDS reports it `{status}`: it may still take writes, and fencing `{}` cannot stop it before the promotion (RDS refuses to stop an instance that has a read replica): an automatic promotion could make two writers; fence it by security group (`fencing.mode` `security_group`), or a person may force",
+            db.primary.instance_id,
+            fencing_mode(&db.fencing)
+        ));
+    }
     if !unmet.is_empty() && !ask.force {
         let mut reasons = unmet;
         if !ask.automatic {
@@ -624,17 +655,61 @@ fn decide_replica(
         }
         return Decision::Refused { reasons };
     }
-    let mut steps = vec![
-        PlannedStep::Promote {
-            instance_id: replica.instance_id.clone(),
-            region: db.replica.region.to_string(),
-        },
-        wait(replica, &db.replica.region),
-    ];
+    let mut steps = Vec::new();
+    if fence_first.is_some() {
+        steps.push(PlannedStep::Fence {
+            instance_id: db.primary.instance_id.to_string(),
+            region: db.primary.region.to_string(),
+            fencing: db.fencing.clone(),
+            before_promotion: true,
+        });
+    }
+    steps.push(PlannedStep::Promote {
+        instance_id: replica.instance_id.clone(),
+        region: db.replica.region.to_string(),
+    });
+    steps.push(wait(replica, &db.replica.region));
     // RDS keeps an instance's endpoint when it promotes it.
     steps.extend(records_to_update(obs, replica.endpoint.as_deref()));
-    steps.extend(fence_step(db, obs));
+    if fence_first.is_none() {
+        steps.extend(fence_step(db, obs));
+    }
     proceed(steps, unmet, Some(rpo), evidence)
+}
+
+/// The primary's status when it answers, is not a replica and is in none of the statuses that
+/// take no writes: it may still be the writer.
+fn primary_may_take_writes(obs: &Observation) -> Option<&str> {
+    match &obs.primary {
+        Ok(Some(p))
+            if p.replica_source.is_none() && !DOWN_STATUSES.contains(&p.status.as_str()) =>
+        {
+            Some(p.status.as_str())
+        }
+        _ => None,
+    }
+}
+
+fn fencing_mode(f: &Fencing) -> &'static str {
+    match f {
+        Fencing::Stop => "stop",
+        Fencing::SecurityGroup { .. } => "security_group",
+        Fencing::None => "none",
+    }
+}
+
+/// An automatic failover that only lacks the evidence that replication stopped (the primary is
+/// down by the alarm and the health check, no record is foreign): worth observing again for a
+/// while, since RDS reports a lost source late (`ReplicaLag` -1 after the replica's network
+/// timeout, a growing lag after a few datapoints, `StatusInfos` when RDS notices).
+pub fn awaiting_evidence(db: &ProtectedDatabase, obs: &Observation) -> bool {
+    let Some(replica) = obs.replica.as_ref().filter(|r| r.replica_source.is_some()) else {
+        return false;
+    };
+    primary_down_check(db, obs).is_empty()
+        && unexpected_records(db, obs).is_empty()
+        && (replication_evidence(db, obs, replica).is_empty()
+            || primary_may_take_writes(obs).is_some())
 }
 
 /// Every automatic-failover condition that does not hold, one sentence each (empty: all hold):
@@ -747,16 +822,28 @@ const DOWN_STATUSES: [&str; 11] = [
 /// - MySQL/MariaDB: the latest `ReplicaLag` since the onset is -1, "replication is currently not
 ///   active";
 /// - PostgreSQL: since the onset the lag grows with the clock (three or more minutes, each higher
-///   by at least 80 % of the time between them), and either the primary was busy before (its lag
-///   was under a minute) or the lag is past the five-minute idle sawtooth.
+///   by at least 80 % of the time between them), and either the primary was busy before (its
+///   `TransactionLogsGeneration` above the idle threshold) or the lag is past the five-minute idle
+///   sawtooth.
+///
+/// The first signal does not count when the replica's lag fell after the onset: it replayed
+/// something, so replication still runs.
 pub fn replication_evidence(
     db: &ProtectedDatabase,
     obs: &Observation,
     replica: &InstanceState,
 ) -> Vec<String> {
     let mut evidence = Vec::new();
+    let onset = onset_at(obs);
+    let since: Vec<&LagPoint> = obs.lag_history.iter().filter(|p| p.at >= onset).collect();
+    // The replica replayed something after the onset (its lag fell): replication still runs, so
+    // an RDS API that does not answer is not the database being gone (e.g. the function's own
+    // network path to that region).
+    let progressed = since
+        .windows(2)
+        .any(|w| w[0].seconds >= 0.0 && w[1].seconds >= 0.0 && w[1].seconds < w[0].seconds);
     match &obs.primary {
-        Err(e) if obs.primary_unreachable => evidence.push(format!(
+        Err(e) if obs.primary_unreachable && !progressed => evidence.push(format!(
             "the RDS API of the primary's region `{}` does not answer: {e}",
             db.primary.region
         )),
@@ -782,8 +869,6 @@ pub fn replication_evidence(
             ));
         }
     }
-    let onset = onset_at(obs);
-    let since: Vec<&LagPoint> = obs.lag_history.iter().filter(|p| p.at >= onset).collect();
     match replica.engine_family() {
         EngineFamily::MySql => {
             if let Some(last) = since.last().filter(|p| p.seconds < 0.0) {
@@ -794,7 +879,11 @@ pub fn replication_evidence(
             }
         }
         EngineFamily::Postgres => {
-            if let Some(text) = postgres_lag_growing(&since, lag_at_onset(obs)) {
+            let busy = obs
+                .primary_activity
+                .as_ref()
+                .is_some_and(|a| !a.idle && a.minutes >= 5);
+            if let Some(text) = postgres_lag_growing(&since, busy) {
                 evidence.push(text);
             }
         }
@@ -803,7 +892,7 @@ pub fn replication_evidence(
     evidence
 }
 
-fn postgres_lag_growing(since: &[&LagPoint], at_onset: Option<f64>) -> Option<String> {
+fn postgres_lag_growing(since: &[&LagPoint], busy_before: bool) -> Option<String> {
     if since.len() < 3 || since.iter().any(|p| p.seconds < 0.0) {
         return None;
     }
@@ -812,7 +901,6 @@ fn postgres_lag_growing(since: &[&LagPoint], at_onset: Option<f64>) -> Option<St
         w[1].seconds - w[0].seconds >= 0.8 * dt
     });
     let last = since.last()?.seconds;
-    let busy_before = at_onset.is_some_and(|l| l < 60.0);
     (steady && (busy_before || last > POSTGRES_IDLE_LAG_SECONDS + 60.0)).then(|| {
         format!(
             "`ReplicaLag` has grown with the clock since {} (now {last} s): nothing is replayed",
@@ -1001,14 +1089,19 @@ pub fn fence_state(db: &ProtectedDatabase, obs: &Observation) -> FenceState {
             ),
         };
     }
+    if db.fencing == Fencing::Stop && primary.status.as_str() == "stopping" {
+        return FenceState::Pending {
+            reason: format!(
+                "`{}` is stopping: it may take writes until it is stopped",
+                primary.instance_id
+            ),
+        };
+    }
     let fenced = match &db.fencing {
-        Fencing::Stop => matches!(primary.status.as_str(), "stopped" | "stopping"),
+        Fencing::Stop => primary.status.as_str() == "stopped",
         Fencing::SecurityGroup { security_group_ids } => {
-            let mut want = security_group_ids.clone();
-            let mut have = primary.security_groups.clone();
-            want.sort();
-            have.sort();
-            want == have
+            same_groups(security_group_ids, &primary.security_groups)
+                && !primary.security_groups_pending
         }
         Fencing::None => true,
     };
@@ -1026,6 +1119,14 @@ pub fn fence_state(db: &ProtectedDatabase, obs: &Observation) -> FenceState {
         };
     }
     FenceState::Due
+}
+
+/// Whether two sets of security group ids are the same.
+pub fn same_groups(a: &[String], b: &[String]) -> bool {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort();
+    b.sort();
+    a == b
 }
 
 /// The fencing step, when the old primary's region answers and it is not fenced yet. Planned with
@@ -1047,6 +1148,7 @@ fn fence_step(db: &ProtectedDatabase, obs: &Observation) -> Option<PlannedStep> 
         instance_id: db.primary.instance_id.to_string(),
         region: db.primary.region.to_string(),
         fencing: db.fencing.clone(),
+        before_promotion: false,
     })
 }
 

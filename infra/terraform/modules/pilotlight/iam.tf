@@ -103,10 +103,10 @@ data "aws_iam_policy_document" "failover" {
   }
 
   # Fencing of the old primary after a failover (databases[].fencing): stop it, or move it to a
-  # security group without ingress. Never DeleteDBInstance.
+  # security group without ingress and reboot it (open sessions). Never DeleteDBInstance.
   statement {
     sid       = "FenceConfiguredPrimaries"
-    actions   = ["rds:StopDBInstance", "rds:ModifyDBInstance"]
+    actions   = ["rds:StopDBInstance", "rds:ModifyDBInstance", "rds:RebootDBInstance"]
     resources = var.primary_instance_arns
   }
 
