@@ -102,8 +102,14 @@ async fn a_record_repointed_by_a_person_during_the_failover_stops_it_with_a_conf
         RuleMode::MatchAny,
         [&replica_describe, &tag, &promote]
     );
-    let primary_describe = mock!(aws_sdk_rds::Client::describe_db_instances)
-        .then_output(|| instance("orders-primary", PRIMARY_ARN, PRIMARY, None));
+    // RDS reports the primary `failed` (it takes no writes: nothing to fence first).
+    let primary_describe = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
+        let mut out = instance("orders-primary", PRIMARY_ARN, PRIMARY, None);
+        if let Some(i) = out.db_instances.as_mut().and_then(|v| v.first_mut()) {
+            i.db_instance_status = Some("failed".into());
+        }
+        out
+    });
     let rds_primary = mock_client!(aws_sdk_rds, [&primary_describe]);
 
     // Replica lag 4 s before the alarm; the alarm in ALARM; every checker failing.
