@@ -2,30 +2,20 @@
 .PHONY: setup demo test lint unit build clean check-infra bench release bench-quick
 
 # The tools `make setup` installs live in .venv/bin: cargo-lambda, the AWS CLI, moto, and Zig (the
-# `ziglang` package, which cargo-lambda's cross-compiling linker finds as `python3 -m ziglang` when
-# no `zig` is on PATH). Every recipe sees them first, without anyone activating the venv.
+# `ziglang` package: cargo-lambda's cross-compiling linker, cargo-zigbuild, runs it as `python3 -m
+# ziglang`, and `python3` here is the venv's). Every recipe sees them first, without anyone
+# activating the venv.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-## Release artifacts: ARCH=arm64 (default, Graviton) or ARCH=x86-64. Written to target/lambda/<function>/
-## bootstrap.zip in the workspace (where infra/sam and infra/terraform look), even when
-## CARGO_TARGET_DIR puts the build cache elsewhere.
-ARCH ?= arm64
-LAMBDA_DIR := $(CURDIR)/target/lambda
-RELEASE_BINS ?=
-
-setup:
-	@bash scripts/setup.sh
-
-build:
-	cargo build --workspace --bins
-
-## The main job: an alarm on a primary becomes a promoted replica, repointed DNS and a notification.
-demo: setup
-	bash scripts/demo.sh
-
-lint:
-	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets --quiet -- -D warnings
+## Release artifacts: ARCH=arm64 (default, Graviton) or ARCH=x86-64 (x86_64 is accepted too), all four
+## functions or BINS="router failover". Written to target/lambda/<function>/bootstrap.zip in the
+## workspace (where infra/sam and infra/terraform look), even when CARGO_TARGET_DIR puts the build cache
+## elsewhere. The benchmark builds into target/lambda-bench, never over the artifacts you deploy.
+ARCH = arm64
+BINS =
+LAMBDA_DIR = $(CURDIR)/target/lambda
+BENCH_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86-64)
+CARGO_LAMBDA_ARCH = $(if $(filter arm64 aarch64,$(ARCH)),arm64,$(if $(filter x86-64 x86_64,$(ARCH)),x86-64,$(error ARCH must be arm64 or x86-64, not '$(ARCH)')))
 
 ## Every test: lint, unit and property tests, tests against the AWS emulator, end to end under
 ## cargo lambda watch with the AWS CLI, and the deployment checks.
@@ -50,17 +40,19 @@ unit:
 	cargo test -p pilotlight -p router -p failover -p snapshot-copy -p retention
 
 release: setup
-	cargo lambda build --release --$(ARCH) --output-format zip --lambda-dir $(LAMBDA_DIR) $(RELEASE_BINS)
+	cargo lambda build --release --$(CARGO_LAMBDA_ARCH) --output-format zip --lambda-dir $(LAMBDA_DIR) $(addprefix --bin ,$(BINS))
 
-## Benchmark: release build for this machine (x86_64; arm64 binaries cannot run here), then one table.
-bench: ARCH = x86-64
+## Benchmark: release build for this machine's architecture into target/lambda-bench, then one table.
+bench: ARCH = $(BENCH_ARCH)
+bench: LAMBDA_DIR = $(CURDIR)/target/lambda-bench
 bench: release
 	python bench/bench.py --bin-dir $(LAMBDA_DIR)
 
-## The benchmark's smoke run (smaller jobs), as CI runs it.
-bench-quick: ARCH = x86-64
+## The benchmark's smoke run (smaller jobs; fails when a job does not do what it must), as CI runs it.
+bench-quick: ARCH = $(BENCH_ARCH)
+bench-quick: LAMBDA_DIR = $(CURDIR)/target/lambda-bench
 bench-quick: release
-	python bench/bench.py --bin-dir $(LAMBDA_DIR) --quick
+	python bench/bench.py --bin-dir $(LAMBDA_DIR) --quick --job-timeout 120
 
 clean:
 	rm -rf .venv target

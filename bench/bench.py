@@ -16,7 +16,8 @@ stand-in for the Lambda Runtime API and, for the jobs, against pilotlight's AWS 
 * how snapshot-copy and retention scale (databases, snapshots).
 
 It is a benchmark, not a test: it prints figures next to their budgets and never fails on a budget.
-It exits non-zero only when something could not be measured at all.
+It exits non-zero when something could not be measured at all, and with ``--quick`` (the CI smoke
+run) also when a job did not do what it must (AWS calls other than expected, no failover).
 
 Usage: .venv/bin/python bench/bench.py [--bin-dir DIR] [--runs N] [--quick]
                                        [--only cold,memory,size,calls,scale] [--keep-logs]
@@ -1202,6 +1203,14 @@ def main() -> int:
             print(f"- {', '.join(bench.binary_notes)}: no `bootstrap` next to `bootstrap.zip` (cargo lambda `--output-format zip`); the binary was extracted from the zip into a temp dir.")
         for note in bench.notes:
             print(f"- {note}")
+        # A smoke run (CI) also fails when a job measured but did not do what it must: a failover
+        # that did not fail over, a router that did not hand over, AWS calls other than expected.
+        wrong = [" | ".join(r[:4]) for r in rows if "✗ differs" in r[5] or "expected `" in r[5] or "expected one Invoke" in r[5]]
+        if args.quick and wrong:
+            failed = True
+            print("- Wrong (fails a --quick run):")
+            for w in wrong:
+                print(f"  - {w}")
         if bench.unmeasured:
             failed = True
             print("- Not measured:")

@@ -66,6 +66,17 @@ and ``/_pilotlight/outages`` to ``control()``, calls ``advance_due()`` before ev
   message text or code for this case: the code is the one RDS uses for a state it refuses). moto only
   refuses the replica side.
 
+1c. CloudWatch ``GetMetricStatistics`` periods
+----------------------------------------------
+
+CloudWatch aggregates the datapoints of a period and stamps each statistic with the start of its
+period ("Amazon CloudWatch aggregates statistics according to the period length that you specify",
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricStatistics.html;
+1-minute datapoints are at whole minutes). moto starts its periods at the first datapoint and
+stamps them with its exact time, so a datapoint put a fraction of a second before an alarm's
+state change could read as after it. The periods here are whole multiples of ``Period`` since the
+epoch (whole minutes for 60 s), stamped with their start.
+
 2. Route 53 health checkers
 ---------------------------
 
@@ -164,6 +175,7 @@ from werkzeug.wrappers import Request, Response
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.utils import utcnow
+from moto.cloudwatch import models as cloudwatch_models
 from moto.rds import models as rds_models
 from moto.rds.exceptions import DBInstanceNotFoundError, RDSClientError
 from moto.route53 import responses as route53_responses
@@ -204,6 +216,25 @@ def _status_infos(self: Any) -> list[dict[str, Any]]:
 
 
 _ORIGINAL_STOP: Any = None
+_ORIGINAL_METRIC_STATISTICS: Any = None
+
+
+def _get_metric_statistics(self: Any, namespace: str, metric_name: str, start_time: Any, end_time: Any,
+                           period: int, stats: list[str], dimensions: list[dict[str, str]], unit: str | None = None) -> Any:
+    """``GetMetricStatistics`` with periods aligned to multiples of ``period`` (see 1c)."""
+    found = _ORIGINAL_METRIC_STATISTICS(self, namespace, metric_name, start_time, end_time, period, stats, dimensions, unit)
+    buckets: dict[int, Any] = {}
+    for statistic in found:
+        for datum in statistic.metric_data:
+            epoch = int(datum.timestamp.timestamp())
+            begin = epoch - epoch % period
+            bucket = buckets.get(begin)
+            if bucket is None:
+                stamp = datum.timestamp - timedelta(seconds=epoch - begin, microseconds=datum.timestamp.microsecond)
+                bucket = buckets[begin] = cloudwatch_models.Statistics(stats, stamp)
+            bucket.metric_data.append(datum)
+            bucket.unit = datum.unit
+    return [buckets[k] for k in sorted(buckets)]
 
 
 def _stop_db_instance(self: Any, db_instance_identifier: str, db_snapshot_identifier: str | None = None) -> Any:
@@ -651,7 +682,11 @@ def control(request: Request, path: str, payload: dict[str, Any]) -> Response | 
 # --------------------------------------------------------------------------------------------
 def install() -> None:
     global _ORIGINAL_STOP
+    global _ORIGINAL_METRIC_STATISTICS
     rds_models.DBInstance.status_infos = property(_status_infos)  # type: ignore[attr-defined]
+    if _ORIGINAL_METRIC_STATISTICS is None:
+        _ORIGINAL_METRIC_STATISTICS = cloudwatch_models.CloudWatchBackend.get_metric_statistics
+    cloudwatch_models.CloudWatchBackend.get_metric_statistics = _get_metric_statistics  # type: ignore[method-assign]
     if _ORIGINAL_STOP is None:
         _ORIGINAL_STOP = rds_models.RDSBackend.stop_db_instance
     rds_models.RDSBackend.stop_db_instance = _stop_db_instance  # type: ignore[method-assign]

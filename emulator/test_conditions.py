@@ -308,6 +308,42 @@ def launcher_option_sets_the_promotion_time() -> None:
 HC: dict[str, str] = {}
 
 
+@check
+def replicas_report_read_replication_status_and_a_test_can_set_it() -> None:
+    primary_arn, replica = make_replica_pair("statusinfos")
+    infos = describe(DST, replica)["StatusInfos"]
+    assert infos == [{"StatusType": "read replication", "Normal": True, "Status": "replicating"}], infos
+    assert describe(SRC, "statusinfos-primary").get("StatusInfos", []) == []
+    EM.set_replication(DST, replica, "error", "source unreachable")
+    info = describe(DST, replica)["StatusInfos"][0]
+    assert (info["Status"], info["Normal"], info["Message"]) == ("error", False, "source unreachable"), info
+    EM.set_replication(DST, replica, None)
+    assert describe(DST, replica)["StatusInfos"][0]["Status"] == "replicating"
+    # StopDBInstance of a primary that still has its replica is refused, as RDS does
+    expect_error("InvalidDBInstanceState", EM.rds(SRC).stop_db_instance, DBInstanceIdentifier="statusinfos-primary")
+    del primary_arn
+
+
+@check
+def metric_statistics_are_stamped_with_the_start_of_their_minute() -> None:
+    import datetime as dt
+
+    cw = EM.client("cloudwatch", DST)
+    now = dt.datetime.now(dt.timezone.utc).replace(second=30, microsecond=250000)
+    dims = [{"Name": "DBInstanceIdentifier", "Value": "aligned"}]
+    cw.put_metric_data(Namespace="AWS/RDS", MetricData=[
+        {"MetricName": "ReplicaLag", "Dimensions": dims, "Value": v, "Timestamp": now - dt.timedelta(seconds=s)}
+        for v, s in ((4.0, 0), (9.0, 20), (2.0, 60))
+    ])
+    out = cw.get_metric_statistics(
+        Namespace="AWS/RDS", MetricName="ReplicaLag", Dimensions=dims, Period=60, Statistics=["Maximum"],
+        StartTime=now - dt.timedelta(minutes=10), EndTime=now + dt.timedelta(minutes=1),
+    )["Datapoints"]
+    got = sorted((p["Timestamp"].astimezone(dt.timezone.utc), p["Maximum"]) for p in out)
+    minute = now.replace(second=0, microsecond=0)
+    assert got == [(minute - dt.timedelta(minutes=1), 2.0), (minute, 9.0)], got
+
+
 def health_check_id() -> str:
     if "id" not in HC:
         HC["id"] = EM.client("route53", SRC).create_health_check(

@@ -29,7 +29,11 @@ pub async fn series(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Vec<(DateTime<Utc>, f64)>, AwsError> {
+    // Whole minutes, as CloudWatch aggregates them: a datapoint's timestamp is the start of its
+    // minute, so the minute holding the onset starts at or before it.
     let start = start.max(end - chrono::Duration::minutes(1440));
+    let start = start.timestamp().div_euclid(60) * 60;
+    let end = (end.timestamp() + 59).div_euclid(60) * 60;
     let statistic = metric.statistic.clone();
     let out = cw
         .get_metric_statistics()
@@ -41,8 +45,8 @@ pub async fn series(
                 .value(metric.dimension.1)
                 .build(),
         )
-        .start_time(aws_smithy_types::DateTime::from_secs(start.timestamp()))
-        .end_time(aws_smithy_types::DateTime::from_secs(end.timestamp()))
+        .start_time(aws_smithy_types::DateTime::from_secs(start))
+        .end_time(aws_smithy_types::DateTime::from_secs(end))
         .period(60)
         .statistics(statistic.clone())
         .send()

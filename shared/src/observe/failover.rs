@@ -168,7 +168,8 @@ fn unhealthy_since(points: &[(DateTime<Utc>, f64)]) -> Option<DateTime<Utc>> {
     since
 }
 
-/// The primary's activity in the [`ACTIVITY_MINUTES`] before `onset`.
+/// The primary's activity in the [`ACTIVITY_MINUTES`] before `onset` and the onset's own minute
+/// (a burst just before the crash counts).
 fn activity(
     points: &[(DateTime<Utc>, f64)],
     onset: DateTime<Utc>,
@@ -176,7 +177,9 @@ fn activity(
 ) -> PrimaryActivity {
     let window: Vec<f64> = points
         .iter()
-        .filter(|(at, _)| *at < onset && *at >= onset - chrono::Duration::minutes(ACTIVITY_MINUTES))
+        .filter(|(at, _)| {
+            *at <= onset && *at >= onset - chrono::Duration::minutes(ACTIVITY_MINUTES)
+        })
         .map(|(_, v)| *v)
         .collect();
     let max = window.iter().copied().reduce(f64::max);
