@@ -17,6 +17,20 @@ LAMBDA_DIR = $(CURDIR)/target/lambda
 BENCH_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86-64)
 CARGO_LAMBDA_ARCH = $(if $(filter arm64 aarch64,$(ARCH)),arm64,$(if $(filter x86-64 x86_64,$(ARCH)),x86-64,$(error ARCH must be arm64 or x86-64, not '$(ARCH)')))
 
+setup:
+	@bash scripts/setup.sh
+
+build:
+	cargo build --workspace --bins
+
+## The main job: an alarm on a primary becomes a promoted replica, repointed DNS and a notification.
+demo: setup
+	bash scripts/demo.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+
 ## Every test: lint, unit and property tests, tests against the AWS emulator, end to end under
 ## cargo lambda watch with the AWS CLI, and the deployment checks.
 ## The emulator records every call a function makes under its role (PILOTLIGHT_IAM_LOG); the last step
