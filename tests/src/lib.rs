@@ -623,6 +623,40 @@ impl Scenario {
         set_alarm(&self.aws.cw_primary, &self.alarm_name, StateValue::Alarm).await;
     }
 
+    /// The failover request an alarm on this scenario's primary sends (delivered by SNS, state
+    /// change now). Lambda's retries of one event send the same request again.
+    pub fn alarm_request(&self) -> pilotlight::command::FailoverRequest {
+        pilotlight::command::FailoverRequest {
+            database: self.name.clone(),
+            dry_run: false,
+            force: false,
+            reason: None,
+            trigger: Some(pilotlight::command::AlarmTrigger {
+                alarm_name: self.alarm_name.clone(),
+                state: "ALARM".into(),
+                state_change_time: Some(chrono::Utc::now()),
+                region: Some(PRIMARY_REGION.into()),
+                health_check_id: Some(self.health_check_id.clone()),
+                delivered_by: pilotlight::command::Delivery::Sns,
+            }),
+        }
+    }
+
+    /// A person's failover request (`reason` "drill").
+    pub fn manual_request(
+        &self,
+        dry_run: bool,
+        force: bool,
+    ) -> pilotlight::command::FailoverRequest {
+        pilotlight::command::FailoverRequest {
+            database: self.name.clone(),
+            dry_run,
+            force,
+            reason: Some("drill".into()),
+            trigger: None,
+        }
+    }
+
     /// The failover function's dependencies, reaching the emulator with the failover role.
     pub fn failover_deps(&self) -> failover::Deps {
         failover::Deps {

@@ -6,36 +6,8 @@
 use chrono::Utc;
 use failover::{failover, handle, Outcome};
 use lambda_runtime::{Context, LambdaEvent};
-use pilotlight::command::{AlarmTrigger, FailoverRequest};
 use serde_json::{json, Value};
 use tests::{Emulator, Scenario};
-
-fn alarm_request(s: &Scenario) -> FailoverRequest {
-    FailoverRequest {
-        database: s.name.clone(),
-        dry_run: false,
-        force: false,
-        reason: None,
-        trigger: Some(AlarmTrigger {
-            alarm_name: s.alarm_name.clone(),
-            state: "ALARM".into(),
-            state_change_time: Some(Utc::now()),
-            region: Some(tests::PRIMARY_REGION.into()),
-            health_check_id: Some(s.health_check_id.clone()),
-            delivered_by: pilotlight::command::Delivery::Sns,
-        }),
-    }
-}
-
-fn manual_request(s: &Scenario, dry_run: bool, force: bool) -> FailoverRequest {
-    FailoverRequest {
-        database: s.name.clone(),
-        dry_run,
-        force,
-        reason: Some("drill".into()),
-        trigger: None,
-    }
-}
 
 async fn assert_failed_over(s: &Scenario) {
     let (source, status) = s.replica().await;
@@ -54,7 +26,7 @@ async fn an_alarm_on_a_down_primary_promotes_the_replica_repoints_dns_and_notifi
     let s = Scenario::create(&emu, "orders", Some(4.0), 300).await;
     s.primary_down(&emu).await;
 
-    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None)
+    let report = failover(&s.failover_deps(), &s.alarm_request(), Utc::now(), None)
         .await
         .expect("failover");
 
@@ -83,10 +55,10 @@ async fn the_same_alarm_delivered_twice_promotes_once_and_changes_dns_once() {
     emu.clear_requests();
     let deps = s.failover_deps();
 
-    let first = failover(&deps, &alarm_request(&s), Utc::now(), None)
+    let first = failover(&deps, &s.alarm_request(), Utc::now(), None)
         .await
         .expect("first");
-    let second = failover(&deps, &alarm_request(&s), Utc::now(), None)
+    let second = failover(&deps, &s.alarm_request(), Utc::now(), None)
         .await
         .expect("second");
 
@@ -104,7 +76,7 @@ async fn two_concurrent_invocations_promote_once_and_change_dns_once() {
     s.primary_down(&emu).await;
     emu.clear_requests();
     let deps = s.failover_deps();
-    let (a, b) = (alarm_request(&s), alarm_request(&s));
+    let (a, b) = (s.alarm_request(), s.alarm_request());
 
     let (ra, rb) = tokio::join!(
         failover(&deps, &a, Utc::now(), None),
@@ -153,7 +125,7 @@ async fn a_crash_after_the_promotion_is_finished_by_the_next_run() {
         json!("internal"),
     );
 
-    let alarm = alarm_request(&s);
+    let alarm = s.alarm_request();
     let crashed = failover(&deps, &alarm, Utc::now(), None).await;
     let err = crashed.expect_err("the DNS step fails");
     assert!(
@@ -175,7 +147,7 @@ async fn a_crash_after_the_promotion_is_finished_by_the_next_run() {
     .await;
 
     // a person's run without force does not repoint DNS while the alarm says the primary is fine
-    let manual = failover(&deps, &manual_request(&s, false, false), Utc::now(), None)
+    let manual = failover(&deps, &s.manual_request(false, false), Utc::now(), None)
         .await
         .expect("manual run");
     assert_eq!(manual.outcome, Outcome::Refused, "{manual:#?}");
@@ -211,7 +183,7 @@ async fn replica_lag_over_the_rpo_budget_is_refused_and_nothing_changes() {
     s.primary_down(&emu).await;
     emu.clear_requests();
 
-    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None)
+    let report = failover(&s.failover_deps(), &s.alarm_request(), Utc::now(), None)
         .await
         .expect("report");
 
@@ -244,7 +216,7 @@ async fn force_overrides_lag_over_budget() {
 
     let report = failover(
         &s.failover_deps(),
-        &manual_request(&s, false, true),
+        &s.manual_request(false, true),
         Utc::now(),
         None,
     )
@@ -265,7 +237,7 @@ async fn a_dry_run_returns_the_plan_and_changes_nothing() {
 
     let report = failover(
         &s.failover_deps(),
-        &manual_request(&s, true, false),
+        &s.manual_request(true, false),
         Utc::now(),
         None,
     )
@@ -299,7 +271,7 @@ async fn an_injected_throttle_is_retried() {
     emu.clear_requests();
     emu.inject_fault("PromoteReadReplica", 2, json!("throttling"));
 
-    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None)
+    let report = failover(&s.failover_deps(), &s.alarm_request(), Utc::now(), None)
         .await
         .expect("report");
 
@@ -408,7 +380,7 @@ async fn a_swap_refused_while_the_record_is_unchanged_is_an_aws_failure_and_chan
         json!({"status": 400, "code": "InvalidChangeBatch", "message": "Tried to delete resource record set [name='refusal-db.example.internal.', type='CNAME'] but the values provided do not match the current values"}),
     );
 
-    let err = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None)
+    let err = failover(&s.failover_deps(), &s.alarm_request(), Utc::now(), None)
         .await
         .expect_err("refused by Route 53");
 
@@ -448,7 +420,7 @@ async fn a_promotion_refused_while_still_an_available_replica_is_refused_then_a_
     );
     let deps = s.failover_deps();
 
-    let err = failover(&deps, &alarm_request(&s), Utc::now(), None)
+    let err = failover(&deps, &s.alarm_request(), Utc::now(), None)
         .await
         .expect_err("refused");
 
@@ -459,7 +431,7 @@ async fn a_promotion_refused_while_still_an_available_replica_is_refused_then_a_
     );
     assert!(s.replica().await.0.is_some(), "still a read replica");
 
-    let rerun = failover(&deps, &alarm_request(&s), Utc::now(), None)
+    let rerun = failover(&deps, &s.alarm_request(), Utc::now(), None)
         .await
         .expect("the fault is gone: the re-run promotes");
     assert_eq!(rerun.outcome, Outcome::FailedOver, "{rerun:#?}");
@@ -477,7 +449,7 @@ async fn a_promotion_that_outlives_the_run_is_in_progress_and_the_next_run_finis
     deps.config.failover.deadline_seconds = 2;
 
     // one alarm event, run again by Lambda's retries
-    let alarm = alarm_request(&s);
+    let alarm = s.alarm_request();
     let first = failover(&deps, &alarm, Utc::now(), None)
         .await
         .expect("first run");
@@ -512,14 +484,14 @@ async fn a_replica_backing_up_is_not_promoted_until_it_is_available_again() {
     s.primary_down(&emu).await;
     emu.hold_instance_status(tests::DR_REGION, "busy-replica", Some("backing-up"));
 
-    let refused = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None).await;
+    let refused = failover(&s.failover_deps(), &s.alarm_request(), Utc::now(), None).await;
     let (source, status) = s.replica().await;
     assert_eq!(status, "backing-up");
     assert!(source.is_some(), "not promoted: {refused:#?}");
     assert_eq!(s.record_values().await, vec![s.primary_endpoint.clone()]);
 
     emu.hold_instance_status(tests::DR_REGION, "busy-replica", None);
-    let report = failover(&s.failover_deps(), &alarm_request(&s), Utc::now(), None)
+    let report = failover(&s.failover_deps(), &s.alarm_request(), Utc::now(), None)
         .await
         .expect("run after the backup");
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:#?}");

@@ -12,37 +12,10 @@ use aws_sdk_route53::types::{
 };
 use chrono::{Duration, Utc};
 use failover::{failover, status, FailoverReport, Outcome, StatusEntry};
-use pilotlight::command::{AlarmTrigger, Delivery, FailoverRequest};
+use pilotlight::command::FailoverRequest;
 use pilotlight::config::Fencing;
 use serde_json::{json, Value};
 use tests::{put_metric_series, Emulator, Scenario, DR_REGION, PRIMARY_REGION};
-
-fn alarm_request(s: &Scenario) -> FailoverRequest {
-    FailoverRequest {
-        database: s.name.clone(),
-        dry_run: false,
-        force: false,
-        reason: None,
-        trigger: Some(AlarmTrigger {
-            alarm_name: s.alarm_name.clone(),
-            state: "ALARM".into(),
-            state_change_time: Some(Utc::now()),
-            region: Some(PRIMARY_REGION.into()),
-            health_check_id: Some(s.health_check_id.clone()),
-            delivered_by: Delivery::Sns,
-        }),
-    }
-}
-
-fn forced_request(s: &Scenario) -> FailoverRequest {
-    FailoverRequest {
-        database: s.name.clone(),
-        dry_run: false,
-        force: true,
-        reason: Some("the primary takes no writes: checked by hand, INC-42".into()),
-        trigger: None,
-    }
-}
 
 async fn run(s: &Scenario, req: &FailoverRequest) -> FailoverReport {
     failover(&s.failover_deps(), req, Utc::now(), None)
@@ -172,7 +145,7 @@ async fn three_of_eight_checkers_healthy_is_refused_by_route53s_rule_one_of_eigh
     // a partial outage: 3 of the 8 checkers still reach the primary (37 % > 18 %)
     emu.set_health_checkers(&s.health_check_id, 3, 8);
     emu.clear_requests();
-    let report = run(&s, &alarm_request(&s)).await;
+    let report = run(&s, &s.alarm_request()).await;
     assert_eq!(report.outcome, Outcome::Refused);
     assert!(
         reasons(&report).contains("Route 53's rule (more than 18%"),
@@ -191,7 +164,7 @@ async fn three_of_eight_checkers_healthy_is_refused_by_route53s_rule_one_of_eigh
     );
 
     emu.set_health_checkers(&s.health_check_id, 1, 8);
-    let report = run(&s, &alarm_request(&s)).await;
+    let report = run(&s, &s.alarm_request()).await;
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
     assert_eq!(emu.succeeded("PromoteReadReplica"), 1);
 }
@@ -204,7 +177,7 @@ async fn a_replica_still_replicating_is_refused_until_a_person_forces_and_the_ov
     // alarm and health check say down; the primary answers, is available, the replica replicates
     s.primary_unhealthy_only(&emu).await;
     emu.clear_requests();
-    let report = run(&s, &alarm_request(&s)).await;
+    let report = run(&s, &s.alarm_request()).await;
     assert_eq!(report.outcome, Outcome::Refused);
     assert!(
         reasons(&report).contains("no evidence from the replica's side"),
@@ -213,7 +186,7 @@ async fn a_replica_still_replicating_is_refused_until_a_person_forces_and_the_ov
     );
     assert_eq!(emu.calls("PromoteReadReplica"), 0);
 
-    let report = run(&s, &forced_request(&s)).await;
+    let report = run(&s, &s.manual_request(false, true)).await;
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
     let decision = serde_json::to_value(&report.decision).expect("json");
     let overridden = decision["overridden"].to_string();
@@ -266,7 +239,7 @@ async fn an_idle_postgres_primary_is_promoted_with_a_zero_rpo_a_busy_one_is_refu
     // the primary region's RDS API is down (its CloudWatch answers): evidence for both
     rds_down_in_primary_region(&emu);
 
-    let report = run(&idle, &alarm_request(&idle)).await;
+    let report = run(&idle, &idle.alarm_request()).await;
     let observed = status(&idle.failover_deps(), Some(&idle.name))
         .await
         .expect("status");
@@ -280,7 +253,7 @@ async fn an_idle_postgres_primary_is_promoted_with_a_zero_rpo_a_busy_one_is_refu
     let rpo = report.rpo.expect("rpo");
     assert!(rpo.basis.contains("idle") && !rpo.lower_bound, "{rpo:?}");
 
-    let report = run(&busy, &alarm_request(&busy)).await;
+    let report = run(&busy, &busy.alarm_request()).await;
     assert_eq!(report.outcome, Outcome::Refused);
     let r = reasons(&report);
     assert!(
@@ -301,7 +274,7 @@ async fn mysql_lag_of_minus_one_gives_the_last_sound_lag_as_a_lower_bound() {
     // ReplicaLag -1 (replication not active); RDS reports the primary `failed`
     s.primary_unhealthy_only(&emu).await;
     emu.hold_instance_status(PRIMARY_REGION, "mysqlrpo-primary", Some("failed"));
-    let report = run(&s, &alarm_request(&s)).await;
+    let report = run(&s, &s.alarm_request()).await;
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
     assert_eq!(report.rpo_seconds, Some(7.0));
     let rpo = report.rpo.expect("rpo");
@@ -363,7 +336,7 @@ async fn a_crash_between_the_dns_change_and_insync_is_completed_once_and_a_failb
     point_record(&s, &s.replica_endpoint).await;
     let _ = s.notifications().await;
 
-    let report = run(&s, &alarm_request(&s)).await;
+    let report = run(&s, &s.alarm_request()).await;
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
     assert!(report.timeline.dns_in_sync_at.is_some());
     let tags = s
@@ -378,7 +351,7 @@ async fn a_crash_between_the_dns_change_and_insync_is_completed_once_and_a_failb
         .tag_list()
         .iter()
         .any(|t| t.key() == Some("pilotlight:failover-completed-at")));
-    let again = run(&s, &alarm_request(&s)).await;
+    let again = run(&s, &s.alarm_request()).await;
     assert_eq!(again.outcome, Outcome::AlreadyFailedOver, "{again:?}");
     let results = s
         .notifications()
@@ -391,7 +364,7 @@ async fn a_crash_between_the_dns_change_and_insync_is_completed_once_and_a_failb
     // A failback: the team points the record at the primary again. A late alarm changes nothing.
     point_record(&s, &s.primary_endpoint).await;
     emu.clear_requests();
-    let late = run(&s, &alarm_request(&s)).await;
+    let late = run(&s, &s.alarm_request()).await;
     assert_eq!(late.outcome, Outcome::Refused);
     assert!(reasons(&late).contains("failback"), "{}", reasons(&late));
     assert_eq!(emu.mutating_calls(), ["Publish"]);
@@ -406,7 +379,7 @@ async fn with_the_primary_region_down_a_persons_maintenance_record_is_not_overwr
     point_record(&s, "maintenance.example.internal").await;
     rds_down_in_primary_region(&emu);
     emu.clear_requests();
-    let report = run(&s, &alarm_request(&s)).await;
+    let report = run(&s, &s.alarm_request()).await;
     assert_eq!(report.outcome, Outcome::Refused);
     assert!(
         reasons(&report).contains("neither the primary nor the replica"),
@@ -426,7 +399,7 @@ async fn the_old_primary_is_fenced_once_when_its_region_comes_back() {
     let s = Scenario::create(&emu, "fence", Some(2.0), 300).await;
     s.primary_down(&emu).await;
     rds_down_in_primary_region(&emu);
-    let report = run(&s, &alarm_request(&s)).await;
+    let report = run(&s, &s.alarm_request()).await;
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
     assert_eq!(emu.calls("StopDBInstance"), 0);
     assert_eq!(fencing_in_status(&s).await["fencing"], "pending");
@@ -435,7 +408,7 @@ async fn the_old_primary_is_fenced_once_when_its_region_comes_back() {
     emu.clear_outages();
     s.primary_back(&emu);
     assert_eq!(fencing_in_status(&s).await["fencing"], "due");
-    let report = run(&s, &alarm_request(&s)).await;
+    let report = run(&s, &s.alarm_request()).await;
     assert_eq!(report.outcome, Outcome::AlreadyFailedOver, "{report:?}");
     assert!(
         report
@@ -455,7 +428,7 @@ async fn the_old_primary_is_fenced_once_when_its_region_comes_back() {
         .any(|m| m["event"] == "fenced"));
 
     emu.clear_requests();
-    let rerun = run(&s, &alarm_request(&s)).await;
+    let rerun = run(&s, &s.alarm_request()).await;
     assert_eq!(rerun.outcome, Outcome::AlreadyFailedOver);
     assert!(
         emu.mutating_calls().is_empty(),
@@ -471,11 +444,11 @@ async fn fencing_none_leaves_the_old_primary_alone_and_a_security_group_fences_i
     let mut none = Scenario::create(&emu, "nofence", Some(2.0), 300).await;
     none.config.databases[0].fencing = Fencing::None;
     none.primary_down(&emu).await;
-    let report = run(&none, &alarm_request(&none)).await;
+    let report = run(&none, &none.alarm_request()).await;
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
     // the old primary comes back: with fencing `none` a later run leaves it alone
     none.primary_back(&emu);
-    let again = run(&none, &alarm_request(&none)).await;
+    let again = run(&none, &none.alarm_request()).await;
     assert_eq!(again.outcome, Outcome::AlreadyFailedOver, "{again:?}");
     assert_eq!(
         emu.calls("StopDBInstance") + emu.calls("ModifyDBInstance"),
@@ -499,7 +472,7 @@ async fn fencing_none_leaves_the_old_primary_alone_and_a_security_group_fences_i
         "source unreachable",
     );
     emu.clear_requests();
-    let report = run(&sg, &alarm_request(&sg)).await;
+    let report = run(&sg, &sg.alarm_request()).await;
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
     let order: Vec<String> = emu.requests().into_iter().map(|r| r.action).collect();
     let at = |a: &str| order.iter().position(|x| x == a).unwrap_or(usize::MAX);
@@ -535,7 +508,7 @@ async fn an_alarm_waits_for_the_evidence_that_arrives_late_then_fails_over() {
         .map_err(|e| e.to_string())
     });
     let started = std::time::Instant::now();
-    let report = run(&s, &alarm_request(&s)).await;
+    let report = run(&s, &s.alarm_request()).await;
     late.await.expect("join").expect("set replication");
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:?}");
     assert!(started.elapsed().as_millis() >= 1500);

@@ -173,14 +173,19 @@ pub async fn tag_fenced(
     arn: &str,
     at: DateTime<Utc>,
 ) -> Result<(), AwsError> {
+    tag_time(rds, arn, TAG_FENCED_AT, at).await
+}
+
+/// `AddTagsToResource` of one tag whose value is a UTC time (RFC 3339).
+async fn tag_time(
+    rds: &aws_sdk_rds::Client,
+    arn: &str,
+    key: &str,
+    at: DateTime<Utc>,
+) -> Result<(), AwsError> {
     rds.add_tags_to_resource()
         .resource_name(arn)
-        .tags(
-            Tag::builder()
-                .key(TAG_FENCED_AT)
-                .value(at.to_rfc3339())
-                .build(),
-        )
+        .tags(Tag::builder().key(key).value(at.to_rfc3339()).build())
         .send()
         .await
         .map(|_| ())
@@ -234,18 +239,7 @@ pub async fn tag_completed(
     arn: &str,
     at: DateTime<Utc>,
 ) -> Result<(), AwsError> {
-    rds.add_tags_to_resource()
-        .resource_name(arn)
-        .tags(
-            Tag::builder()
-                .key(TAG_FAILOVER_COMPLETED)
-                .value(at.to_rfc3339())
-                .build(),
-        )
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| AwsError::new("AddTagsToResource", e.into_service_error()))
+    tag_time(rds, arn, TAG_FAILOVER_COMPLETED, at).await
 }
 
 /// What `PromoteReadReplica` did.
