@@ -33,6 +33,25 @@ async fn an_alarm_on_a_down_primary_promotes_the_replica_repoints_dns_and_notifi
     assert_eq!(report.outcome, Outcome::FailedOver, "{report:#?}");
     assert_failed_over(&s).await;
     assert_eq!(report.rpo_seconds, Some(4.0));
+    // The RTO in its parts: every part this run saw, and pilotlight's share as their sum.
+    let b = &report.rto_breakdown;
+    for (part, value) in [
+        ("delivery", b.delivery_seconds),
+        ("decision", b.decision_seconds),
+        ("promotion", b.promotion_seconds),
+        ("gap", b.availability_gap_max_seconds),
+        ("observed to change", b.observed_to_change_seconds),
+        ("dns", b.dns_seconds),
+    ] {
+        assert!(value.is_some_and(|v| v >= 0.0), "{part}: {b:?}");
+    }
+    let sum = b.decision_seconds.unwrap_or_default()
+        + b.availability_gap_max_seconds.unwrap_or_default()
+        + b.observed_to_change_seconds.unwrap_or_default();
+    assert!(
+        (b.pilotlight_share_seconds.unwrap_or_default() - sum).abs() < 1e-6,
+        "{b:?}"
+    );
     assert!(report.rto_seconds.is_some_and(|r| r >= 0.0), "{report:#?}");
     let t = &report.timeline;
     assert!(t.alarm_at <= t.decided_at && t.decided_at <= t.promote_issued_at);

@@ -22,7 +22,7 @@ use pilotlight::plan::status::InstanceStatus;
 use tokio::time::Instant;
 use tracing::{error, info};
 
-use crate::report::{FailoverReport, NotifyEvent, Outcome, StepRecord, Timeline};
+use crate::report::{FailoverReport, NotifyEvent, Outcome, RtoBreakdown, StepRecord, Timeline};
 use crate::Deps;
 
 /// One failover run: what it was asked, what it decided, and the report it builds as it goes.
@@ -44,6 +44,7 @@ impl<'a> Run<'a> {
         req: &FailoverRequest,
         obs: &'a Observation,
         decision: Decision,
+        started: chrono::DateTime<Utc>,
     ) -> Self {
         let trigger_time = req.trigger.as_ref().and_then(|t| t.state_change_time);
         let replica = obs.replica.as_ref();
@@ -58,12 +59,15 @@ impl<'a> Run<'a> {
             reasons: vec![],
             steps: vec![],
             timeline: Timeline {
+                failure_onset_at: obs.onset.as_ref().map(|o| o.at),
+                run_started_at: Some(started),
                 alarm_at: rto_start(obs, trigger_time),
                 decided_at: Some(Utc::now()),
                 promote_issued_at: replica.and_then(|r| r.promotion_started_at),
                 ..Timeline::default()
             },
             rto_seconds: None,
+            rto_breakdown: RtoBreakdown::default(),
             rpo_seconds: None,
             rpo: None,
             fencing: None,
@@ -379,7 +383,9 @@ impl<'a> Run<'a> {
         deadline: Instant,
     ) -> Result<Option<Option<String>>, WorkerError> {
         let mut interval = self.first_interval();
+        let mut previous = self.report.timeline.promote_issued_at;
         loop {
+            let polled_at = Utc::now();
             let state = rds::describe_instance(rds, instance_id)
                 .await
                 .map_err(|e| self.aws(e))?
@@ -394,6 +400,7 @@ impl<'a> Run<'a> {
                 && state.endpoint.is_some()
             {
                 self.report.timeline.promote_done_at = Some(Utc::now());
+                self.report.timeline.promote_previous_poll_at = previous;
                 let detail = format!(
                     "`{instance_id}` is available and standalone at `{}`",
                     state.endpoint.as_deref().unwrap_or("?")
@@ -406,6 +413,7 @@ impl<'a> Run<'a> {
                 self.record("wait_for_promotion", detail);
                 return Ok(None);
             }
+            previous = Some(polled_at);
             tokio::time::sleep(interval).await;
             interval = self.next_interval(interval);
         }
@@ -428,6 +436,10 @@ impl<'a> Run<'a> {
             .map_err(|e| self.aws(e))?
         {
             RecordChange::Submitted(id) => {
+                self.report
+                    .timeline
+                    .dns_change_issued_at
+                    .get_or_insert_with(Utc::now);
                 let detail = format!("`{name}` {:?} -> `{target}` (change `{id}`)", update.from);
                 self.record("update_record", detail);
                 Ok(Some(id))
@@ -514,6 +526,7 @@ impl<'a> Run<'a> {
             .timeline
             .alarm_at
             .map(|a| (now - a).num_milliseconds() as f64 / 1000.0);
+        self.report.rto_breakdown = RtoBreakdown::of(&self.report.timeline);
         Ok(())
     }
 

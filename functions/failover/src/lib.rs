@@ -24,8 +24,8 @@ use tracing::info;
 
 pub use pilotlight::runtime::WorkerDeps as Deps;
 pub use report::{
-    FailoverReport, NotifyEvent, ObservedStatus, Outcome, StatusEntry, StatusReport, StepRecord,
-    Timeline,
+    FailoverReport, NotifyEvent, ObservedStatus, Outcome, RtoBreakdown, StatusEntry, StatusReport,
+    StepRecord, Timeline,
 };
 
 use execute::Run;
@@ -174,7 +174,7 @@ pub async fn failover(
         interval = (interval * 2).min(Duration::from_millis(settings.max_poll_interval_ms));
     };
     info!(database = %db.name, decision = ?decision, "failover decision");
-    let run = Run::new(deps, db, req, &obs, decision.clone());
+    let run = Run::new(deps, db, req, &obs, decision.clone(), started);
     match decision {
         Decision::AlreadyFailedOver => Ok(run.already_failed_over()),
         Decision::Refused { reasons } => Ok(run.refused(reasons).await),

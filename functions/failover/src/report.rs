@@ -67,16 +67,79 @@ impl NotifyEvent {
 /// The moments that make up RTO, all UTC.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Timeline {
+    /// When the failure began (the first unhealthy minute of the health check, else the alarm).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_onset_at: Option<DateTime<Utc>>,
     /// The alarm's state change to `ALARM` (from the event, the alarm, or the replica's tag).
     pub alarm_at: Option<DateTime<Utc>>,
+    /// When this run started: pilotlight's first action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_started_at: Option<DateTime<Utc>>,
     /// When this run decided.
     pub decided_at: Option<DateTime<Utc>>,
     /// When `PromoteReadReplica` was issued (by this run or, from the replica's tag, an earlier one).
     pub promote_issued_at: Option<DateTime<Utc>>,
     /// When the promoted instance was seen `available` and standalone.
     pub promote_done_at: Option<DateTime<Utc>>,
+    /// The poll before that one (it saw the promotion still running), or the promote itself:
+    /// the instance became available between this and `promote_done_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promote_previous_poll_at: Option<DateTime<Utc>>,
+    /// When this run submitted its first record change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_change_issued_at: Option<DateTime<Utc>>,
     /// When every record pointed at it and was `INSYNC`.
     pub dns_in_sync_at: Option<DateTime<Utc>>,
+}
+
+/// The RTO in its parts, seconds, from the [`Timeline`] (a part is `None` when this run did not
+/// see both of its ends, e.g. a retry that did not promote).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RtoBreakdown {
+    /// Failure onset → alarm: Route 53's checks and the alarm's evaluation (set by AWS and the
+    /// health check and alarm configuration).
+    pub detection_seconds: Option<f64>,
+    /// Alarm → this run's start: SNS or EventBridge, the router, Lambda's asynchronous invoke.
+    pub delivery_seconds: Option<f64>,
+    /// Run start → `PromoteReadReplica` answered: pilotlight's decision (observation included).
+    pub decision_seconds: Option<f64>,
+    /// Promote answered → seen `available` and standalone: RDS's promotion, plus the last poll gap.
+    pub promotion_seconds: Option<f64>,
+    /// Upper bound of available → seen: the time since the poll before (the poll interval).
+    pub availability_gap_max_seconds: Option<f64>,
+    /// Seen available → first record change submitted.
+    pub observed_to_change_seconds: Option<f64>,
+    /// First record change → `INSYNC`: Route 53's propagation.
+    pub dns_seconds: Option<f64>,
+    /// What pilotlight added: decision + the availability gap (upper bound) + seen → change.
+    pub pilotlight_share_seconds: Option<f64>,
+}
+
+impl RtoBreakdown {
+    /// The parts of `t`.
+    pub fn of(t: &Timeline) -> Self {
+        let between = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
+            (Some(a), Some(b)) if b >= a => Some((b - a).num_milliseconds() as f64 / 1000.0),
+            _ => None,
+        };
+        let decision = between(t.run_started_at, t.promote_issued_at);
+        let gap = between(t.promote_previous_poll_at, t.promote_done_at);
+        let to_change = between(t.promote_done_at, t.dns_change_issued_at);
+        let share = match (decision, gap, to_change) {
+            (None, None, None) => None,
+            (d, g, c) => Some(d.unwrap_or(0.0) + g.unwrap_or(0.0) + c.unwrap_or(0.0)),
+        };
+        Self {
+            detection_seconds: between(t.failure_onset_at, t.alarm_at),
+            delivery_seconds: between(t.alarm_at, t.run_started_at),
+            decision_seconds: decision,
+            promotion_seconds: between(t.promote_issued_at, t.promote_done_at),
+            availability_gap_max_seconds: gap,
+            observed_to_change_seconds: to_change,
+            dns_seconds: between(t.dns_change_issued_at, t.dns_in_sync_at),
+            pilotlight_share_seconds: share,
+        }
+    }
 }
 
 /// One step this run took.
@@ -117,6 +180,8 @@ pub struct FailoverReport {
     pub timeline: Timeline,
     /// Recovery time in seconds: alarm state change to DNS in sync.
     pub rto_seconds: Option<f64>,
+    /// The RTO in its parts, pilotlight's own share among them.
+    pub rto_breakdown: RtoBreakdown,
     /// Recovery point estimate in seconds: the replica lag at the failure's onset, read by engine
     /// (see `rpo`).
     pub rpo_seconds: Option<f64>,
@@ -196,4 +261,48 @@ pub struct ObservedStatus {
     pub observation: Observation,
     /// `not_failed_over`, `disabled`, `fenced`, `pending` (with the reason) or `due`.
     pub fencing: FenceState,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn the_rto_splits_into_its_parts_and_pilotlights_share() {
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 11, 20, 3, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let at = |ms: i64| Some(t0 + Duration::milliseconds(ms));
+        let timeline = Timeline {
+            failure_onset_at: at(0),
+            alarm_at: at(180_000),
+            run_started_at: at(181_500),
+            decided_at: at(181_700),
+            promote_issued_at: at(181_900),
+            promote_previous_poll_at: at(400_000),
+            promote_done_at: at(405_000),
+            dns_change_issued_at: at(405_100),
+            dns_in_sync_at: at(445_100),
+        };
+        let b = RtoBreakdown::of(&timeline);
+        assert_eq!(b.detection_seconds, Some(180.0));
+        assert_eq!(b.delivery_seconds, Some(1.5));
+        assert_eq!(b.decision_seconds, Some(0.4));
+        assert_eq!(b.promotion_seconds, Some(223.1));
+        assert_eq!(b.availability_gap_max_seconds, Some(5.0));
+        assert_eq!(b.observed_to_change_seconds, Some(0.1));
+        assert_eq!(b.dns_seconds, Some(40.0));
+        let share = b.pilotlight_share_seconds.unwrap_or_default();
+        assert!((share - 5.5).abs() < 1e-9, "{share}");
+        // a retry that did not promote: no decision part, the rest still measured
+        let retry = Timeline {
+            run_started_at: at(500_000),
+            promote_issued_at: at(181_900),
+            ..timeline
+        };
+        assert_eq!(RtoBreakdown::of(&retry).decision_seconds, None);
+        assert_eq!(RtoBreakdown::default().pilotlight_share_seconds, None);
+    }
 }

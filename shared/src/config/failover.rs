@@ -14,10 +14,12 @@ pub struct FailoverSettings {
     /// How far back to look for the replica's last `ReplicaLag` datapoint, in seconds. When the
     /// primary is down, the replica stops reporting lag; the last datapoint before that is the RPO.
     pub lag_lookback_seconds: u64,
-    /// First interval between two polls of the promoted instance, in milliseconds; doubles up to
-    /// `max_poll_interval_ms`.
+    /// First interval between two polls of the promoted instance (and of a DNS change, and of
+    /// any other long step), in milliseconds; doubles up to `max_poll_interval_ms`. Default 1000.
     pub poll_interval_ms: u64,
-    /// Largest interval between two polls, in milliseconds.
+    /// The cap: the largest interval between two polls, in milliseconds (at most 60000). Default
+    /// 5000: once RDS reports the promoted instance available, pilotlight sees it within 5 s. At
+    /// the cap a wait costs 12 `DescribeDBInstances` (or `GetChange`) calls a minute per database.
     pub max_poll_interval_ms: u64,
     /// A PostgreSQL primary counts as idle when its `TransactionLogsGeneration` (bytes per second,
     /// the most of any minute in the 15 minutes before the failure) is at most this. RDS for
@@ -37,8 +39,8 @@ impl Default for FailoverSettings {
         Self {
             deadline_seconds: 600,
             lag_lookback_seconds: 600,
-            poll_interval_ms: 2_000,
-            max_poll_interval_ms: 30_000,
+            poll_interval_ms: 1_000,
+            max_poll_interval_ms: 5_000,
             idle_primary_log_bytes_per_second: 256,
             evidence_wait_seconds: 300,
         }
@@ -65,10 +67,13 @@ pub(super) fn validate(f: &FailoverSettings) -> Result<(), ConfigError> {
             ),
         ));
     }
-    if f.poll_interval_ms == 0 || f.max_poll_interval_ms < f.poll_interval_ms {
+    if f.poll_interval_ms == 0
+        || f.max_poll_interval_ms < f.poll_interval_ms
+        || f.max_poll_interval_ms > 60_000
+    {
         return Err(invalid(
             "failover.poll_interval_ms",
-            "must be at least 1 and no more than `max_poll_interval_ms`",
+            "must be at least 1 and no more than `max_poll_interval_ms`, itself at most 60000",
         ));
     }
     Ok(())
