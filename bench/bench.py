@@ -20,7 +20,8 @@ It exits non-zero when something could not be measured at all, and with ``--quic
 run) also when a job did not do what it must (AWS calls other than expected, no failover).
 
 Usage: .venv/bin/python bench/bench.py [--bin-dir DIR] [--runs N] [--quick]
-                                       [--only cold,memory,size,calls,scale] [--keep-logs]
+                                       [--only cold,memory,size,calls,scale,rto] [--keep-logs]
+                                       [--rto-promotion-seconds S] [--rto-runs N]
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ class RuntimeApi:
         self.got_first_next = threading.Event()
         self.served_at: float | None = None
         self.answer: Invocation | None = None
+        self.answers: list[Invocation] = []  # every answer, in order (a warm process serves several)
         self.answered = threading.Event()
         self.stopping = threading.Event()
         self.invokes: list[dict[str, Any]] = []  # Lambda Invoke calls (router)
@@ -197,6 +199,7 @@ class RuntimeApi:
                 if m or self.path == "/2018-06-01/runtime/init/error":
                     kind = m.group(1) if m else "init-error"
                     api.answer = Invocation(kind, body, now, dict(self.headers.items()))
+                    api.answers.append(api.answer)
                     self._send(202, b'{"status": "OK"}', {"Content-Type": "application/json"})
                     api.answered.set()
                     return
@@ -229,14 +232,15 @@ class RuntimeApi:
 # ================================================================================================
 # The emulator
 # ================================================================================================
-def start_emulator(logdir: Path, name: str) -> Emulator:
+def start_emulator(logdir: Path, name: str, promotion_seconds: float = 0) -> Emulator:
     """pilotlight's AWS emulator on a free port (``emulator/harness.py``), exits with the bench
-    (``--parent-pid``); its stderr in ``<logdir>/emulator-<name>.log``, its cwd ``logdir``."""
+    (``--parent-pid``); its stderr in ``<logdir>/emulator-<name>.log``, its cwd ``logdir``.
+    Promotions are instant by default (the figures are pilotlight's own cost, not RDS's); the RTO
+    section sets how long one lasts."""
     python = ROOT / ".venv" / "bin" / "python"
     return Emulator(
         "--snapshot-limit", "100000",
-        # instant promotions: the figures are pilotlight's own cost, not RDS's promotion time
-        "--promotion-seconds", "0",
+        "--promotion-seconds", str(promotion_seconds),
         log_file=logdir / f"emulator-{name}.log",
         cwd=logdir,
         python=python if python.exists() else sys.executable,
@@ -487,6 +491,38 @@ class Bench:
         return result
 
 
+    def run_events(self, fn: str, name: str, events: list[dict[str, Any]], config: dict[str, Any], emu: Emulator) -> list[Any]:
+        """Several events through one process of `fn` (the first cold, the rest warm): each answer
+        (parsed JSON), or the error text of a missing one."""
+        api = RuntimeApi([json.dumps(e).encode() for e in events], f"arn:aws:lambda:{DR}:{ACCOUNT}:function:pilotlight-{fn}")
+        pid: int | None = None
+        try:
+            env = self.env(fn, api.address, config, emu.url, {})
+            pid = self.spawn_lean(fn, env, f"rto-{name}")
+            deadline = time.perf_counter() + self.args.job_timeout
+            while len(api.answers) < len(events) and time.perf_counter() < deadline:
+                done, status, _ = os.wait4(pid, os.WNOHANG)
+                if done:
+                    pid = None
+                    break
+                time.sleep(0.05)
+        finally:
+            if pid is not None:
+                os.kill(pid, signal.SIGTERM)
+                os.wait4(pid, 0)
+            api.close()
+        out: list[Any] = []
+        for i in range(len(events)):
+            if i < len(api.answers) and api.answers[i].kind == "response":
+                try:
+                    out.append(json.loads(api.answers[i].body))
+                except ValueError:
+                    out.append(f"answer {i + 1} is not JSON")
+            else:
+                out.append(f"no answer to event {i + 1} (log: {self.tmp / f'rto-{name}.log'})")
+        return out
+
+
 # ================================================================================================
 # Fixtures
 # ================================================================================================
@@ -504,14 +540,27 @@ def notification_topic(emu: Emulator) -> str:
 
 def failover_fixture(emu: Emulator) -> tuple[dict[str, Any], dict[str, Any]]:
     """The tests' Scenario, primary down: (config, event)."""
-    primary = emu.create_db_instance(PRIMARY, "orders-primary")
+    database, event = failover_database(emu, "orders")
+    config = {
+        "databases": [database],
+        "notifications": {"topic_arn": notification_topic(emu)},
+        "functions": {"failover": "pilotlight-failover"},
+        "failover": {"deadline_seconds": 60, "lag_lookback_seconds": 600, "poll_interval_ms": 100, "max_poll_interval_ms": 1000},
+    }
+    return config, event
+
+
+def failover_database(emu: Emulator, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One protected database `name` whose primary is down: (its configuration, the alarm's
+    failover event, state change now)."""
+    primary = emu.create_db_instance(PRIMARY, f"{name}-primary")
     emu.client("rds", DR).create_db_instance_read_replica(
-        DBInstanceIdentifier="orders-replica", SourceDBInstanceIdentifier=primary["DBInstanceArn"]
+        DBInstanceIdentifier=f"{name}-replica", SourceDBInstanceIdentifier=primary["DBInstanceArn"]
     )
     endpoint = primary["Endpoint"]["Address"]
     r53 = emu.client("route53", PRIMARY)
-    zone_id = r53.create_hosted_zone(Name="orders.example.internal", CallerReference="bench-zone")["HostedZone"]["Id"].split("/")[-1]
-    record = "db.orders.example.internal"
+    zone_id = r53.create_hosted_zone(Name=f"{name}.example.internal", CallerReference=f"bench-zone-{name}")["HostedZone"]["Id"].split("/")[-1]
+    record = f"db.{name}.example.internal"
     r53.change_resource_record_sets(
         HostedZoneId=zone_id,
         ChangeBatch={
@@ -524,15 +573,15 @@ def failover_fixture(emu: Emulator) -> tuple[dict[str, Any], dict[str, Any]]:
         },
     )
     hc = r53.create_health_check(
-        CallerReference="bench-hc",
+        CallerReference=f"bench-hc-{name}",
         HealthCheckConfig={"Type": "TCP", "FullyQualifiedDomainName": endpoint, "Port": 5432},
     )["HealthCheck"]["Id"]
     emu.ok("PUT", f"/health-checks/{hc}", {"status": "Failure"})
     # RDS reports the primary failed, the replica lost its source: the evidence an automatic
     # failover needs (a failed primary is fenced later, once it is available again)
-    emu.hold_instance_status(PRIMARY, "orders-primary", "failed")
-    emu.set_replication(DR, "orders-replica", "error", "Replication has stopped: the source is unreachable.")
-    alarm = "orders-primary-unhealthy"
+    emu.hold_instance_status(PRIMARY, f"{name}-primary", "failed")
+    emu.set_replication(DR, f"{name}-replica", "error", "Replication has stopped: the source is unreachable.")
+    alarm = f"{name}-primary-unhealthy"
     cw_p = emu.client("cloudwatch", PRIMARY)
     cw_p.put_metric_alarm(
         AlarmName=alarm,
@@ -551,32 +600,24 @@ def failover_fixture(emu: Emulator) -> tuple[dict[str, Any], dict[str, Any]]:
         MetricData=[
             {
                 "MetricName": "ReplicaLag",
-                "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": "orders-replica"}],
+                "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": f"{name}-replica"}],
                 "Value": 1.0,
                 "Timestamp": datetime.now(timezone.utc),
             }
         ],
     )
-    topic = notification_topic(emu)
-    config = {
-        "databases": [
-            {
-                "name": "orders",
-                "primary": {"region": PRIMARY, "instance_id": "orders-primary"},
-                "replica": {"region": DR, "instance_id": "orders-replica"},
-                "records": [{"hosted_zone_id": zone_id, "name": record, "type": "CNAME", "ttl": 60}],
-                "alarms": [{"name": alarm, "region": PRIMARY}],
-                "health_check_id": hc,
-                "rpo_budget_seconds": 300,
-            }
-        ],
-        "notifications": {"topic_arn": topic},
-        "functions": {"failover": "pilotlight-failover"},
-        "failover": {"deadline_seconds": 60, "lag_lookback_seconds": 600, "poll_interval_ms": 100, "max_poll_interval_ms": 1000},
+    database = {
+        "name": name,
+        "primary": {"region": PRIMARY, "instance_id": f"{name}-primary"},
+        "replica": {"region": DR, "instance_id": f"{name}-replica"},
+        "records": [{"hosted_zone_id": zone_id, "name": record, "type": "CNAME", "ttl": 60}],
+        "alarms": [{"name": alarm, "region": PRIMARY}],
+        "health_check_id": hc,
+        "rpo_budget_seconds": 300,
     }
     event = {
         "command": "failover",
-        "database": "orders",
+        "database": name,
         "trigger": {
             "alarm_name": alarm,
             "state": "ALARM",
@@ -584,7 +625,7 @@ def failover_fixture(emu: Emulator) -> tuple[dict[str, Any], dict[str, Any]]:
             "delivered_by": "sns",
         },
     }
-    return config, event
+    return database, event
 
 
 def snapshot_config(base: dict[str, Any], first_db: str, discover: bool, retention: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -798,17 +839,84 @@ def git_commit() -> str:
         return "unknown"
 
 
+POLL_CAP_S = 5.0  # failover.max_poll_interval_ms by default
+RTO_SHARE_BUDGET_S = 1.0 + POLL_CAP_S
+
+
+def rto_rows(bench: Bench, args: argparse.Namespace) -> list[Row]:
+    """pilotlight's share of the RTO with a promotion that lasts a set time, the default polling:
+    `--rto-runs` failovers each in a fresh process (cold) and in one process after a first
+    failover (warm); the median share beside the budget (1 s + the poll cap)."""
+    seconds = args.rto_promotion_seconds if args.rto_promotion_seconds is not None else (3.0 if args.quick else 8.0)
+    n = max(1, args.rto_runs)
+    rows: list[Row] = []
+    with start_emulator(bench.tmp, "rto", promotion_seconds=seconds) as emu:
+        names = [f"rto{i}" for i in range(2 * n + 1)]
+        fixtures = [failover_database(emu, name) for name in names]
+        config = {
+            "databases": [d for d, _ in fixtures],
+            "notifications": {"topic_arn": notification_topic(emu)},
+            "functions": {"failover": "pilotlight-failover"},
+            # the shipped polling (first 1 s, doubling, capped at 5 s); only the deadline is shorter
+            "failover": {"deadline_seconds": 120},
+        }
+        events = [e for _, e in fixtures]
+        log(f"RTO: {n} cold failovers, promotion {seconds:g} s")
+        cold = [bench.run_events("failover", f"cold-{i}", [events[i]], config, emu)[0] for i in range(n)]
+        log(f"RTO: 1 + {n} warm failovers in one process")
+        warm = bench.run_events("failover", "warm", events[n:], config, emu)[1:]
+    for kind, answers in (("cold", cold), ("warm", warm)):
+        shares: list[float] = []
+        parts: dict[str, list[float]] = {"decision": [], "gap": [], "change": [], "promotion": [], "rto": []}
+        problems: list[str] = []
+        for a in answers:
+            if not isinstance(a, dict) or a.get("outcome") != "failed_over":
+                problems.append(a if isinstance(a, str) else f"outcome `{a.get('outcome') if isinstance(a, dict) else a}`, expected `failed_over`")
+                continue
+            b = a.get("rto_breakdown") or {}
+            if b.get("pilotlight_share_seconds") is None:
+                problems.append("no pilotlight_share_seconds in the report")
+                continue
+            shares.append(b["pilotlight_share_seconds"])
+            for key, field in (("decision", "decision_seconds"), ("gap", "availability_gap_max_seconds"), ("change", "observed_to_change_seconds"), ("promotion", "promotion_seconds")):
+                if b.get(field) is not None:
+                    parts[key].append(b[field])
+        if not shares:
+            rows.append(("RTO share", "failover", f"{kind}, promotion {seconds:g} s", "not measured: " + "; ".join(problems[:2]), f"≤ {RTO_SHARE_BUDGET_S:g} s", "✗ expected `failed_over`"))
+            continue
+        med = median(shares)
+        # On the emulator the promotion lasts exactly `seconds`: what pilotlight really added is
+        # decision + (seen - promotion time) + seen→change; the report states the upper bound
+        # (the last poll interval in place of the exact gap), which the budget is held against.
+        exact = [
+            d + max(0.0, p - seconds) + c
+            for d, p, c in zip(parts["decision"], parts["promotion"], parts["change"])
+        ]
+        figure = (
+            f"{med:.2f} s median of {len(shares)} as reported (min {min(shares):.2f}, max {max(shares):.2f}), "
+            f"{median(exact):.2f} s exact on the emulator; decision {median(parts['decision']):.2f} s, "
+            f"available→seen {max(0.0, median(parts['promotion']) - seconds):.2f} s (reported bound ≤ {median(parts['gap']):.2f} s: the poll interval), "
+            f"seen→DNS change {median(parts['change']):.3f} s"
+        )
+        ok = med <= RTO_SHARE_BUDGET_S
+        result = ("✓" if ok else "✗ over budget") + (f"; {len(problems)} run(s) {'expected `failed_over`'}: {problems[0]}" if problems else "")
+        rows.append(("RTO share", "failover", f"{kind}, promotion {seconds:g} s, default polling (1 s doubling, cap 5 s)", figure, f"≤ 1 s + poll cap = {RTO_SHARE_BUDGET_S:g} s", result))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin-dir", default=str(ROOT / "target" / "lambda"), help="where <function>/bootstrap and bootstrap.zip are (default: target/lambda)")
     parser.add_argument("--runs", type=int, default=None, help="cold starts per function (default 7; 3 with --quick)")
     parser.add_argument("--quick", action="store_true", help="smaller jobs and scale points, for a smoke run")
-    parser.add_argument("--only", default="cold,memory,size,calls,scale", help="comma-separated subset of cold,memory,size,calls,scale")
+    parser.add_argument("--only", default="cold,memory,size,calls,scale,rto", help="comma-separated subset of cold,memory,size,calls,scale,rto")
+    parser.add_argument("--rto-promotion-seconds", type=float, default=None, help="how long a promotion lasts in the RTO section (default 8; 3 with --quick)")
+    parser.add_argument("--rto-runs", type=int, default=5, help="failovers per kind (cold, warm) in the RTO section (default 5)")
     parser.add_argument("--job-timeout", type=float, default=900, help="seconds one job may take (Lambda's limit: 900)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the functions' and emulators' logs")
     args = parser.parse_args()
     sections = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = sections - {"cold", "memory", "size", "calls", "scale"}
+    unknown = sections - {"cold", "memory", "size", "calls", "scale", "rto"}
     if unknown:
         parser.error(f"--only: unknown {', '.join(sorted(unknown))}")
     runs = args.runs if args.runs is not None else (3 if args.quick else 7)
@@ -1171,6 +1279,9 @@ def main() -> int:
                                 f"calls ×{len(b.calls) / max(1, len(a.calls)):.1f}, RSS {a.rss_mb:.1f} → {b.rss_mb:.1f} MB"
                             )
                     rows.append(("scale", fn, "growth", "; ".join(growth), "linear: each × n", "–"))
+
+        if "rto" in sections and "failover" not in missing:
+            rows.extend(rto_rows(bench, args))
 
         print_table(rows)
         print()
