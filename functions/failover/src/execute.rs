@@ -33,6 +33,8 @@ pub(crate) struct Run<'a> {
     replica: Option<&'a InstanceState>,
     /// The old primary as observed, when its region answered (its ARN is where fencing is tagged).
     primary: Option<&'a InstanceState>,
+    /// When this run observed (it saw the replica as the plan says).
+    observed_at: chrono::DateTime<Utc>,
     pub(crate) report: FailoverReport,
 }
 
@@ -59,7 +61,12 @@ impl<'a> Run<'a> {
             reasons: vec![],
             steps: vec![],
             timeline: Timeline {
-                failure_onset_at: obs.onset.as_ref().map(|o| o.at),
+                // from the health check's metric only: an onset taken from the alarm measures nothing
+                failure_onset_at: obs
+                    .onset
+                    .as_ref()
+                    .filter(|o| o.source == "health_check_metric")
+                    .map(|o| o.at),
                 run_started_at: Some(started),
                 alarm_at: rto_start(obs, trigger_time),
                 decided_at: Some(Utc::now()),
@@ -79,6 +86,7 @@ impl<'a> Run<'a> {
             db,
             replica,
             primary: obs.primary.as_ref().ok().and_then(|p| p.as_ref()),
+            observed_at: obs.observed_at,
             report,
         }
     }
@@ -120,12 +128,6 @@ impl<'a> Run<'a> {
             return Ok(self.report);
         }
         let only_fence = steps.iter().all(|s| matches!(s, PlannedStep::Fence { .. }));
-        if steps
-            .iter()
-            .any(|s| matches!(s, PlannedStep::Promote { .. }))
-        {
-            self.notify(NotifyEvent::Decision).await;
-        }
         match self.execute(steps, deadline).await {
             Ok(_) if only_fence => {
                 self.report.outcome = Outcome::AlreadyFailedOver;
@@ -208,7 +210,11 @@ impl<'a> Run<'a> {
                     }
                 },
                 PlannedStep::Fence { fencing, .. } => fence = Some(fencing),
-                PlannedStep::Promote { instance_id, .. } => self.promote(rds, instance_id).await?,
+                PlannedStep::Promote { instance_id, .. } => {
+                    self.promote(rds, instance_id).await?;
+                    // after the promote, not before: a slow SNS never delays it
+                    self.notify(NotifyEvent::Decision).await;
+                }
                 PlannedStep::WaitForPromotion { instance_id, .. } => {
                     match self.wait_for_promotion(rds, instance_id, deadline).await? {
                         Some(promoted) => endpoint = promoted,
@@ -383,7 +389,14 @@ impl<'a> Run<'a> {
         deadline: Instant,
     ) -> Result<Option<Option<String>>, WorkerError> {
         let mut interval = self.first_interval();
-        let mut previous = self.report.timeline.promote_issued_at;
+        // The instance was not available yet when the promote was answered, or when this run
+        // observed it (a retry finishing an earlier run's promotion): the later of the two.
+        let mut previous = self
+            .report
+            .timeline
+            .promote_issued_at
+            .map(|p| p.max(self.observed_at))
+            .or(Some(self.observed_at));
         loop {
             let polled_at = Utc::now();
             let state = rds::describe_instance(rds, instance_id)
@@ -532,6 +545,8 @@ impl<'a> Run<'a> {
 
     /// Publish the report; a failure to publish is recorded, never fatal.
     pub(crate) async fn notify(&mut self, event: NotifyEvent) {
+        // every message carries the parts known so far (a run that stops early included)
+        self.report.rto_breakdown = RtoBreakdown::of(&self.report.timeline);
         let r = &self.report;
         let subject = r.subject(event);
         let message = serde_json::json!({ "event": event, "report": r }).to_string();

@@ -99,7 +99,8 @@ pub struct RtoBreakdown {
     /// Failure onset → alarm: Route 53's checks and the alarm's evaluation (set by AWS and the
     /// health check and alarm configuration).
     pub detection_seconds: Option<f64>,
-    /// Alarm → this run's start: SNS or EventBridge, the router, Lambda's asynchronous invoke.
+    /// Alarm → this run's start: SNS or EventBridge, the router, Lambda's asynchronous invoke (and,
+    /// with reserved concurrency 1, the wait behind other databases' failovers).
     pub delivery_seconds: Option<f64>,
     /// Run start → `PromoteReadReplica` answered: pilotlight's decision (observation included).
     pub decision_seconds: Option<f64>,
@@ -111,7 +112,8 @@ pub struct RtoBreakdown {
     pub observed_to_change_seconds: Option<f64>,
     /// First record change → `INSYNC`: Route 53's propagation.
     pub dns_seconds: Option<f64>,
-    /// What pilotlight added: decision + the availability gap (upper bound) + seen → change.
+    /// What pilotlight added: decision + the availability gap (upper bound) + seen → change;
+    /// `None` unless this run saw all three (the run that promoted and repointed).
     pub pilotlight_share_seconds: Option<f64>,
 }
 
@@ -122,16 +124,19 @@ impl RtoBreakdown {
             (Some(a), Some(b)) if b >= a => Some((b - a).num_milliseconds() as f64 / 1000.0),
             _ => None,
         };
+        // This run issued the promote (a retry finishing an earlier run's has neither a decision
+        // nor a delivery of its own: its start is after a first run and Lambda's retry delay).
         let decision = between(t.run_started_at, t.promote_issued_at);
         let gap = between(t.promote_previous_poll_at, t.promote_done_at);
         let to_change = between(t.promote_done_at, t.dns_change_issued_at);
+        // The share is the sum of all three, or unknown: never a part passed off as the whole.
         let share = match (decision, gap, to_change) {
-            (None, None, None) => None,
-            (d, g, c) => Some(d.unwrap_or(0.0) + g.unwrap_or(0.0) + c.unwrap_or(0.0)),
+            (Some(d), Some(g), Some(c)) => Some(d + g + c),
+            _ => None,
         };
         Self {
             detection_seconds: between(t.failure_onset_at, t.alarm_at),
-            delivery_seconds: between(t.alarm_at, t.run_started_at),
+            delivery_seconds: decision.and(between(t.alarm_at, t.run_started_at)),
             decision_seconds: decision,
             promotion_seconds: between(t.promote_issued_at, t.promote_done_at),
             availability_gap_max_seconds: gap,
@@ -302,7 +307,15 @@ mod tests {
             promote_issued_at: at(181_900),
             ..timeline
         };
-        assert_eq!(RtoBreakdown::of(&retry).decision_seconds, None);
+        let r = RtoBreakdown::of(&retry);
+        assert_eq!(
+            (
+                r.decision_seconds,
+                r.delivery_seconds,
+                r.pilotlight_share_seconds
+            ),
+            (None, None, None)
+        );
         assert_eq!(RtoBreakdown::default().pilotlight_share_seconds, None);
     }
 }
