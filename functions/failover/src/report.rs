@@ -131,7 +131,7 @@ impl RtoBreakdown {
         let to_change = between(t.promote_done_at, t.dns_change_issued_at);
         // The share is the sum of all three, or unknown: never a part passed off as the whole.
         let share = match (decision, gap, to_change) {
-            (Some(d), Some(g), Some(c)) => Some(d + g + c),
+            (Some(d), Some(g), Some(c)) => Some(((d + g + c) * 1000.0).round() / 1000.0),
             _ => None,
         };
         Self {
