@@ -41,6 +41,10 @@ pub fn venv_tool(name: &str, fallback: &str) -> PathBuf {
     if venv.exists() {
         venv
     } else {
+        eprintln!(
+            "tests: {} is missing (run `make setup`): using `{fallback}` from PATH",
+            venv.display()
+        );
         fallback.into()
     }
 }
