@@ -372,13 +372,17 @@ def _promotion_state() -> dict[str, Any]:
         }
 
 
-def _find_instance(payload: dict[str, Any], region: str, ident: str) -> tuple[Any, Any] | None:
+def _instance_or_none(payload: dict[str, Any], region: str, ident: str) -> Any:
+    """The moto DB instance `ident` in `region` (of `payload["account"]`, default account), or None."""
     try:
         backend = rds_models.rds_backends[payload.get("account", DEFAULT_ACCOUNT_ID)][region]
     except Exception:  # not a region moto knows
         return None
-    database = backend.databases.get(ident)
-    return (backend, database) if database is not None else None
+    return backend.databases.get(ident)
+
+
+def _not_found(region: str, ident: str) -> Response:
+    return _error(f"DBInstanceNotFound: DBInstance {ident} not found in {region}.", 404)
 
 
 def _instance_answer(region: str, ident: str, database: Any) -> Response:
@@ -632,10 +636,9 @@ def control(request: Request, path: str, payload: dict[str, Any]) -> Response | 
         if status is not None and (not isinstance(status, str) or not _STATUS.match(status) or status == "available"):
             return _error("`status` must be an RDS DB instance status other than `available` (e.g. \"backing-up\"), or null to release")
         with _LOCK:
-            found = _find_instance(payload, region, ident)
-            if found is None:
-                return _error(f"DBInstanceNotFound: DBInstance {ident} not found in {region}.", 404)
-            _backend, database = found
+            database = _instance_or_none(payload, region, ident)
+            if database is None:
+                return _not_found(region, ident)
             if method == "PUT" and status is not None:
                 _HELD_STATUS[(region, ident)] = {"database": database, "status": status}
                 _apply_status(database, region, ident)
@@ -653,10 +656,9 @@ def control(request: Request, path: str, payload: dict[str, Any]) -> Response | 
         if message is not None and not isinstance(message, str):
             return _error("`message` must be a string")
         with _LOCK:
-            found = _find_instance(payload, region, ident)
-            if found is None:
-                return _error(f"DBInstanceNotFound: DBInstance {ident} not found in {region}.", 404)
-            _backend, database = found
+            database = _instance_or_none(payload, region, ident)
+            if database is None:
+                return _not_found(region, ident)
             if status is None:
                 _REPLICATION.pop((region, ident), None)
             else:

@@ -572,7 +572,7 @@ proptest! {
         if is_promote(&decision) {
             let replica = obs.replica.as_ref().expect("replica");
             let evidence = replication_evidence(&d, &obs, replica);
-            let rpo = rpo_estimate(&d, &obs, replica);
+            let rpo = rpo_estimate(&obs, replica);
             let unmet = automatic_conditions(&d, &obs, &evidence, &rpo);
             prop_assert!(unmet.is_empty() || (force && !automatic), "promoted with {unmet:?} (force {force}, automatic {automatic})");
             // and independently of those helpers, for an automatic promotion:

@@ -63,19 +63,21 @@ impl AwsError {
 
     /// As [`AwsError::new`], from the SDK's own error, telling "no answer" (dispatch failure,
     /// timeout, HTTP 5xx) from an answer.
-    pub fn from_sdk<E, R>(
+    pub fn from_sdk<E>(
         operation: &'static str,
-        err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+        err: aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::http::Response,
+        >,
     ) -> Self
     where
         E: std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + HttpStatus,
     {
         use aws_smithy_runtime_api::client::result::SdkError;
         let unreachable = match &err {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
-            SdkError::ResponseError(r) => r.raw().status_code() >= 500,
-            SdkError::ServiceError(s) => s.raw().status_code() >= 500,
+            SdkError::ResponseError(r) => r.raw().status().is_server_error(),
+            SdkError::ServiceError(s) => s.raw().status().is_server_error(),
             _ => false,
         };
         let mut e = Self::new(operation, err);
@@ -90,18 +92,6 @@ impl AwsError {
             message,
             unreachable: false,
         }
-    }
-}
-
-/// The HTTP status of a raw response (the SDK's `HttpResponse`).
-pub trait HttpStatus {
-    /// The status code.
-    fn status_code(&self) -> u16;
-}
-
-impl HttpStatus for aws_smithy_runtime_api::http::Response {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
     }
 }
 

@@ -634,14 +634,14 @@ fn decide_replica(
         ));
     }
 
-    let rpo = rpo_estimate(db, obs, replica);
+    let rpo = rpo_estimate(obs, replica);
     let evidence = replication_evidence(db, obs, replica);
     let mut unmet = automatic_conditions(db, obs, &evidence, &rpo);
     // The primary answers and may take writes: only a fence that works on a primary that still
     // has its replica (a security group) may come first; RDS refuses to stop it.
-    let fence_first = primary_may_take_writes(obs)
-        .filter(|_| matches!(db.fencing, Fencing::SecurityGroup { .. }));
-    if let Some(status) = primary_may_take_writes(obs).filter(|_| fence_first.is_none()) {
+    let writable = primary_may_take_writes(obs);
+    let fence_first = writable.is_some() && matches!(db.fencing, Fencing::SecurityGroup { .. });
+    if let Some(status) = writable.filter(|_| !fence_first) {
         unmet.push(format!(
             "the primary `{}` answers and RDS reports it `{status}`: it may still take writes, and fencing `{}` cannot stop it before the promotion (RDS refuses to stop an instance that has a read replica): an automatic promotion could make two writers; fence it by security group (`fencing.mode` `security_group`), or a person may force",
             db.primary.instance_id,
@@ -656,7 +656,7 @@ fn decide_replica(
         return Decision::Refused { reasons };
     }
     let mut steps = Vec::new();
-    if fence_first.is_some() {
+    if fence_first {
         steps.push(PlannedStep::Fence {
             instance_id: db.primary.instance_id.to_string(),
             region: db.primary.region.to_string(),
@@ -671,7 +671,7 @@ fn decide_replica(
     steps.push(wait(replica, &db.replica.region));
     // RDS keeps an instance's endpoint when it promotes it.
     steps.extend(records_to_update(obs, replica.endpoint.as_deref()));
-    if fence_first.is_none() {
+    if !fence_first {
         steps.extend(fence_step(db, obs));
     }
     proceed(steps, unmet, Some(rpo), evidence)
@@ -951,12 +951,7 @@ fn last_before_replication_stopped(obs: &Observation) -> Option<f64> {
 /// - PostgreSQL with an idle primary ([`PrimaryActivity::idle`]): ~0 — the lag metric only counts
 ///   the time since the last replayed commit, and there was none to lose.
 /// - Otherwise: that lag.
-pub fn rpo_estimate(
-    db: &ProtectedDatabase,
-    obs: &Observation,
-    replica: &InstanceState,
-) -> RpoEstimate {
-    let _ = db;
+pub fn rpo_estimate(obs: &Observation, replica: &InstanceState) -> RpoEstimate {
     let onset = onset_at(obs);
     let source = obs.onset.as_ref().map_or("now", |o| o.source.as_str());
     let lag = match replica.engine_family() {
