@@ -82,6 +82,12 @@ EXPECTED_FAILOVER_CALLS = Counter(
         "PromoteReadReplica": 1,
         "ChangeResourceRecordSets": 1,
         "GetChange": 1,
+        # the operations ledger: the lease, the existing-operation check, the operation opened
+        # before the promotion and closed after DNS (each a PutItem and the state's pointer), the
+        # lease given back
+        "UpdateItem": 4,
+        "GetItem": 1,
+        "PutItem": 2,
     }
 )
 
@@ -540,12 +546,27 @@ def notification_topic(emu: Emulator) -> str:
     return emu.client("sns", DR).create_topic(Name="pilotlight-notifications")["TopicArn"]
 
 
+LEDGER_TABLE = "pilotlight-ledger"
+
+
+def ledger_table(emu: Emulator) -> dict[str, Any]:
+    """The operations ledger as infra/ creates it (`<NamePrefix>-ledger`); its config section."""
+    emu.client("dynamodb", DR).create_table(
+        TableName=LEDGER_TABLE,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return {"table_name": LEDGER_TABLE}
+
+
 def failover_fixture(emu: Emulator) -> tuple[dict[str, Any], dict[str, Any]]:
     """The tests' Scenario, primary down: (config, event)."""
     database, event = failover_database(emu, "orders")
     config = {
         "databases": [database],
         "notifications": {"topic_arn": notification_topic(emu)},
+        "ledger": ledger_table(emu),
         "functions": {"failover": "pilotlight-failover"},
         "failover": {"deadline_seconds": 60, "lag_lookback_seconds": 600, "poll_interval_ms": 100, "max_poll_interval_ms": 1000},
     }
@@ -858,6 +879,7 @@ def rto_rows(bench: Bench, args: argparse.Namespace) -> list[Row]:
         config = {
             "databases": [d for d, _ in fixtures],
             "notifications": {"topic_arn": notification_topic(emu)},
+            "ledger": ledger_table(emu),
             "functions": {"failover": "pilotlight-failover"},
             # the shipped polling (first 1 s, doubling, capped at 5 s); only the deadline is shorter
             "failover": {"deadline_seconds": 120},

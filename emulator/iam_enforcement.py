@@ -12,7 +12,7 @@ module evaluates the parts pilotlight's roles use instead:
 * **Resource / NotResource**: the ARNs the request acts on, derived from its parameters per action
   (table ``_RESOURCES`` below, after the *Resource types* column of the Service Authorization
   Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html
-  and the pages for Route 53, CloudWatch, SNS, Lambda and KMS). Every resource must be allowed
+  and the pages for Route 53, CloudWatch, SNS, Lambda, KMS and DynamoDB). Every resource must be allowed
   (an action with two required resource types, such as ``CopyDBSnapshot``'s source and target
   snapshots, needs both). A list call without an identifier acts on ``arn:...:db:*`` and the like.
   An action with no resource-level permission acts on ``*``: only a statement whose Resource is
@@ -125,6 +125,7 @@ class Template:
         "AWS::Serverless::Function": ("FunctionName", "arn:{p}:lambda:{r}:{a}:function:{name}", False),
         "AWS::Lambda::Function": ("FunctionName", "arn:{p}:lambda:{r}:{a}:function:{name}", False),
         "AWS::KMS::Key": (None, "arn:{p}:kms:{r}:{a}:key/{logical}", False),
+        "AWS::DynamoDB::Table": ("TableName", "arn:{p}:dynamodb:{r}:{a}:table/{name}", False),
         "AWS::IAM::Role": (None, "arn:{p}:iam::{a}:role/{logical}", False),
     }
 
@@ -507,6 +508,37 @@ def authorisations(service: str, region: str, action: str, request: Any, body: b
     elif prefix == "kms":
         key = p.get("KeyId", "*")
         need(f"kms:{action}", key if key.startswith("arn:") or key == "*" else f"arn:{PARTITION}:kms:{region}:{ACCOUNT}:key/{key}")
+    elif prefix == "dynamodb":
+        # JSON 1.0 (X-Amz-Target DynamoDB_20120810.<Action>): the table is the body's TableName (a
+        # name or, since 2024, the table's ARN); a Query or Scan of an index acts on the index
+        # (resource types table* and index,
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html).
+        # Batch operations name their tables in RequestItems; a transaction is authorised per item
+        # as the underlying GetItem/PutItem/UpdateItem/DeleteItem, ConditionCheck as
+        # ConditionCheckItem (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+        data = p.get("__json__")
+        data = data if isinstance(data, dict) else {}
+
+        def table_arn(name: Any, index: Any = None) -> str:
+            if not isinstance(name, str) or not name:
+                return "*"
+            arn = name if name.startswith("arn:") else f"arn:{PARTITION}:dynamodb:{region}:{ACCOUNT}:table/{name}"
+            return f"{arn}/index/{index}" if isinstance(index, str) and index else arn
+
+        if action in ("TransactGetItems", "TransactWriteItems"):
+            kinds = {"Get": "GetItem", "Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+            items = [i for i in data.get("TransactItems") or [] if isinstance(i, dict)]
+            for item in items:
+                for kind, op in item.items():
+                    if isinstance(op, dict):
+                        need(f"dynamodb:{kinds.get(kind, kind)}", table_arn(op.get("TableName")))
+            if not out:
+                need(f"dynamodb:{action}", "*")
+        elif action in ("BatchGetItem", "BatchWriteItem") and isinstance(data.get("RequestItems"), dict):
+            for name in data["RequestItems"] or {"": None}:
+                need(f"dynamodb:{action}", table_arn(name))
+        else:
+            need(f"dynamodb:{action}", table_arn(data.get("TableName"), data.get("IndexName")))
     else:
         need(f"{prefix}:{action}", "*")
     return out

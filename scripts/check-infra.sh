@@ -295,7 +295,9 @@ check_emulator_apply() {
     'module.pilotlight.aws_cloudwatch_event_rule.router["alarm-state-change"]' \
     'module.pilotlight.aws_cloudwatch_event_rule.router["snapshot-copy-schedule"]' \
     'module.pilotlight.aws_cloudwatch_event_rule.router["retention-schedule"]' \
-    'module.pilotlight.aws_cloudwatch_event_rule.router["snapshot-events"]'; do
+    'module.pilotlight.aws_cloudwatch_event_rule.router["reconcile-schedule"]' \
+    'module.pilotlight.aws_cloudwatch_event_rule.router["snapshot-events"]' \
+    'module.pilotlight.aws_dynamodb_table.ledger'; do
     grep -qxF "$address" "$WORK/state.txt" || { say "  missing: $address" >&2; missing=1; }
   done
   local f
@@ -311,8 +313,9 @@ check_emulator_apply() {
 
   # A few resources read back through the AWS API, as a user would see them.
   local account=123456789012 region=us-west-2 retention_role
-  expect "failover reserved concurrency" \
-    "$(aws_local $region lambda get-function-concurrency --function-name pilotlight-failover --query ReservedConcurrentExecutions)" 1
+  # No reservation: failover's runs for one database are serialised by a lease in the ledger.
+  expect "failover reserved concurrency (none)" \
+    "$(aws_local $region lambda get-function-concurrency --function-name pilotlight-failover --query ReservedConcurrentExecutions)" None
   expect "failover runtime/arch/timeout/memory" \
     "$(aws_local $region lambda get-function-configuration --function-name pilotlight-failover \
       --query '[Runtime, Architectures[0], Timeout, MemorySize]')" "provided.al2023${TAB}arm64${TAB}900${TAB}128"
@@ -326,6 +329,22 @@ check_emulator_apply() {
   expect "snapshot-copy schedule input" \
     "$(aws_local $region events list-targets-by-rule --rule pilotlight-snapshot-copy-schedule --query 'Targets[0].Input')" \
     '{"command":"snapshot-copy","invoke":"async"}'
+  expect "reconcile schedule" \
+    "$(aws_local $region events describe-rule --name pilotlight-reconcile-schedule --query ScheduleExpression)" 'rate(1 minute)'
+  expect "reconcile schedule input" \
+    "$(aws_local $region events list-targets-by-rule --rule pilotlight-reconcile-schedule --query 'Targets[0].[Arn, Input]')" \
+    "arn:aws:lambda:$region:$account:function:pilotlight-router${TAB}"'{"command":"reconcile","invoke":"async"}'
+  expect "alarm-state-change rule matches only the configured alarms" \
+    "$(aws_local $region events describe-rule --name pilotlight-alarm-state-change --query EventPattern |
+      "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["resources"])')" \
+    "['arn:aws:cloudwatch:us-east-1:$account:alarm:pilotlight-orders-primary-unhealthy']"
+  expect "ledger table" \
+    "$(aws_local $region dynamodb describe-table --table-name pilotlight-ledger --query \
+      'Table.[BillingModeSummary.BillingMode, KeySchema[0].AttributeName, KeySchema[0].KeyType, KeySchema[1].AttributeName, KeySchema[1].KeyType, SSEDescription.Status, DeletionProtectionEnabled]')" \
+    "PAY_PER_REQUEST${TAB}pk${TAB}HASH${TAB}sk${TAB}RANGE${TAB}ENABLED${TAB}True"
+  expect "ledger point-in-time recovery" \
+    "$(aws_local $region dynamodb describe-continuous-backups --table-name pilotlight-ledger \
+      --query ContinuousBackupsDescription.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus)" ENABLED
   expect "dead-letter queue encryption" \
     "$(aws_local $region sqs get-queue-attributes --attribute-names SqsManagedSseEnabled \
       --queue-url "$ENDPOINT/$account/pilotlight-failover-dlq" --query Attributes.SqsManagedSseEnabled)" true
@@ -359,6 +378,9 @@ print(f"  role policies of {sorted(policies)} written to {out}")
 PY
   fi
 
+  # The ledger's deletion protection refuses terraform destroy (the emulator enforces it, as AWS
+  # does): lift it first, as an operator removing a deployment would (or ledger_deletion_protection = false).
+  aws_local $region dynamodb update-table --table-name pilotlight-ledger --no-deletion-protection-enabled >/dev/null
   say "terraform destroy"
   if ! tf apply -chdir="$dir" destroy -auto-approve -input=false -no-color "${vars[@]}" >"$WORK/destroy.log" 2>&1; then
     tail -n 40 "$WORK/destroy.log" >&2

@@ -74,6 +74,12 @@ aws_ sns subscribe --region $DR_REGION --topic-arn "$TOPIC_ARN" --protocol sqs \
   --notification-endpoint "arn:aws:sqs:$DR_REGION:123456789012:pilotlight-notifications" \
   --attributes RawMessageDelivery=true >/dev/null
 
+say "creating the operations ledger (DynamoDB: the audit trail and the per-database lease)"
+aws_ dynamodb create-table --region $DR_REGION --table-name pilotlight-ledger \
+  --attribute-definitions AttributeName=pk,AttributeType=S AttributeName=sk,AttributeType=S \
+  --key-schema AttributeName=pk,KeyType=HASH AttributeName=sk,KeyType=RANGE \
+  --billing-mode PAY_PER_REQUEST >/dev/null
+
 export PILOTLIGHT_CONFIG=$(cat <<EOF
 {"databases":[{"name":"orders",
   "primary":{"region":"$PRIMARY_REGION","instance_id":"orders-primary"},
@@ -82,6 +88,7 @@ export PILOTLIGHT_CONFIG=$(cat <<EOF
   "alarms":[{"name":"orders-primary-unhealthy","region":"$PRIMARY_REGION"}],
   "health_check_id":"$HC_ID","rpo_budget_seconds":300}],
  "notifications":{"topic_arn":"$TOPIC_ARN"},
+ "ledger":{"table_name":"pilotlight-ledger"},
  "functions":{"failover":"failover"},
  "failover":{"deadline_seconds":120,"poll_interval_ms":200,"max_poll_interval_ms":2000}}
 EOF
@@ -181,4 +188,16 @@ invoke router "$WORK/fence-in.json" "$WORK/fence.json"
 "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); print("outcome", r["outcome"] + ":", r.get("fencing"))' "$WORK/fence.json"
 aws_ rds describe-db-instances --region $PRIMARY_REGION --db-instance-identifier orders-primary \
   --query 'DBInstances[0].{id:DBInstanceIdentifier,status:DBInstanceStatus,fenced_at:TagList[?Key==`pilotlight:fenced-at`]|[0].Value}'
+say "history, through the router: the operations ledger (newest first)"
+echo '{"command": "history", "database": "orders", "limit": 5}' >"$WORK/history-in.json"
+invoke router "$WORK/history-in.json" "$WORK/history.json"
+"$PY" - "$WORK/history.json" <<'EOF'
+import json, sys
+h = json.load(open(sys.argv[1]))
+if "operations" not in h:
+    sys.exit(f"history failed: {h}")
+for op in h["operations"]:
+    print(f"{op['opened_at']} {op['operation_id']}: {op['state']} ({op['outcome']}), {len(op['steps'])} steps, "
+          f"{op['runs']} run(s), RTO {op.get('rto_seconds')} s, RPO {op.get('rpo_seconds')} s")
+EOF
 say "done: the alarm became a promoted replica, a repointed record, a fenced old primary and notifications"

@@ -28,6 +28,26 @@ pub enum Command {
     SnapshotCopy(SnapshotCopyRequest),
     /// Delete pilotlight's snapshots that the retention policy no longer keeps.
     Retention(RetentionRequest),
+    /// Advance every open operation (or `database`'s) by the steps it still misses, and run the
+    /// DR-region detection where it is on. Run by a schedule every minute.
+    Reconcile {
+        /// Only this database.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        database: Option<String>,
+    },
+    /// The last `limit` operations of `database` in the ledger, newest first. Changes nothing and
+    /// never waits for a lease.
+    History {
+        /// A protected database's name.
+        database: String,
+        /// How many (1 to 100, default 10).
+        #[serde(default = "default_history_limit")]
+        limit: u32,
+    },
+}
+
+fn default_history_limit() -> u32 {
+    10
 }
 
 /// `{"command": "snapshot-copy", "database": "orders", "dry_run": true}`.
@@ -66,6 +86,8 @@ impl Command {
             Command::Failover(_) => "failover",
             Command::SnapshotCopy(_) => "snapshot-copy",
             Command::Retention(_) => "retention",
+            Command::Reconcile { .. } => "reconcile",
+            Command::History { .. } => "history",
         }
     }
 
@@ -76,6 +98,8 @@ impl Command {
             Command::Failover(r) => Some(&r.database),
             Command::SnapshotCopy(r) => r.database.as_deref(),
             Command::Retention(r) => r.database.as_deref(),
+            Command::Reconcile { database } => database.as_deref(),
+            Command::History { database, .. } => Some(database),
         }
     }
 }
@@ -99,6 +123,22 @@ pub struct FailoverRequest {
     /// The alarm transition that asked for this failover; absent for a manual command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<AlarmTrigger>,
+    /// Set by the reconcile pass when it opens an incident from DR-region evidence alone;
+    /// absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dr_detection: Option<DrDetectionTrigger>,
+}
+
+/// The DR-region detection that asked for a failover
+/// (see [`crate::config::DrDetection`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrDetectionTrigger {
+    /// Consecutive reconcile passes that saw the primary's region not answering and the replica
+    /// not replicating.
+    pub consecutive_passes: u32,
+    /// The first of them (UTC).
+    pub since: DateTime<Utc>,
 }
 
 /// An alarm state change, as delivered by SNS or EventBridge, reduced to what pilotlight uses.
@@ -174,6 +214,7 @@ mod tests {
             dry_run: false,
             force: false,
             reason: None,
+            dr_detection: None,
             trigger: Some(AlarmTrigger {
                 alarm_name: "a".into(),
                 state: AlarmStateValue::Alarm,

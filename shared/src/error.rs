@@ -46,10 +46,10 @@ pub enum WorkerError {
         #[source]
         source: AwsError,
     },
-    /// An alarm's failover is still in progress at the deadline: the asynchronous invocation
-    /// fails on purpose so that Lambda's retry finishes it. `errorType` `FailoverInProgress`.
+    /// The reconcile pass could not advance one or more databases (each named with its error);
+    /// the others were advanced. `errorType` `ReconcileFailed`.
     #[error("{0}")]
-    FailoverInProgress(String),
+    ReconcileFailed(String),
     /// The router's `Invoke` of a worker failed. `errorType` `InvokeFailed`.
     #[error("{0}")]
     InvokeFailed(AwsError),
@@ -80,7 +80,7 @@ impl WorkerError {
             Self::Refused(_) => "Refused",
             Self::Conflict(_) => "Conflict",
             Self::Aws { .. } => "AwsCallFailed",
-            Self::FailoverInProgress(_) => "FailoverInProgress",
+            Self::ReconcileFailed(_) => "ReconcileFailed",
             Self::InvokeFailed(_) => "InvokeFailed",
             Self::Worker { error_type, .. } => error_type,
             Self::Serialization(_) => "Serialization",

@@ -6,6 +6,7 @@
 //! * [`plan`]: pure decisions, one module per job (route, failover, snapshot copy, retention).
 //! * [`observe`]: the AWS reads that feed a plan.
 //! * [`aws`]: adapters, one file per AWS service; SDK errors stop there.
+//! * [`ledger`]: the operations ledger's items and the per-database lease (DynamoDB).
 //! * [`metrics`]: CloudWatch Embedded Metric Format lines.
 //! * [`runtime`]: start-up shared by every function's `main.rs`.
 //!
@@ -16,6 +17,7 @@ pub mod aws;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod ledger;
 pub mod metrics;
 pub mod observe;
 pub mod plan;

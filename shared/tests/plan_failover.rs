@@ -77,6 +77,8 @@ fn outage() -> Observation {
             values: vec![PRIMARY_ENDPOINT.into()],
             ttl: Some(60),
         }],
+        records_error: None,
+        dr_detection: None,
         // the primary's region does not answer: evidence that replication stopped
         primary_unreachable: true,
         lag_history: vec![],

@@ -96,6 +96,8 @@ fn base(engine: &str) -> Observation {
             values: vec![PRIMARY_ENDPOINT.into()],
             ttl: Some(60),
         }],
+        records_error: None,
+        dr_detection: None,
         primary_unreachable: false,
         lag_history: lag_every_minute(&[2.0; 20]),
         onset: Some(FailureOnset {

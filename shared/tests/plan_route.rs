@@ -10,7 +10,7 @@ use pilotlight::config::Config;
 use pilotlight::error::WorkerError;
 use pilotlight::plan::route::{parse_trigger, route, Invocation, Route, Trigger};
 use proptest::prelude::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn config() -> Config {
     Config::from_json(include_str!("../../events/config.example.json")).expect("example config")
@@ -104,13 +104,33 @@ fn an_alarm_is_mapped_by_its_health_check_dimension_when_its_name_is_not_configu
 }
 
 #[test]
-fn an_alarm_that_maps_to_no_database_is_a_named_error() {
-    let err = routes("sns-alarm-unknown.json").expect_err("unknown alarm");
-    assert_eq!(err.error_type(), "UnknownDatabase");
+fn an_alarm_that_maps_to_no_database_is_ignored_with_its_name_not_failed() {
+    // Failing would make Lambda retry the event, and the router's own error alarm feed the loop.
+    let routed = routes("sns-alarm-unknown.json").expect("ignored, not an error");
     assert!(
-        err.to_string().contains("billing-primary-unhealthy"),
-        "{err}"
+        matches!(&routed[..], [Route::Ignore { reason }] if reason.contains("billing-primary-unhealthy")),
+        "{routed:?}"
     );
+}
+
+#[test]
+fn reconcile_and_history_go_to_the_failover_function() {
+    let config = config();
+    for (command, invocation) in [
+        (json!({"command": "reconcile", "invoke": "async"}), Invocation::Asynchronous),
+        (json!({"command": "history", "database": "orders", "limit": 3}), Invocation::Synchronous),
+    ] {
+        let triggers = parse_trigger(&command).expect("parsed");
+        let r = route(&config, triggers[0].clone()).expect("routed");
+        assert!(
+            matches!(&r, Route::Invoke { function, invocation: i, .. } if function == "pilotlight-failover" && *i == invocation),
+            "{r:?}"
+        );
+    }
+    let unknown = parse_trigger(&json!({"command": "history", "database": "payments"}))
+        .expect("parsed");
+    let err = route(&config, unknown[0].clone()).expect_err("unknown database");
+    assert_eq!(err.error_type(), "UnknownDatabase");
 }
 
 #[test]

@@ -357,6 +357,8 @@ pub struct AwsState {
     pub sns: aws_sdk_sns::Client,
     /// SQS in the DR region.
     pub sqs: aws_sdk_sqs::Client,
+    /// DynamoDB in the DR region (the functions' region: the ledger).
+    pub dynamodb: aws_sdk_dynamodb::Client,
     /// The SDK configuration (DR region) the functions use.
     pub sdk: SdkConfig,
 }
@@ -374,6 +376,7 @@ impl AwsState {
             cw_dr: aws_sdk_cloudwatch::Client::new(&d),
             sns: aws_sdk_sns::Client::new(&d),
             sqs: aws_sdk_sqs::Client::new(&d),
+            dynamodb: aws_sdk_dynamodb::Client::new(&d),
             sdk: d,
         }
     }
@@ -563,6 +566,7 @@ impl Scenario {
             .await
             .expect("subscribe");
 
+        create_ledger_table(&aws.dynamodb, &format!("{name}-ledger")).await;
         let config = Config::from_json(
             &json!({
                 "databases": [{
@@ -575,6 +579,7 @@ impl Scenario {
                     "rpo_budget_seconds": rpo_budget_seconds
                 }],
                 "notifications": {"topic_arn": topic_arn},
+                "ledger": {"table_name": format!("{name}-ledger"), "lease_margin_seconds": 5},
                 "functions": {"failover": format!("{name}-failover")},
                 "failover": {"deadline_seconds": 60, "lag_lookback_seconds": 600, "poll_interval_ms": 100, "max_poll_interval_ms": 1000, "evidence_wait_seconds": 0}
             })
@@ -635,6 +640,7 @@ impl Scenario {
             dry_run: false,
             force: false,
             reason: None,
+            dr_detection: None,
             trigger: Some(pilotlight::command::AlarmTrigger {
                 alarm_name: self.alarm_name.clone(),
                 state: "ALARM".into(),
@@ -658,6 +664,7 @@ impl Scenario {
             force,
             reason: Some("drill".into()),
             trigger: None,
+            dr_detection: None,
         }
     }
 
@@ -757,6 +764,39 @@ impl Scenario {
         }
         all
     }
+}
+
+/// The ledger table as `infra/` creates it (keys `pk`, `sk`; on-demand), named as the templates
+/// name it: `<NamePrefix>-ledger`.
+pub async fn create_ledger_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    let key = |n: &str, k: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(k)
+            .build()
+            .expect("key")
+    };
+    dynamodb
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create the ledger table");
 }
 
 /// A call to the emulator's control API (`/_pilotlight/...`) at `url`.

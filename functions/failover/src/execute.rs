@@ -35,6 +35,15 @@ pub(crate) struct Run<'a> {
     primary: Option<&'a InstanceState>,
     /// When this run observed (it saw the replica as the plan says).
     observed_at: chrono::DateTime<Utc>,
+    /// Route 53 did not answer when the records were read: promote, but leave DNS pending.
+    records_unknown: bool,
+    /// Notifications already published for this operation (by this run or an earlier one):
+    /// each is published once per operation.
+    pub(crate) notified: Vec<String>,
+    /// What the operation waits for when this run ends in progress.
+    pub(crate) waiting_for: Option<String>,
+    /// Fencing after the failover was planned and did not succeed yet.
+    pub(crate) fence_pending: bool,
     pub(crate) report: FailoverReport,
 }
 
@@ -80,6 +89,9 @@ impl<'a> Run<'a> {
             fencing: None,
             writer_endpoint: None,
             notification_errors: vec![],
+            operation_id: None,
+            dns_pending: false,
+            lease_holder: None,
         };
         Self {
             deps,
@@ -87,26 +99,43 @@ impl<'a> Run<'a> {
             replica,
             primary: obs.primary.as_ref().ok().and_then(|p| p.as_ref()),
             observed_at: obs.observed_at,
+            records_unknown: obs.records_error.is_some(),
+            notified: vec![],
+            waiting_for: None,
+            fence_pending: false,
             report,
         }
     }
 
     /// Nothing left to do: report the writer and the RPO the first run recorded.
-    pub(crate) fn already_failed_over(mut self) -> FailoverReport {
+    pub(crate) fn already_failed_over(&mut self) {
         self.report.outcome = Outcome::AlreadyFailedOver;
         self.report.writer_endpoint = self.replica.and_then(|i| i.endpoint.clone());
         self.report.rpo_seconds = self.replica.and_then(|i| i.lag_at_promotion_seconds);
-        self.report
     }
 
     /// The checks said no: report every reason and, unless a dry-run, notify.
-    pub(crate) async fn refused(mut self, reasons: Vec<String>) -> FailoverReport {
+    pub(crate) async fn refused(&mut self, reasons: Vec<String>) {
         self.report.outcome = Outcome::Refused;
         self.report.reasons = reasons;
         if !self.report.dry_run {
             self.notify(NotifyEvent::Refused).await;
         }
-        self.report
+    }
+
+    /// Every condition holds but the replica is busy: report `in_progress` with the reasons, and
+    /// tell the on-call once (the `decision` notification) that the failover waits for it.
+    pub(crate) async fn deferred(&mut self, reasons: Vec<String>) {
+        self.report.outcome = if self.report.dry_run {
+            Outcome::DryRun
+        } else {
+            Outcome::InProgress
+        };
+        self.report.reasons = reasons;
+        if !self.report.dry_run {
+            self.waiting_for = Some("replica_available".into());
+            self.notify(NotifyEvent::Decision).await;
+        }
     }
 
     /// Run the plan's `steps` (or, in a dry-run, return them), notify at the decision (the run
@@ -116,32 +145,57 @@ impl<'a> Run<'a> {
     /// # Errors
     /// [`WorkerError`] of the step that failed, after a `failed` notification.
     pub(crate) async fn proceed(
-        mut self,
+        &mut self,
         steps: &[PlannedStep],
         rpo: Option<RpoEstimate>,
         deadline: Instant,
-    ) -> Result<FailoverReport, WorkerError> {
+    ) -> Result<(), WorkerError> {
         self.report.rpo_seconds = rpo.as_ref().and_then(|r| r.seconds);
         self.report.rpo = rpo;
         if self.report.dry_run {
             self.report.outcome = Outcome::DryRun;
-            return Ok(self.report);
+            return Ok(());
         }
-        let only_fence = steps.iter().all(|s| matches!(s, PlannedStep::Fence { .. }));
+        // Route 53 did not answer: promote (and fence first where planned), leave DNS pending.
+        let steps: Vec<PlannedStep> = if self.records_unknown {
+            steps
+                .iter()
+                .filter(|s| {
+                    matches!(
+                        s,
+                        PlannedStep::Promote { .. }
+                            | PlannedStep::WaitForPromotion { .. }
+                            | PlannedStep::Fence {
+                                before_promotion: true,
+                                ..
+                            }
+                    )
+                })
+                .cloned()
+                .collect()
+        } else {
+            steps.to_vec()
+        };
+        let steps = &steps[..];
+        let only_fence =
+            !self.records_unknown && steps.iter().all(|s| matches!(s, PlannedStep::Fence { .. }));
         match self.execute(steps, deadline).await {
             Ok(_) if only_fence => {
                 self.report.outcome = Outcome::AlreadyFailedOver;
                 self.report.writer_endpoint = self.replica.and_then(|i| i.endpoint.clone());
                 self.notify(NotifyEvent::Fenced).await;
-                Ok(self.report)
+                Ok(())
             }
             Ok(outcome) => {
                 self.report.outcome = outcome;
                 if outcome == Outcome::FailedOver {
                     self.emit_metrics();
+                    self.notify(NotifyEvent::Result).await;
+                } else if self.report.dns_pending {
+                    // the on-call must know the writer moved while DNS did not (yet)
+                    self.notify(NotifyEvent::DnsPending).await;
                 }
-                self.notify(NotifyEvent::Result).await;
-                Ok(self.report)
+                Ok(())
             }
             Err(e) => {
                 error!(database = %self.db.name, error = %e, "failover failed");
@@ -200,6 +254,7 @@ impl<'a> Run<'a> {
                     }
                     Err(why) if why.starts_with("deadline reached") => {
                         self.record("fence", why);
+                        self.waiting_for = Some("fencing".into());
                         return Ok(Outcome::InProgress);
                     }
                     Err(why) => {
@@ -211,14 +266,20 @@ impl<'a> Run<'a> {
                 },
                 PlannedStep::Fence { fencing, .. } => fence = Some(fencing),
                 PlannedStep::Promote { instance_id, .. } => {
-                    self.promote(rds, instance_id).await?;
+                    if !self.promote(rds, instance_id).await? {
+                        self.waiting_for = Some("replica_available".into());
+                        return Ok(Outcome::InProgress);
+                    }
                     // after the promote, not before: a slow SNS never delays it
                     self.notify(NotifyEvent::Decision).await;
                 }
                 PlannedStep::WaitForPromotion { instance_id, .. } => {
                     match self.wait_for_promotion(rds, instance_id, deadline).await? {
                         Some(promoted) => endpoint = promoted,
-                        None => return Ok(Outcome::InProgress),
+                        None => {
+                            self.waiting_for = Some("promotion".into());
+                            return Ok(Outcome::InProgress);
+                        }
                     }
                 }
                 PlannedStep::UpdateRecord(update) => {
@@ -228,14 +289,34 @@ impl<'a> Run<'a> {
                             "the promoted instance reports no endpoint".into(),
                         )));
                     };
-                    if let Some(change) = self.update_record(update, &target).await? {
-                        changes.push(change);
+                    match self.update_record(update, &target).await {
+                        Ok(Some(change)) => changes.push(change),
+                        Ok(None) => {}
+                        // Route 53 stopped answering after the promotion: DNS is pending
+                        Err(WorkerError::Aws { source, .. }) if source.unreachable => {
+                            self.report.writer_endpoint = Some(target);
+                            self.report.dns_pending = true;
+                            self.waiting_for = Some("dns_pending".into());
+                            self.record("dns_pending", format!("Route 53 does not answer: {source}; the reconcile pass repoints the records once it answers"));
+                            return Ok(Outcome::InProgress);
+                        }
+                        Err(e) => return Err(e),
                     }
                 }
             }
         }
         self.report.writer_endpoint = endpoint;
+        if self.records_unknown {
+            self.report.dns_pending = true;
+            self.waiting_for = Some("dns_pending".into());
+            self.record(
+                "dns_pending",
+                "Route 53 did not answer when the records were read: they are repointed by the reconcile pass once it answers".into(),
+            );
+            return Ok(Outcome::InProgress);
+        }
         if !self.wait_in_sync(&changes, deadline).await? {
+            self.waiting_for = Some("dns_in_sync".into());
             return Ok(Outcome::InProgress);
         }
         let failover_steps = steps
@@ -320,7 +401,8 @@ impl<'a> Run<'a> {
             Ok(done) => done,
             Err(why) => {
                 error!(database = %self.db.name, error = %why, "fencing failed");
-                format!("not fenced yet: {why}; the next failover run tries again")
+                self.fence_pending = true;
+                format!("not fenced yet: {why}; the reconcile pass tries again")
             }
         };
         self.record("fence", detail.clone());
@@ -328,14 +410,15 @@ impl<'a> Run<'a> {
     }
 
     /// Tag the replica with the decision, then `PromoteReadReplica`. A second promote
-    /// (`InvalidDBInstanceState`) means a concurrent or earlier run got there first, unless the
-    /// instance is still a plain available replica: then RDS only said it was busy, and the run
-    /// refuses to go on waiting for a promotion that never started.
+    /// (`InvalidDBInstanceState`) means an earlier run got there first, unless the instance is
+    /// still a plain available replica: then RDS only said it was busy (a backup, a
+    /// modification), no promotion is under way, and this returns `false`: the operation stays
+    /// open and the reconcile pass promotes again.
     async fn promote(
         &mut self,
         rds: &aws_sdk_rds::Client,
         instance_id: &str,
-    ) -> Result<(), WorkerError> {
+    ) -> Result<bool, WorkerError> {
         let decided = self.report.timeline.decided_at.unwrap_or_else(Utc::now);
         if let Some(arn) = self.replica.and_then(|r| r.arn.as_deref()) {
             let t = &self.report.timeline;
@@ -353,10 +436,11 @@ impl<'a> Run<'a> {
             if now.is_some_and(|i| {
                 i.replica_source.is_some() && i.status == InstanceStatus::Available
             }) {
-                return Err(WorkerError::Refused(format!(
-                    "failover of `{}` stopped: `{instance_id}` refused the promotion (InvalidDBInstanceState) but is still an available read replica: retry",
-                    self.db.name
-                )));
+                self.record(
+                    "promote",
+                    format!("RDS refused to promote `{instance_id}` (InvalidDBInstanceState) while it is still an available read replica (busy): the reconcile pass promotes it again"),
+                );
+                return Ok(false);
             }
         }
         self.report.timeline.promote_issued_at = Some(Utc::now());
@@ -367,7 +451,7 @@ impl<'a> Run<'a> {
             ),
         };
         self.record("promote", detail);
-        Ok(())
+        Ok(true)
     }
 
     fn first_interval(&self) -> Duration {
@@ -543,8 +627,17 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Publish the report; a failure to publish is recorded, never fatal.
+    /// Publish the report, once per operation and event (`failed` once per distinct reason); a
+    /// failure to publish is recorded, never fatal.
     pub(crate) async fn notify(&mut self, event: NotifyEvent) {
+        let key = match event {
+            NotifyEvent::Failed => format!("failed:{}", self.report.reasons.join("; ")),
+            other => other.as_str().to_owned(),
+        };
+        if self.notified.contains(&key) {
+            self.record("notify", format!("{}: published already for this operation", event.as_str()));
+            return;
+        }
         // every message carries the parts known so far (a run that stops early included)
         self.report.rto_breakdown = RtoBreakdown::of(&self.report.timeline);
         let r = &self.report;
@@ -557,7 +650,10 @@ impl<'a> Run<'a> {
         ];
         let topic = &self.deps.config.notifications.topic_arn;
         match sns::publish(&self.deps.clients.sns, topic, &subject, &message, &attrs).await {
-            Ok(()) => self.record("notify", format!("{}: {subject}", event.as_str())),
+            Ok(()) => {
+                self.notified.push(key);
+                self.record("notify", format!("{}: {subject}", event.as_str()))
+            }
             Err(e) => self.report.notification_errors.push(e.to_string()),
         }
     }

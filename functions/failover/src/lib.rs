@@ -1,9 +1,13 @@
-//! The `failover` function: runs the `failover` and `status` commands.
+//! The `failover` function: runs the `failover`, `reconcile`, `status` and `history` commands.
 //!
 //! `failover` brings a protected database to "the DR replica is the writer and DNS points to it".
-//! Every run reads the actual state first ([`observe`]), asks the pure
-//! [`decide_failover`] what is still missing, and does only that ([`execute`]), so it is safe to
-//! run any number of times, concurrently, or after a crash at any step.
+//! Every run takes the database's lease in the operations ledger ([`pilotlight::ledger`]), reads
+//! the actual state ([`observe`]), asks the pure [`decide_failover`] what is still missing, does
+//! only that ([`execute`]), and records it in the database's open operation. A run that cannot
+//! finish (a promotion that outlives it, a busy replica, Route 53 not answering) leaves the
+//! operation open and answers `in_progress`; the reconcile pass ([`reconcile`], every minute)
+//! advances it until it is closed. So a run is safe to repeat, to run concurrently, or to die at
+//! any step.
 
 mod execute;
 mod report;
@@ -13,31 +17,42 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use lambda_runtime::{Context, LambdaEvent};
-use pilotlight::command::{parse_command, Command, FailoverRequest};
+use pilotlight::aws::dynamodb::Ledger;
+use pilotlight::aws::OPERATION_TIMEOUT_SECONDS;
+use pilotlight::command::{parse_command, Command, DrDetectionTrigger, FailoverRequest};
 use pilotlight::config::{Config, ProtectedDatabase};
 use pilotlight::error::WorkerError;
+use pilotlight::ledger::{Lease, LeaseHolder, LeaseOutcome, Operation, OperationState};
 use pilotlight::observe::failover::observe;
 use pilotlight::plan::failover::{awaiting_evidence, decide_failover, fence_state, Ask, Decision};
 use pilotlight::plan::route::unknown_database;
 use serde_json::Value;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use pilotlight::runtime::WorkerDeps as Deps;
 pub use report::{
-    FailoverReport, NotifyEvent, ObservedStatus, Outcome, RtoBreakdown, StatusEntry, StatusReport,
-    StepRecord, Timeline,
+    FailoverReport, HistoryReport, NotifyEvent, ObservedStatus, OpenOperation, Outcome,
+    ReconcileEntry, ReconcileReport, RtoBreakdown, StatusEntry, StatusReport, StepRecord,
+    Timeline,
 };
 
 use execute::Run;
 
-/// Milliseconds kept from Lambda's own deadline to report and notify (at most; see [`time_left`]).
-const REPORT_MARGIN_MS: i64 = 30_000;
+/// Milliseconds kept from Lambda's own deadline for the run's last AWS call, its ledger write
+/// and its notification (at most; see [`time_left`]): the SDK's operation timeout
+/// ([`OPERATION_TIMEOUT_SECONDS`], 90 s, the slowest a call started just before the run's
+/// deadline can take) plus 15 s to record and notify.
+pub const REPORT_MARGIN_MS: i64 = (OPERATION_TIMEOUT_SECONDS as i64 + 15) * 1000;
 
 /// Lambda handler: parse the command, run it, return its JSON report.
 ///
+/// An operation still under way (`in_progress`) is a successful invocation: the reconcile pass
+/// finishes it, so the function's error alarm pages only for runs that really failed.
+///
 /// # Errors
-/// [`WorkerError`]: an invalid command, an unknown database, a refusal or conflict found while
-/// executing, a failed AWS call, or `FailoverInProgress` for an alarm's run at the deadline.
+/// [`WorkerError`]: an invalid command, an unknown database, a conflict or a failed AWS call
+/// found while executing (the operation stays open unless [`error_policy`] closes it), or a
+/// reconcile pass in which a database's run failed.
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, WorkerError> {
     let command = parse_command(event.payload)?;
     info!(
@@ -45,34 +60,74 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
         database = command.database().unwrap_or("*"),
         "command received"
     );
+    let run = RunId::of(&event.context);
     match command {
         Command::Status { database } => Ok(serde_json::to_value(
             status(deps, database.as_deref()).await?,
         )?),
+        Command::History { database, limit } => Ok(serde_json::to_value(
+            history(deps, &database, limit).await?,
+        )?),
         Command::Failover(request) => {
             let time_left = time_left(&event.context);
-            let report = failover(deps, &request, Utc::now(), time_left).await?;
-            if report.outcome == Outcome::InProgress && request.trigger.is_some() {
-                // An alarm's invocation is asynchronous: failing it makes Lambda run it again
-                // (twice, minutes apart), and that run finishes the job.
-                return Err(WorkerError::FailoverInProgress(format!(
-                    "failover of `{}` is still in progress at the deadline: Lambda's retry of this invocation finishes it",
-                    request.database
+            let report = failover_as(deps, &request, Utc::now(), time_left, &run).await?;
+            Ok(serde_json::to_value(report)?)
+        }
+        Command::Reconcile { database } => {
+            let time_left = time_left(&event.context);
+            let report = reconcile_all(deps, database.as_deref(), time_left, &run).await?;
+            let failed: Vec<String> = report
+                .databases
+                .iter()
+                .filter_map(|e| e.error.as_ref().map(|m| format!("`{}`: {m}", e.database)))
+                .collect();
+            if !failed.is_empty() {
+                return Err(WorkerError::ReconcileFailed(format!(
+                    "the reconcile pass could not advance {}",
+                    failed.join("; ")
                 )));
             }
             Ok(serde_json::to_value(report)?)
         }
         other => Err(WorkerError::InvalidCommand(format!(
-            "invalid command: this function runs `status` and `failover`, not `{}`",
+            "invalid command: this function runs `status`, `history`, `failover` and `reconcile`, not `{}`",
             other.name()
         ))),
     }
 }
 
-/// Lambda's own deadline (`Context::deadline`, epoch milliseconds) minus a margin to report and
-/// notify: [`REPORT_MARGIN_MS`], or a quarter of the time left when that is shorter (a function
-/// deployed with a short timeout, or `cargo lambda watch`'s 30 s, still waits for a promotion);
-/// `None` outside Lambda.
+/// Who a run is, for the lease: the Lambda request id, or a generated id outside Lambda.
+#[derive(Debug, Clone)]
+pub struct RunId(pub String);
+
+impl RunId {
+    /// The invocation's request id (unique per invocation; Lambda's retry of an event gets a new
+    /// one), else a generated one.
+    pub fn of(context: &Context) -> Self {
+        if context.request_id.is_empty() {
+            Self::generate()
+        } else {
+            Self(context.request_id.clone())
+        }
+    }
+
+    /// `local-<pid>-<nanoseconds>-<counter>`: unique within this machine.
+    pub fn generate() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self(format!(
+            "local-{}-{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+}
+
+/// Lambda's own deadline (`Context::deadline`, epoch milliseconds) minus a margin for the last
+/// call, the ledger and the notification: [`REPORT_MARGIN_MS`], or a quarter of the time left
+/// when that is shorter (a function deployed with a short timeout, or `cargo lambda watch`'s
+/// 30 s, still waits for a promotion); `None` outside Lambda.
 fn time_left(context: &Context) -> Option<Duration> {
     (context.deadline > 0).then(|| {
         let deadline = i64::try_from(context.deadline).unwrap_or(i64::MAX);
@@ -88,7 +143,16 @@ fn database<'a>(config: &'a Config, name: &str) -> Result<&'a ProtectedDatabase,
         .ok_or_else(|| WorkerError::UnknownDatabase(unknown_database(config, name)))
 }
 
-/// Run `status`: observe every protected database (or `only`), concurrently. Changes nothing.
+fn ledger(deps: &Deps) -> Ledger {
+    Ledger::new(deps.clients.dynamodb.clone(), &deps.config.ledger.table_name)
+}
+
+fn ledger_error(db: &str, e: pilotlight::aws::AwsError) -> WorkerError {
+    WorkerError::aws(format!("the operations ledger of `{db}` could not be read or written"), e)
+}
+
+/// Run `status`: observe every protected database (or `only`), concurrently, with its open
+/// operation and lease holder from the ledger. Changes nothing, takes no lease.
 ///
 /// # Errors
 /// [`WorkerError::UnknownDatabase`]; a database that cannot be read is an entry with its error.
@@ -99,52 +163,238 @@ pub async fn status(deps: &Deps, only: Option<&str>) -> Result<StatusReport, Wor
     };
     let now = Utc::now();
     let settings = &deps.config.failover;
-    let observations = join_all(
-        dbs.iter()
-            .map(|db| observe(&deps.clients, settings, db, now, now)),
-    )
+    let ledger = ledger(deps);
+    let entries = join_all(dbs.iter().map(|db| {
+        let ledger = &ledger;
+        async move {
+            let (observation, state) = futures::join!(
+                observe(&deps.clients, settings, db, now, now),
+                ledger.state(&db.name)
+            );
+            let observation = match observation {
+                Ok(o) => o,
+                Err(e) => {
+                    return StatusEntry::Unreadable {
+                        database: db.name.clone(),
+                        error: format!("status of `{}` failed: {e}", db.name),
+                    }
+                }
+            };
+            let (open_operation, lease_holder, ledger_error) = match state {
+                Ok(state) => {
+                    let open = match &state.open_operation {
+                        Some(sk) => ledger.operation(&db.name, sk).await.ok().flatten(),
+                        None => None,
+                    };
+                    (
+                        open.map(|o| OpenOperation {
+                            operation_id: o.operation_id,
+                            waiting_for: o.waiting_for,
+                            outcome: o.outcome,
+                            opened_at: o.opened_at,
+                            runs: o.runs,
+                        }),
+                        state.leased_at(now).then(|| LeaseHolder::of(&state)),
+                        None,
+                    )
+                }
+                Err(e) => (None, None, Some(e.to_string())),
+            };
+            StatusEntry::Observed(Box::new(ObservedStatus {
+                fencing: fence_state(db, &observation),
+                observation,
+                open_operation,
+                lease_holder,
+                ledger_error,
+            }))
+        }
+    }))
     .await;
-    Ok(StatusReport {
-        databases: dbs
-            .iter()
-            .zip(observations)
-            .map(|(db, o)| match o {
-                Ok(o) => StatusEntry::Observed(Box::new(ObservedStatus {
-                    fencing: fence_state(db, &o),
-                    observation: o,
-                })),
-                Err(e) => StatusEntry::Unreadable {
-                    database: db.name.clone(),
-                    error: format!("failover of `{}` failed: {e}", db.name),
-                },
-            })
-            .collect(),
+    Ok(StatusReport { databases: entries })
+}
+
+/// Run `history`: the last `limit` (1..=100) operations of `database`, newest first, with their
+/// steps. Takes no lease.
+///
+/// # Errors
+/// [`WorkerError::UnknownDatabase`], [`WorkerError::InvalidCommand`] for a limit outside 1..=100,
+/// [`WorkerError::Aws`] when the ledger cannot be read.
+pub async fn history(deps: &Deps, name: &str, limit: u32) -> Result<HistoryReport, WorkerError> {
+    let db = database(&deps.config, name)?;
+    if !(1..=100).contains(&limit) {
+        return Err(WorkerError::InvalidCommand(format!(
+            "invalid command: `limit` {limit} is outside 1..=100"
+        )));
+    }
+    let operations = ledger(deps)
+        .history(&db.name, limit)
+        .await
+        .map_err(|e| ledger_error(&db.name, e))?;
+    Ok(HistoryReport {
+        database: db.name.clone(),
+        operations,
     })
 }
 
-/// Run a failover request to its end state, or as far as the deadline allows: observe, decide,
-/// then execute what the decision says.
+/// [`failover_as`] with a generated run id (tests, tools).
 ///
 /// # Errors
-/// [`WorkerError::UnknownDatabase`] (nothing is called); [`WorkerError::Aws`] naming the call
-/// that failed; [`WorkerError::Refused`] or [`WorkerError::Conflict`] when executing found it
-/// unsafe to go on. A notification of the failure is published first.
+/// As [`failover_as`].
 pub async fn failover(
     deps: &Deps,
     req: &FailoverRequest,
     started: DateTime<Utc>,
     time_left: Option<Duration>,
 ) -> Result<FailoverReport, WorkerError> {
+    failover_as(deps, req, started, time_left, &RunId::generate()).await
+}
+
+/// Run a failover request to its end state, or as far as the deadline allows: take the
+/// database's lease (a dry-run takes none), resume its open operation if there is one, observe,
+/// decide, execute, record the operation, give the lease back.
+///
+/// # Errors
+/// [`WorkerError::UnknownDatabase`] (nothing is called); [`WorkerError::Aws`] naming the call
+/// that failed (the ledger's included: without the lease nothing is changed);
+/// [`WorkerError::Refused`] or [`WorkerError::Conflict`] when executing found it unsafe to go on.
+/// A notification of the failure is published first.
+pub async fn failover_as(
+    deps: &Deps,
+    req: &FailoverRequest,
+    started: DateTime<Utc>,
+    time_left: Option<Duration>,
+    run: &RunId,
+) -> Result<FailoverReport, WorkerError> {
+    Box::pin(run_failover(deps, req, started, time_left, run, false)).await
+}
+
+async fn run_failover(
+    deps: &Deps,
+    req: &FailoverRequest,
+    started: DateTime<Utc>,
+    time_left: Option<Duration>,
+    run: &RunId,
+    resumed: bool,
+) -> Result<FailoverReport, WorkerError> {
     let db = database(&deps.config, &req.database)?;
-    let run_deadline = tokio::time::Instant::now()
-        + time_left
-            .unwrap_or(Duration::MAX / 4)
-            .min(Duration::from_secs(deps.config.failover.deadline_seconds));
+    let budget = time_left
+        .unwrap_or(Duration::MAX / 4)
+        .min(Duration::from_secs(deps.config.failover.deadline_seconds));
+    let run_deadline = tokio::time::Instant::now() + budget;
+    if req.dry_run {
+        let (obs, decision) = Box::pin(decide(deps, db, req, started, run_deadline, resumed)).await?;
+        let mut run = Run::new(deps, db, req, &obs, decision.clone(), started);
+        match decision {
+            Decision::Proceed { steps, rpo, .. } => {
+                Box::pin(run.proceed(&steps, rpo, run_deadline)).await?
+            }
+            Decision::Refused { reasons } => run.refused(reasons).await,
+            Decision::Deferred { reasons } => run.deferred(reasons).await,
+            Decision::AlreadyFailedOver => run.already_failed_over(),
+        }
+        return Ok(run.report);
+    }
+    let ledger = ledger(deps);
+    let now = Utc::now();
+    let margin = chrono::Duration::seconds(
+        i64::try_from(deps.config.ledger.lease_margin_seconds).unwrap_or(60),
+    );
+    let until = now
+        + chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::seconds(900))
+        + margin;
+    let (lease, state) = match ledger
+        .acquire(&db.name, &run.0, now, until)
+        .await
+        .map_err(|e| ledger_error(&db.name, e))?
+    {
+        LeaseOutcome::Acquired(lease, state) => (lease, state),
+        LeaseOutcome::Held(holder) => {
+            info!(database = %db.name, holder = %holder.owner, "lease held by another run: doing nothing");
+            return Ok(lease_held(db, req, holder));
+        }
+    };
+    let open = match &state.open_operation {
+        Some(sk) => ledger
+            .operation(&db.name, sk)
+            .await
+            .map_err(|e| ledger_error(&db.name, e)),
+        None => Ok(None),
+    };
+    let result = match open {
+        Ok(open) => {
+            Box::pin(act(
+                deps,
+                db,
+                req,
+                started,
+                run_deadline,
+                &ledger,
+                &lease,
+                open,
+                run,
+                resumed,
+            ))
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = ledger.release(&lease).await {
+        warn!(database = %db.name, error = %e, "the lease could not be released: it expires by itself");
+    }
+    result
+}
+
+/// The report of a run that did not get the lease.
+fn lease_held(db: &ProtectedDatabase, req: &FailoverRequest, holder: LeaseHolder) -> FailoverReport {
+    FailoverReport {
+        database: db.name.clone(),
+        outcome: Outcome::LeaseHeld,
+        dry_run: false,
+        force: req.force,
+        reason: req.reason.clone(),
+        trigger: req.trigger.clone(),
+        decision: Decision::Refused {
+            reasons: vec![format!(
+                "another run (`{}`, fencing token {}) holds the lease on `{}` until {}: it is acting on this database; this run did nothing",
+                holder.owner, holder.token, db.name, holder.expires_at
+            )],
+        },
+        reasons: vec![],
+        steps: vec![],
+        timeline: Timeline::default(),
+        rto_seconds: None,
+        rto_breakdown: RtoBreakdown::default(),
+        rpo_seconds: None,
+        rpo: None,
+        fencing: None,
+        writer_endpoint: None,
+        notification_errors: vec![],
+        operation_id: None,
+        dns_pending: false,
+        lease_holder: Some(holder),
+    }
+}
+
+/// Observe and decide, observing again for a while when an alarm's run only lacks the evidence
+/// that replication stopped (not on a resumed operation: the reconcile pass comes back anyway).
+async fn decide(
+    deps: &Deps,
+    db: &ProtectedDatabase,
+    req: &FailoverRequest,
+    started: DateTime<Utc>,
+    run_deadline: tokio::time::Instant,
+    resumed: bool,
+) -> Result<(pilotlight::plan::failover::Observation, Decision), WorkerError> {
     let trigger_time = req.trigger.as_ref().and_then(|t| t.state_change_time);
-    let lag_until = trigger_time.unwrap_or(started).min(started);
+    let lag_until = req
+        .dr_detection
+        .map(|d| d.since)
+        .or(trigger_time)
+        .unwrap_or(started)
+        .min(started);
     let ask = Ask {
         force: req.force,
-        automatic: req.trigger.is_some(),
+        automatic: req.trigger.is_some() || req.dr_detection.is_some(),
         trigger_at: trigger_time,
     };
     let settings = &deps.config.failover;
@@ -155,15 +405,18 @@ pub async fn failover(
     let (obs, decision) = loop {
         let now = if first { started } else { Utc::now() };
         first = false;
-        let obs = observe(&deps.clients, settings, db, now, lag_until)
+        let mut obs = observe(&deps.clients, settings, db, now, lag_until)
             .await
-            .map_err(|e| WorkerError::aws(format!("failover of `{}` failed", db.name), e))?;
+            .map_err(|e| WorkerError::aws(format!("failover of `{}` failed", db.name), e))?
+            .with_trigger(req.trigger.as_ref());
+        obs.dr_detection = req.dr_detection;
         let decision = decide_failover(db, &obs, ask);
         // An alarm's run whose only gap is the evidence that replication stopped observes again
         // for a while: RDS reports a lost source late. A dry-run or a person's run answers now.
         let waiting = matches!(decision, Decision::Refused { .. })
-            && ask.automatic
+            && req.trigger.is_some()
             && !req.dry_run
+            && !resumed
             && awaiting_evidence(db, &obs);
         let next = tokio::time::Instant::now() + interval;
         if !waiting || next > evidence_until || next > run_deadline {
@@ -174,11 +427,322 @@ pub async fn failover(
         interval = (interval * 2).min(Duration::from_millis(settings.max_poll_interval_ms));
     };
     info!(database = %db.name, decision = ?decision, "failover decision");
-    let run = Run::new(deps, db, req, &obs, decision.clone(), started);
-    match decision {
-        Decision::AlreadyFailedOver => Ok(run.already_failed_over()),
-        Decision::Refused { reasons } => Ok(run.refused(reasons).await),
-        Decision::Proceed { steps, rpo, .. } => run.proceed(&steps, rpo, run_deadline).await,
+    Ok((obs, decision))
+}
+
+/// What to do with an operation after a run failed with `error`: the reconcile pass's failure
+/// policy (the pattern of kube-rs controller-rs's `error_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Keep the operation open: the next pass (a minute later) tries again. AWS failures
+    /// (throttling that outlived the SDK's retries, a region that does not answer), a fence that
+    /// did not hold before a promotion.
+    Retry,
+    /// Close it `failed` and leave it to a person: someone else changed a record during the
+    /// failover, or the request itself is wrong.
+    Close,
+}
+
+/// The failure policy of [`reconcile`] and of every failover run (see [`Policy`]).
+pub fn error_policy(error: &WorkerError) -> Policy {
+    match error {
+        WorkerError::Aws { .. } | WorkerError::Refused(_) | WorkerError::InvokeFailed(_) => {
+            Policy::Retry
+        }
+        _ => Policy::Close,
+    }
+}
+
+/// The lease is held: decide, act, and record the operation.
+#[allow(clippy::too_many_arguments)]
+async fn act(
+    deps: &Deps,
+    db: &ProtectedDatabase,
+    req: &FailoverRequest,
+    started: DateTime<Utc>,
+    run_deadline: tokio::time::Instant,
+    ledger: &Ledger,
+    lease: &Lease,
+    open: Option<Operation>,
+    run_id: &RunId,
+    resumed: bool,
+) -> Result<FailoverReport, WorkerError> {
+    // A request for a database with an open operation continues that operation (a duplicated
+    // alarm, a person's re-run, the reconcile pass): with the operation's own request, so it is
+    // the same incident.
+    let req = match &open {
+        Some(op) if !resumed => {
+            info!(database = %db.name, operation = %op.operation_id, "an operation is open: continuing it");
+            op.request.clone()
+        }
+        _ => req.clone(),
+    };
+    let resumed = resumed || open.is_some();
+    let (obs, decision) = Box::pin(decide(deps, db, &req, started, run_deadline, resumed)).await?;
+    let mut run = Run::new(deps, db, &req, &obs, decision.clone(), started);
+    let now = Utc::now();
+    let mut op = match open {
+        Some(op) => op,
+        None if decision == Decision::AlreadyFailedOver => {
+            // nothing to do and nothing open: the ledger is left as it is
+            run.already_failed_over();
+            return Ok(run.report);
+        }
+        None => {
+            let fresh = Operation::open(&req, lease, opened_at(&req, now), &run_id.0);
+            // The same incident seen before (a duplicated alarm delivery): its operation.
+            let seen = ledger
+                .operation(&db.name, &fresh.sk)
+                .await
+                .map_err(|e| ledger_error(&db.name, e))?;
+            match (seen, &decision) {
+                (Some(seen), Decision::Refused { reasons }) => {
+                    // refused before, refused again: nothing new to record or to say
+                    run.notified = seen.notified.clone();
+                    run.refused(reasons.clone()).await;
+                    run.report.operation_id = Some(seen.operation_id);
+                    return Ok(run.report);
+                }
+                (Some(mut seen), _) => {
+                    seen.state = OperationState::Open;
+                    seen.closed_at = None;
+                    seen
+                }
+                (None, _) => fresh,
+            }
+        }
+    };
+    if op.state == OperationState::Open
+        && matches!(decision, Decision::Proceed { .. } | Decision::Deferred { .. })
+        && !req.dry_run
+    {
+        // the intent is recorded before anything changes: a crash leaves the operation open
+        op.updated_at = now;
+        save(ledger, lease, &op, &db.name).await?;
+    }
+    run.notified = op.notified.clone();
+    run.report.operation_id = Some(op.operation_id.clone());
+    let promoted_before = op.steps.iter().any(|s| s.step == "promote");
+    let result = match decision {
+        Decision::AlreadyFailedOver => {
+            run.already_failed_over();
+            // closing an operation a crashed run finished: its result, once
+            run.notify(NotifyEvent::Result).await;
+            Ok(())
+        }
+        Decision::Refused { reasons } => {
+            run.refused(reasons).await;
+            Ok(())
+        }
+        Decision::Deferred { reasons } => {
+            run.deferred(reasons).await;
+            Ok(())
+        }
+        Decision::Proceed { steps, rpo, .. } => {
+            Box::pin(run.proceed(&steps, rpo, run_deadline)).await
+        }
+    };
+    let now = Utc::now();
+    op.runs += 1;
+    op.updated_at = now;
+    op.add_steps(&run.report.steps);
+    op.notified = run.notified.clone();
+    op.outcome = run.report.outcome.as_str().to_owned();
+    op.waiting_for = run.waiting_for.clone();
+    if run.report.rpo_seconds.is_some() {
+        op.rpo_seconds = run.report.rpo_seconds;
+    }
+    if run.report.rto_seconds.is_some() {
+        op.rto_seconds = run.report.rto_seconds;
+    }
+    if run.report.writer_endpoint.is_some() {
+        op.writer_endpoint = run.report.writer_endpoint.clone();
+    }
+    match &result {
+        Ok(()) => match run.report.outcome {
+            Outcome::FailedOver | Outcome::AlreadyFailedOver if run.fence_pending => {
+                op.waiting_for = Some("fencing".into());
+            }
+            Outcome::FailedOver | Outcome::AlreadyFailedOver => {
+                op.close(OperationState::Completed, now)
+            }
+            Outcome::Refused => {
+                op.reasons = run.report.reasons.clone();
+                // refused after pilotlight promoted: DNS was not repointed, a person decides
+                let state = if promoted_before {
+                    OperationState::Failed
+                } else {
+                    OperationState::Refused
+                };
+                op.close(state, now);
+            }
+            _ => {}
+        },
+        Err(e) => {
+            op.errors.push(format!("{}: {e}", now.to_rfc3339()));
+            op.reasons = vec![e.reason()];
+            match error_policy(e) {
+                Policy::Retry => op.waiting_for = Some(format!("retry after: {}", e.reason())),
+                Policy::Close => op.close(OperationState::Failed, now),
+            }
+        }
+    }
+    save(ledger, lease, &op, &db.name).await?;
+    result.map(|()| run.report)
+}
+
+/// When an operation of `req` opens: the alarm's state change (a duplicated delivery is the same
+/// operation), the detection's first pass, else `now`.
+fn opened_at(req: &FailoverRequest, now: DateTime<Utc>) -> DateTime<Utc> {
+    req.dr_detection
+        .map(|d| d.since)
+        .or_else(|| req.trigger.as_ref().and_then(|t| t.state_change_time))
+        .unwrap_or(now)
+}
+
+async fn save(ledger: &Ledger, lease: &Lease, op: &Operation, db: &str) -> Result<(), WorkerError> {
+    let written = ledger
+        .save(lease, op)
+        .await
+        .map_err(|e| ledger_error(db, e))?;
+    if !written {
+        return Err(WorkerError::Conflict(format!(
+            "the lease on `{db}` expired and another run (a newer fencing token) took over: this run stops and leaves the operation to it"
+        )));
+    }
+    Ok(())
+}
+
+/// Run the reconcile pass for every protected database (or `only`), concurrently: see
+/// [`reconcile`].
+///
+/// # Errors
+/// [`WorkerError::UnknownDatabase`]; a database whose pass failed is an entry with its error.
+pub async fn reconcile_all(
+    deps: &Deps,
+    only: Option<&str>,
+    time_left: Option<Duration>,
+    run: &RunId,
+) -> Result<ReconcileReport, WorkerError> {
+    let dbs: Vec<&ProtectedDatabase> = match only {
+        Some(name) => vec![database(&deps.config, name)?],
+        None => deps.config.databases.iter().collect(),
+    };
+    let entries = join_all(dbs.iter().map(|db| async move {
+        reconcile(deps, db, time_left, run)
+            .await
+            .unwrap_or_else(|e| ReconcileEntry {
+                database: db.name.clone(),
+                action: "failed".into(),
+                outcome: None,
+                operation_id: None,
+                unreachable_passes: None,
+                error: Some(e.to_string()),
+                report: None,
+            })
+    }))
+    .await;
+    Ok(ReconcileReport { databases: entries })
+}
+
+/// The reconcile pass for one database: advance its open operation by the steps it still
+/// misses (one failover run with the operation's own request), or, with `dr_detection` on and
+/// nothing open, count the passes that see the primary's region not answering and open an
+/// incident when there are enough. A run that fails leaves the operation to [`error_policy`].
+///
+/// # Errors
+/// [`WorkerError`] of the ledger or of the run.
+pub async fn reconcile(
+    deps: &Deps,
+    db: &ProtectedDatabase,
+    time_left: Option<Duration>,
+    run: &RunId,
+) -> Result<ReconcileEntry, WorkerError> {
+    let ledger = ledger(deps);
+    let now = Utc::now();
+    let state = ledger
+        .state(&db.name)
+        .await
+        .map_err(|e| ledger_error(&db.name, e))?;
+    let entry = |action: &str| ReconcileEntry {
+        database: db.name.clone(),
+        action: action.into(),
+        outcome: None,
+        operation_id: None,
+        unreachable_passes: None,
+        error: None,
+        report: None,
+    };
+    if let Some(sk) = &state.open_operation {
+        if state.leased_at(now) {
+            return Ok(entry("lease_held"));
+        }
+        let Some(op) = ledger
+            .operation(&db.name, sk)
+            .await
+            .map_err(|e| ledger_error(&db.name, e))?
+        else {
+            return Ok(entry("idle"));
+        };
+        let report = Box::pin(run_failover(deps, &op.request, Utc::now(), time_left, run, true)).await?;
+        return Ok(ReconcileEntry {
+            outcome: Some(report.outcome),
+            operation_id: Some(op.operation_id),
+            report: Some(Box::new(report)),
+            ..entry("advanced")
+        });
+    }
+    let Some(detection) = db.dr_detection else {
+        return Ok(entry("idle"));
+    };
+    let obs = observe(&deps.clients, &deps.config.failover, db, now, now)
+        .await
+        .map_err(|e| WorkerError::aws(format!("DR-region detection of `{}` failed", db.name), e))?;
+    let not_replicating = obs.replica.as_ref().is_some_and(|r| {
+        r.replica_source.is_some()
+            && r
+                .replication
+                .as_ref()
+                .is_some_and(|i| i.status != "replicating" || !i.normal)
+    });
+    let seen = obs.primary_unreachable && not_replicating;
+    let (passes, since) = ledger
+        .count_unreachable(&db.name, seen, now)
+        .await
+        .map_err(|e| ledger_error(&db.name, e))?;
+    let watching = ReconcileEntry {
+        unreachable_passes: Some(passes),
+        ..entry(if seen { "watching" } else { "idle" })
+    };
+    if !seen || passes < detection.consecutive_passes {
+        return Ok(watching);
+    }
+    let request = FailoverRequest {
+        database: db.name.clone(),
+        dry_run: false,
+        force: false,
+        reason: None,
+        trigger: None,
+        dr_detection: Some(DrDetectionTrigger {
+            consecutive_passes: passes,
+            since: since.unwrap_or(now),
+        }),
+    };
+    info!(database = %db.name, passes, "DR-region detection: opening an incident");
+    let report = Box::pin(run_failover(deps, &request, Utc::now(), time_left, run, true)).await?;
+    Ok(ReconcileEntry {
+        outcome: Some(report.outcome),
+        operation_id: report.operation_id.clone(),
+        report: Some(Box::new(report)),
+        ..watching
+    }
+    .with_action("opened"))
+}
+
+impl ReconcileEntry {
+    fn with_action(mut self, action: &str) -> Self {
+        self.action = action.into();
+        self
     }
 }
 

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use pilotlight::command::AlarmTrigger;
+pub use pilotlight::ledger::StepRecord;
+use pilotlight::ledger::{LeaseHolder, Operation};
 use pilotlight::plan::failover::{Decision, FenceState, Observation, RpoEstimate};
 use serde::Serialize;
 
@@ -16,10 +18,15 @@ pub enum Outcome {
     AlreadyFailedOver,
     /// The checks said no; see `reasons`.
     Refused,
-    /// The deadline passed while waiting; the next run finishes the job.
+    /// Still under way (the promotion, a busy replica, DNS pending while Route 53 does not
+    /// answer, the deadline): the operation stays open and the reconcile pass finishes it. A
+    /// successful invocation, not an error.
     InProgress,
     /// Checks run, plan returned, nothing changed.
     DryRun,
+    /// Another run holds this database's lease and is acting on it; this run did nothing
+    /// (`lease_holder` says who, until when).
+    LeaseHeld,
 }
 
 impl Outcome {
@@ -31,6 +38,7 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::InProgress => "in_progress",
             Outcome::DryRun => "dry_run",
+            Outcome::LeaseHeld => "lease_held",
         }
     }
 }
@@ -49,6 +57,8 @@ pub enum NotifyEvent {
     Failed,
     /// A run after the failover fenced the old primary (or tried to; `fencing` says).
     Fenced,
+    /// The replica is the writer, and DNS could not be repointed yet (Route 53 did not answer).
+    DnsPending,
 }
 
 impl NotifyEvent {
@@ -60,6 +70,7 @@ impl NotifyEvent {
             NotifyEvent::Refused => "refused",
             NotifyEvent::Failed => "failed",
             NotifyEvent::Fenced => "fenced",
+            NotifyEvent::DnsPending => "dns_pending",
         }
     }
 }
@@ -147,17 +158,6 @@ impl RtoBreakdown {
     }
 }
 
-/// One step this run took.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StepRecord {
-    /// `promote`, `wait_for_promotion`, `update_record`, `dns_in_sync`, `notify`.
-    pub step: String,
-    /// When it finished (UTC).
-    pub at: DateTime<Utc>,
-    /// What happened.
-    pub detail: String,
-}
-
 /// The JSON report of a failover run (also the SNS message body).
 #[derive(Debug, Clone, Serialize)]
 pub struct FailoverReport {
@@ -201,6 +201,16 @@ pub struct FailoverReport {
     /// Notifications that could not be published (the failover itself is unaffected).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notification_errors: Vec<String>,
+    /// The operation in the ledger this run worked on (`operation_id`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+    /// The replica is the writer but the records could not be read or changed (Route 53 did not
+    /// answer): the reconcile pass repoints them when it answers.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dns_pending: bool,
+    /// The run that holds the lease, when this one did not get it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_holder: Option<LeaseHolder>,
 }
 
 impl FailoverReport {
@@ -235,11 +245,69 @@ fn secs(v: Option<f64>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The `history` answer: the last operations of a database, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryReport {
+    /// The database.
+    pub database: String,
+    /// Its operations, newest first, each with every step.
+    pub operations: Vec<Operation>,
+}
+
+/// The `reconcile` answer: one entry per database it looked at.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReconcileReport {
+    /// One per protected database (or the one asked for).
+    pub databases: Vec<ReconcileEntry>,
+}
+
+/// What the reconcile pass did for one database.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReconcileEntry {
+    /// The database.
+    pub database: String,
+    /// `idle` (no open operation), `advanced` (a run advanced the open operation),
+    /// `opened` (the DR-region detection opened one), `watching` (the detection counts passes),
+    /// `lease_held` (another run is acting), `failed` (the run failed: `error`).
+    pub action: String,
+    /// The run's outcome, when one ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// The operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+    /// DR-region detection: consecutive passes that saw the primary's region not answering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreachable_passes: Option<u32>,
+    /// The error, when the run failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The run's report, when one ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Box<FailoverReport>>,
+}
+
 /// The `status` report.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
     /// One observation per protected database (or the one asked for).
     pub databases: Vec<StatusEntry>,
+}
+
+/// A database's open operation as `status` shows it (read from the ledger, no lease taken).
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenOperation {
+    /// Its id.
+    pub operation_id: String,
+    /// What it waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+    /// Its last outcome.
+    pub outcome: String,
+    /// When it was opened (UTC).
+    pub opened_at: DateTime<Utc>,
+    /// Runs so far.
+    pub runs: u32,
 }
 
 /// A database's status, or why it could not be read (one unreachable region does not hide the
@@ -266,6 +334,15 @@ pub struct ObservedStatus {
     pub observation: Observation,
     /// `not_failed_over`, `disabled`, `fenced`, `pending` (with the reason) or `due`.
     pub fencing: FenceState,
+    /// The open operation in the ledger, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_operation: Option<OpenOperation>,
+    /// Who holds the database's lease now, if anyone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_holder: Option<LeaseHolder>,
+    /// Why the ledger could not be read, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger_error: Option<String>,
 }
 
 #[cfg(test)]

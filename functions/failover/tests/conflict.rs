@@ -1,7 +1,8 @@
 //! A whole failover on the real SDK clients with `aws-smithy-mocks`, for the one path the
 //! emulator cannot stage: a person repoints the record between the run's observation and its
 //! compare-and-swap. Route 53 refuses the swap, the record read again holds the person's value,
-//! and the run stops with `Conflict` instead of overwriting it.
+//! and the run stops with `Conflict` instead of overwriting it. And the ledger's own failure:
+//! DynamoDB refusing the lease stops the run before any change.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // a broken test setup should stop the test loudly
 
@@ -21,6 +22,11 @@ use aws_sdk_route53::types::error::InvalidChangeBatch;
 use aws_sdk_route53::types::{
     HealthCheckObservation, ResourceRecord, ResourceRecordSet, RrType, StatusReport,
 };
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sns::operation::publish::PublishOutput;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use chrono::Utc;
@@ -62,6 +68,37 @@ fn instance(
                 .build(),
         )
         .build()
+}
+
+/// A ledger that grants every lease (token 1) and accepts every write; `GetItem` finds nothing.
+fn ledger() -> (aws_sdk_dynamodb::Client, aws_smithy_mocks::Rule) {
+    let update = mock!(aws_sdk_dynamodb::Client::update_item)
+        .sequence()
+        .output(|| {
+            UpdateItemOutput::builder()
+                .attributes("lease_token", AttributeValue::N("1".into()))
+                .attributes("lease_owner", AttributeValue::S("me".into()))
+                .attributes("lease_expires_at_ms", AttributeValue::N("0".into()))
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let get = mock!(aws_sdk_dynamodb::Client::get_item)
+        .sequence()
+        .output(|| GetItemOutput::builder().build())
+        .repeatedly()
+        .build();
+    let put = mock!(aws_sdk_dynamodb::Client::put_item)
+        .sequence()
+        .output(|| PutItemOutput::builder().build())
+        .repeatedly()
+        .build();
+    let client = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::MatchAny,
+        [&update, &get, &put]
+    );
+    (client, put)
 }
 
 fn cname(value: &str) -> ListResourceRecordSetsOutput {
@@ -201,6 +238,7 @@ async fn a_record_repointed_by_a_person_during_the_failover_stops_it_with_a_conf
         ]),
         route53,
         sns,
+        ledger().0,
     );
     let deps = Deps { config, clients };
     let request = FailoverRequest {
@@ -208,6 +246,7 @@ async fn a_record_repointed_by_a_person_during_the_failover_stops_it_with_a_conf
         dry_run: false,
         force: false,
         reason: None,
+        dr_detection: None,
         trigger: Some(AlarmTrigger {
             alarm_name: "orders-primary-unhealthy".into(),
             state: "ALARM".into(),
@@ -236,4 +275,53 @@ async fn a_record_repointed_by_a_person_during_the_failover_stops_it_with_a_conf
         "observed, then read again after the refusal"
     );
     assert_eq!(publish.num_calls(), 2, "decision, then failed");
+}
+
+#[tokio::test]
+async fn a_ledger_that_refuses_the_lease_stops_the_run_before_any_change() {
+    let config = Config::from_json(include_str!("../../../events/config.example.json")).unwrap();
+    let throttled = mock!(aws_sdk_dynamodb::Client::update_item).then_error(|| {
+        UpdateItemError::ProvisionedThroughputExceededException(
+            ProvisionedThroughputExceededException::builder()
+                .message("Rate of requests exceeds the allowed throughput")
+                .build(),
+        )
+    });
+    let dynamodb = mock_client!(aws_sdk_dynamodb, [&throttled]);
+    let promote = mock!(aws_sdk_rds::Client::promote_read_replica)
+        .then_output(|| PromoteReadReplicaOutput::builder().build());
+    let rds = mock_client!(aws_sdk_rds, [&promote]);
+    let cw = mock_client!(aws_sdk_cloudwatch, []);
+    let publish = mock!(aws_sdk_sns::Client::publish)
+        .then_output(|| PublishOutput::builder().message_id("m").build());
+    let clients = Clients::from_parts(
+        HashMap::from([
+            ("us-west-2".to_owned(), rds.clone()),
+            ("us-east-1".to_owned(), rds),
+        ]),
+        HashMap::from([
+            ("us-west-2".to_owned(), cw.clone()),
+            ("us-east-1".to_owned(), cw),
+        ]),
+        mock_client!(aws_sdk_route53, []),
+        mock_client!(aws_sdk_sns, [&publish]),
+        dynamodb,
+    );
+    let deps = Deps { config, clients };
+    let request = FailoverRequest {
+        database: "orders".into(),
+        dry_run: false,
+        force: true,
+        reason: Some("drill".into()),
+        trigger: None,
+        dr_detection: None,
+    };
+    let err = failover(&deps, &request, Utc::now(), None)
+        .await
+        .expect_err("no lease, no failover");
+    assert_eq!(err.error_type(), "AwsCallFailed", "{err}");
+    assert!(err.to_string().contains("UpdateItem"), "{err}");
+    assert!(err.to_string().contains("ledger"), "{err}");
+    assert_eq!(promote.num_calls(), 0, "nothing promoted without the lease");
+    assert_eq!(publish.num_calls(), 0);
 }

@@ -123,7 +123,6 @@ async fn bad_input_invokes_nothing() {
         "bad-unknown-command.json",
         "bad-unknown-database.json",
         "bad-misspelt-field.json",
-        "sns-alarm-unknown.json",
     ] {
         let err = handle(&deps, LambdaEvent::new(event(name), Context::default()))
             .await
@@ -137,5 +136,13 @@ async fn bad_input_invokes_nothing() {
     .await
     .expect("ok");
     assert_eq!(ignored["routed"][0]["action"], "ignore");
+    // an alarm of no protected database: ignored, a successful invocation (no retry, no loop)
+    let unknown = handle(
+        &deps,
+        LambdaEvent::new(event("sns-alarm-unknown.json"), Context::default()),
+    )
+    .await
+    .expect("an unknown alarm is not an error");
+    assert_eq!(unknown["routed"][0]["action"], "ignore");
     assert_eq!(rule.num_calls(), 0);
 }

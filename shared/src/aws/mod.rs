@@ -1,4 +1,5 @@
-//! AWS adapters, one file per service: [`rds`], [`route53`], [`cloudwatch`], [`sns`], [`lambda`].
+//! AWS adapters, one file per service: [`rds`], [`route53`], [`cloudwatch`], [`sns`], [`lambda`],
+//! [`dynamodb`] (the operations ledger).
 //!
 //! SDK errors stop here. The modeled faults the logic cares about become domain outcomes
 //! (`PromoteOutcome::AlreadyPromoting`, `RecordChange::Conflict`, `CallOutcome::AlreadyExists`,
@@ -12,6 +13,7 @@
 //! error.
 
 pub mod cloudwatch;
+pub mod dynamodb;
 pub mod lambda;
 pub mod rds;
 pub mod route53;
@@ -123,8 +125,9 @@ pub async fn load_sdk_config() -> SdkConfig {
 }
 
 /// The SDK clients the workers use: RDS and CloudWatch in every configured region, Route 53
-/// (global, signed in `us-east-1`) and SNS in the topic's region. Building them makes no network
-/// call.
+/// (global, signed in `us-east-1`), SNS in the topic's region, and DynamoDB (the ledger) in the
+/// region the function runs in (the SDK configuration's own region). Building them makes no
+/// network call.
 #[derive(Debug, Clone)]
 pub struct Clients {
     rds: HashMap<String, aws_sdk_rds::Client>,
@@ -133,6 +136,8 @@ pub struct Clients {
     pub route53: aws_sdk_route53::Client,
     /// SNS in the notification topic's region.
     pub sns: aws_sdk_sns::Client,
+    /// DynamoDB in the function's own region (the ledger).
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl Clients {
@@ -159,6 +164,7 @@ impl Clients {
             cloudwatch,
             route53: aws_sdk_route53::Client::new(&regional("us-east-1")),
             sns: aws_sdk_sns::Client::new(&regional(config.notifications.topic_arn.region())),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
         }
     }
 
@@ -168,12 +174,14 @@ impl Clients {
         cloudwatch: HashMap<String, aws_sdk_cloudwatch::Client>,
         route53: aws_sdk_route53::Client,
         sns: aws_sdk_sns::Client,
+        dynamodb: aws_sdk_dynamodb::Client,
     ) -> Self {
         Self {
             rds,
             cloudwatch,
             route53,
             sns,
+            dynamodb,
         }
     }
 

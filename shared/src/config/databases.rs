@@ -34,6 +34,24 @@ pub struct ProtectedDatabase {
     /// region answers. Default `{"mode": "stop"}`.
     #[serde(default)]
     pub fencing: Fencing,
+    /// Detection from the DR region alone (off when absent): the reconcile pass opens an
+    /// incident when the replica reports its source lost and the primary region's RDS API has not
+    /// answered for this many consecutive passes. For when the alarm cannot fire (its region,
+    /// often us-east-1, is the one that is down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dr_detection: Option<DrDetection>,
+}
+
+/// `databases[].dr_detection`: `{"consecutive_passes": 5}`.
+///
+/// The reconcile pass runs once a minute (the schedule in `infra/`), so 5 passes is ~5 minutes
+/// of an RDS API that does not answer (after the SDK's retries and the observation's timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrDetection {
+    /// Consecutive reconcile passes (2 to 60) that must each see the primary region's RDS API
+    /// unreachable and the replica's read replication not `replicating`.
+    pub consecutive_passes: u32,
 }
 
 /// Fencing of the old primary after a failover: when its region answers again (in the failover
@@ -170,6 +188,17 @@ fn validate_one(db: &ProtectedDatabase, at: &dyn Fn(&str) -> String) -> Result<(
             at("name"),
             format!("`{}` must be 1-63 of [A-Za-z0-9_-]", db.name),
         ));
+    }
+    if let Some(d) = &db.dr_detection {
+        if !(2..=60).contains(&d.consecutive_passes) {
+            return Err(invalid(
+                at("dr_detection.consecutive_passes"),
+                format!(
+                    "{} is outside 2..=60: one pass is no evidence, an hour is no detection",
+                    d.consecutive_passes
+                ),
+            ));
+        }
     }
     if db.primary.region == db.replica.region {
         return Err(invalid(

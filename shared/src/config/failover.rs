@@ -33,6 +33,12 @@ pub struct FailoverSettings {
     /// reports a lost source late), before it refuses; the run's deadline bounds it. Default 300; 0 refuses
     /// at once.
     pub evidence_wait_seconds: u64,
+    /// How long one observation may wait for any call outside the replica's region (the primary's
+    /// RDS and CloudWatch, Route 53, alarms), in seconds, before it goes on without the answer:
+    /// a call cut here counts as "did not answer". The calls run concurrently, so a run decides
+    /// within this bound when the primary's region hangs. Default 30 (1..=85: below the SDK's
+    /// 90-second operation timeout, which cuts a call anyway).
+    pub observe_timeout_seconds: u64,
 }
 
 impl Default for FailoverSettings {
@@ -44,6 +50,7 @@ impl Default for FailoverSettings {
             max_poll_interval_ms: 5_000,
             idle_primary_log_bytes_per_second: 256,
             evidence_wait_seconds: 300,
+            observe_timeout_seconds: 30,
         }
     }
 }
@@ -72,6 +79,12 @@ pub(super) fn validate(f: &FailoverSettings) -> Result<(), ConfigError> {
         return Err(invalid(
             "failover.poll_interval_ms",
             "must be at least 100 (ms) and no more than `max_poll_interval_ms`",
+        ));
+    }
+    if !(1..=85).contains(&f.observe_timeout_seconds) {
+        return Err(invalid(
+            "failover.observe_timeout_seconds",
+            format!("{} is outside 1..=85", f.observe_timeout_seconds),
         ));
     }
     Ok(())

@@ -7,6 +7,7 @@
 
 mod databases;
 mod failover;
+mod ledger;
 mod names;
 mod notifications;
 mod retention;
@@ -15,8 +16,9 @@ mod snapshots;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use databases::{AlarmRef, DbInstanceRef, DnsRecord, Fencing, ProtectedDatabase};
+pub use databases::{AlarmRef, DbInstanceRef, DnsRecord, DrDetection, Fencing, ProtectedDatabase};
 pub use failover::FailoverSettings;
+pub use ledger::LedgerSettings;
 pub use names::{DbInstanceId, HostedZoneId, Region, TopicArn};
 pub use notifications::{Notifications, WorkerFunctions};
 pub use retention::{RetentionOverride, RetentionSettings};
@@ -63,6 +65,8 @@ pub struct Config {
     pub notifications: Notifications,
     /// Names (or ARNs) of the worker functions the router invokes.
     pub functions: WorkerFunctions,
+    /// The operations ledger: the audit trail and the per-database lease.
+    pub ledger: LedgerSettings,
     /// Timing of the failover function; defaults suit a 15-minute Lambda timeout.
     #[serde(default)]
     pub failover: FailoverSettings,
@@ -133,6 +137,7 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         databases::validate(&self.databases)?;
         notifications::validate(&self.functions)?;
+        ledger::validate(&self.ledger)?;
         snapshots::validate(&self.snapshots)?;
         retention::validate(&self.retention)?;
         failover::validate(&self.failover)

@@ -24,10 +24,14 @@ use crate::plan::failover::{
 ///
 /// The primary's region may be the one that is down, so a primary that cannot be read is
 /// recorded (with whether its API answered at all), not an error; so is an alarm, a health check,
-/// a metric that cannot be read (the decision treats unknown as "not proven").
+/// a metric that cannot be read (the decision treats unknown as "not proven"), and the records
+/// when Route 53 does not answer (`records_error`). Every call outside the replica's region is
+/// cut at `failover.observe_timeout_seconds` (a cut call did not answer), and all run
+/// concurrently: an observation takes at most that bound, or the replica's own read.
 ///
 /// # Errors
-/// [`AwsError`] when the replica or a record cannot be read.
+/// [`AwsError`] when the replica cannot be read, or Route 53 answers with a refusal or a record
+/// pilotlight cannot manage.
 pub async fn observe(
     clients: &Clients,
     settings: &FailoverSettings,
@@ -40,22 +44,24 @@ pub async fn observe(
     // The onset comes before the alarm by the detection time: look back from up to
     // ONSET_MARGIN_MINUTES before the alarm, so the look-back holds before the onset too.
     let from = lag_until - lookback - chrono::Duration::minutes(ONSET_MARGIN_MINUTES);
+    // Every call outside the replica's region is cut at the observation's bound: a region that
+    // hangs is a region that does not answer, and the decision does not wait on it.
+    let bound = std::time::Duration::from_secs(settings.observe_timeout_seconds);
     let replica = async {
         match clients.rds(&db.replica.region) {
             Ok(c) => rds::describe_instance(c, &db.replica.instance_id).await,
             Err(e) => Err(AwsError::unusable("DescribeDBInstances", e.to_string())),
         }
     };
-    let records = async {
+    let records = cut(
+        bound,
+        "ListResourceRecordSets",
         join_all(
             db.records
                 .iter()
                 .map(|r| route53::record_state(&clients.route53, r)),
-        )
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-    };
+        ),
+    );
     let end = now + chrono::Duration::seconds(60);
     let lag = metric(
         clients,
@@ -67,35 +73,70 @@ pub async fn observe(
     let health_metric = async {
         match &db.health_check_id {
             Some(id) => Some(
-                metric(
-                    clients,
-                    "us-east-1",
-                    MetricRef::health_check(id),
-                    from,
-                    lag_until + chrono::Duration::seconds(60),
+                cut(
+                    bound,
+                    "GetMetricStatistics",
+                    metric(
+                        clients,
+                        "us-east-1",
+                        MetricRef::health_check(id),
+                        from,
+                        lag_until + chrono::Duration::seconds(60),
+                    ),
                 )
-                .await,
+                .await
+                .and_then(|r| r),
             ),
             None => None,
         }
     };
-    let logs = metric(
-        clients,
-        &db.primary.region,
-        MetricRef::transaction_logs(&db.primary.instance_id),
-        from - chrono::Duration::minutes(ACTIVITY_MINUTES),
-        lag_until + chrono::Duration::seconds(60),
+    let logs = cut(
+        bound,
+        "GetMetricStatistics",
+        metric(
+            clients,
+            &db.primary.region,
+            MetricRef::transaction_logs(&db.primary.instance_id),
+            from - chrono::Duration::minutes(ACTIVITY_MINUTES),
+            lag_until + chrono::Duration::seconds(60),
+        ),
     );
+    let primary = async {
+        cut(bound, "DescribeDBInstances", primary(clients, db))
+            .await
+            .unwrap_or_else(|e| (Err(e.to_string()), true))
+    };
+    let alarms = async {
+        cut(bound, "DescribeAlarms", alarms(clients, db))
+            .await
+            .unwrap_or_else(|e| unknown_alarms(db, &e))
+    };
+    let health_check = async {
+        cut(bound, "GetHealthCheckStatus", health_check(&clients.route53, db))
+            .await
+            .unwrap_or_else(|e| db.health_check_id.as_ref().map(|_| Err(e.to_string())))
+    };
     let (primary, replica, lag, health_metric, logs, alarms, health_check, records) = futures::join!(
-        primary(clients, db),
+        primary,
         replica,
         lag,
         health_metric,
         logs,
-        alarms(clients, db),
-        health_check(&clients.route53, db),
+        alarms,
+        health_check,
         records
     );
+    let logs = logs.and_then(|r| r);
+    // Route 53's control plane not answering does not stop a failover: the records are unknown,
+    // the promotion may go on, and DNS is repointed when Route 53 answers again.
+    let (records, records_error) = match records.map(|all| all.into_iter().collect::<Result<Vec<_>, _>>()) {
+        Ok(Ok(records)) => (records, None),
+        Ok(Err(e)) if !e.unreachable => return Err(e),
+        Ok(Err(e)) | Err(e) => {
+            warn!(database = %db.name, error = %e, "records unknown: Route 53 does not answer");
+            (vec![], Some(e.to_string()))
+        }
+    };
     let lag_history: Vec<LagPoint> = lag
         .unwrap_or_else(|e| {
             warn!(database = %db.name, error = %e, "replica lag unknown");
@@ -139,11 +180,13 @@ pub async fn observe(
         replica_lag_seconds,
         alarms,
         health_check,
-        records: records?,
+        records,
+        records_error,
         primary_unreachable,
         lag_history,
         onset,
         primary_activity,
+        dr_detection: None,
     })
 }
 
@@ -218,6 +261,35 @@ async fn metric(
         Ok(cw) => cloudwatch::series(cw, metric, start, end).await,
         Err(e) => Err(AwsError::unusable("GetMetricStatistics", e.to_string())),
     }
+}
+
+/// `fut`, or an unreachable [`AwsError`] of `operation` when it takes longer than `bound`.
+async fn cut<T>(
+    bound: std::time::Duration,
+    operation: &'static str,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, AwsError> {
+    tokio::time::timeout(bound, fut).await.map_err(|_| AwsError {
+        operation,
+        message: format!(
+            "no answer within {} s (the observation's bound, `failover.observe_timeout_seconds`)",
+            bound.as_secs()
+        ),
+        unreachable: true,
+    })
+}
+
+/// Every alarm unknown, with `e`.
+fn unknown_alarms(db: &ProtectedDatabase, e: &AwsError) -> Vec<AlarmState> {
+    db.alarms
+        .iter()
+        .map(|a| AlarmState {
+            name: a.name.clone(),
+            state: None,
+            updated_at: None,
+            error: Some(e.to_string()),
+        })
+        .collect()
 }
 
 /// Every configured alarm's state, one `DescribeAlarms` per region; an alarm whose region cannot

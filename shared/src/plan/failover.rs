@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::status::{AlarmStateValue, InstanceStatus};
+use crate::command::{AlarmTrigger, DrDetectionTrigger};
 use crate::config::{DnsRecord, Fencing, ProtectedDatabase};
 
 /// Tag written on the replica just before `PromoteReadReplica`: the UTC time (RFC 3339) the
@@ -61,8 +62,13 @@ pub struct Observation {
     pub alarms: Vec<AlarmState>,
     /// The Route 53 health check's checkers, when one is configured.
     pub health_check: Option<Result<HealthCheckState, String>>,
-    /// Each configured record and where it points now.
+    /// Each configured record and where it points now (empty when `records_error` is set).
     pub records: Vec<RecordState>,
+    /// Route 53 did not answer when the records were read (its control plane is in us-east-1):
+    /// where they point is unknown. A failover may still promote; DNS is pending until a later run
+    /// reads and repoints them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_error: Option<String>,
     /// The primary's RDS API did not answer at all (connection refused or reset, timeout, HTTP
     /// 5xx, after the SDK's retries): its region is down or cut off. An answer that refuses (e.g.
     /// `AccessDenied`) is not this.
@@ -79,6 +85,31 @@ pub struct Observation {
     /// CloudWatch answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_activity: Option<PrimaryActivity>,
+    /// The reconcile pass's DR-region detection asked for this failover: the primary's region
+    /// did not answer and the replica did not replicate for this many consecutive passes. It
+    /// stands in for the alarm and the health check when those cannot be read (their region is
+    /// the one that is down); one that answers "healthy" still refuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dr_detection: Option<DrDetectionTrigger>,
+}
+
+impl Observation {
+    /// Fill in what the triggering alarm's own notification says when the alarm could not be
+    /// read: an alarm in the configuration whose `DescribeAlarms` failed (its region does not
+    /// answer) takes the state the notification carried. CloudWatch sent it, so CloudWatch saw it.
+    pub fn with_trigger(mut self, trigger: Option<&AlarmTrigger>) -> Self {
+        let Some(t) = trigger else { return self };
+        for a in self.alarms.iter_mut() {
+            if a.name == t.alarm_name && a.state.is_none() {
+                a.state = Some(t.state.clone());
+                a.updated_at = t.state_change_time;
+                a.error = a.error.take().map(|e| {
+                    format!("{e}; state taken from the alarm's own notification")
+                });
+            }
+        }
+        self
+    }
 }
 
 /// One `ReplicaLag` datapoint.
@@ -379,6 +410,13 @@ pub enum Decision {
         /// Why, one sentence each.
         reasons: Vec<String>,
     },
+    /// Every condition holds but the replica cannot be promoted now (it is busy: `backing-up`,
+    /// `modifying`, ...): the operation stays open and a later run (the reconcile pass) promotes
+    /// it once it is `available`, if the conditions still hold then.
+    Deferred {
+        /// Why it waits, one sentence each.
+        reasons: Vec<String>,
+    },
     /// Do these steps, in order.
     Proceed {
         /// The steps still missing.
@@ -533,7 +571,8 @@ fn decide_standalone(
 ) -> Decision {
     let available = replica.status == InstanceStatus::Available;
     let endpoint = replica.endpoint.as_deref().filter(|_| available);
-    let pointed_at = endpoint.is_some_and(|e| obs.records.iter().all(|r| r.points_to(e)));
+    let pointed_at = obs.records_error.is_none()
+        && endpoint.is_some_and(|e| obs.records.iter().all(|r| r.points_to(e)));
     if pointed_at {
         if replica.failover_completed_at.is_none() && replica.promotion_started_at.is_some() {
             // An earlier run repointed DNS but did not see it in sync: confirm, record, report.
@@ -627,7 +666,8 @@ fn decide_replica(
     if replica.promotion_started_at.is_some() && !available {
         return wait_then_repoint(db, obs, replica, replica.endpoint.as_deref());
     }
-    if !available {
+    let busy = BUSY_STATUSES.contains(&replica.status.as_str());
+    if !available && !busy {
         return refused(format!(
             "replica `{}` is `{}`, not `available`",
             replica.instance_id, replica.status
@@ -655,6 +695,14 @@ fn decide_replica(
         }
         return Decision::Refused { reasons };
     }
+    if busy {
+        return Decision::Deferred {
+            reasons: vec![format!(
+                "replica `{}` is `{}`: RDS promotes only an `available` replica; the failover is decided and the reconcile pass promotes it once it is available",
+                replica.instance_id, replica.status
+            )],
+        };
+    }
     let mut steps = Vec::new();
     if fence_first {
         steps.push(PlannedStep::Fence {
@@ -676,6 +724,26 @@ fn decide_replica(
     }
     proceed(steps, unmet, Some(rpo), evidence)
 }
+
+/// Statuses of a replica that is busy for a while and then `available` again; RDS refuses to
+/// promote it meanwhile (`InvalidDBInstanceState`)
+/// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/accessing-monitoring.html#Overview.DBInstance.Status>).
+const BUSY_STATUSES: [&str; 14] = [
+    "backing-up",
+    "configuring-enhanced-monitoring",
+    "configuring-iam-database-auth",
+    "configuring-log-exports",
+    "maintenance",
+    "modifying",
+    "moving-to-vpc",
+    "rebooting",
+    "renaming",
+    "resetting-master-credentials",
+    "starting",
+    "storage-optimization",
+    "upgrading",
+    "storage-config-upgrade",
+];
 
 /// The primary's status when it answers, is not a replica and is in none of the statuses that
 /// take no writes: it may still be the writer.
@@ -749,6 +817,9 @@ fn no_evidence_reason(db: &ProtectedDatabase) -> String {
 
 /// The reasons, if any, to believe the primary is not down.
 fn primary_down_check(db: &ProtectedDatabase, obs: &Observation) -> Vec<String> {
+    if let Some(d) = &obs.dr_detection {
+        return dr_detection_check(db, obs, d);
+    }
     let mut reasons = Vec::new();
     if !db.alarms.is_empty() {
         let in_alarm = obs
@@ -792,6 +863,52 @@ fn primary_down_check(db: &ProtectedDatabase, obs: &Observation) -> Vec<String> 
             reasons.push(format!("health check status is unknown: {e}"))
         }
         _ => {}
+    }
+    reasons
+}
+
+/// The DR-region detection stands in for the alarm and the health check, which usually cannot be
+/// read then (their region is down): it still holds now (the primary's RDS API does not answer
+/// and the replica does not replicate), and no alarm or health check that does answer says the
+/// primary is fine (a partition between the regions looks the same from the DR side).
+fn dr_detection_check(
+    db: &ProtectedDatabase,
+    obs: &Observation,
+    d: &DrDetectionTrigger,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if !obs.primary_unreachable {
+        reasons.push(format!(
+            "DR-region detection ({} passes since {}): the RDS API of `{}` answers now",
+            d.consecutive_passes, d.since, db.primary.region
+        ));
+    }
+    let replicating = obs
+        .replica
+        .as_ref()
+        .and_then(|r| r.replication.as_ref())
+        .is_some_and(|r| r.status == "replicating" && r.normal);
+    if replicating {
+        reasons.push("DR-region detection: the replica reports read replication `replicating` now".into());
+    }
+    let ok: Vec<&str> = obs
+        .alarms
+        .iter()
+        .filter(|a| a.state == Some(AlarmStateValue::Ok))
+        .map(|a| a.name.as_str())
+        .collect();
+    if !ok.is_empty() && !obs.alarms.iter().any(|a| a.state == Some(AlarmStateValue::Alarm)) {
+        reasons.push(format!(
+            "DR-region detection: alarm(s) {ok:?} answer `OK`: the primary may be up and only cut off from the DR region"
+        ));
+    }
+    if let Some(Ok(hc)) = &obs.health_check {
+        if hc.verdict() == HealthVerdict::Healthy {
+            reasons.push(format!(
+                "DR-region detection: health check `{}` answers healthy by Route 53's rule ({} of {} checkers): the primary may be up and only cut off from the DR region",
+                hc.id, hc.healthy_checkers, hc.checkers
+            ));
+        }
     }
     reasons
 }

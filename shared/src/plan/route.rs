@@ -310,7 +310,8 @@ pub enum Route {
 /// `ALARM` asks for a failover, any other state is ignored.
 ///
 /// # Errors
-/// [`WorkerError::UnknownDatabase`] when a command names, or an alarm maps to, no protected database.
+/// [`WorkerError::UnknownDatabase`] when a command names no protected database (an alarm that
+/// maps to none is ignored).
 pub fn route(config: &Config, trigger: Trigger) -> Result<Route, WorkerError> {
     match trigger {
         Trigger::Command(command, invocation) => route_command(config, command, invocation),
@@ -325,7 +326,10 @@ fn route_command(
     invocation: Invocation,
 ) -> Result<Route, WorkerError> {
     let function = match &command {
-        Command::Status { .. } | Command::Failover(_) => {
+        Command::Status { .. }
+        | Command::Failover(_)
+        | Command::Reconcile { .. }
+        | Command::History { .. } => {
             if let Some(name) = command.database() {
                 if config.database(name).is_none() {
                     return Err(WorkerError::UnknownDatabase(unknown_database(config, name)));
@@ -346,7 +350,9 @@ fn route_command(
 }
 
 /// An alarm maps to its database by name, or by its `HealthCheckId` dimension; `ALARM` asks for
-/// a failover, any other state is ignored.
+/// a failover, any other state is ignored. An alarm that maps to no database is ignored too (and
+/// logged): failing would make Lambda retry the event, and the router's own error alarm, in the
+/// same region, would feed the loop.
 fn route_alarm(config: &Config, alarm: AlarmTrigger) -> Result<Route, WorkerError> {
     let db = config
         .databases
@@ -361,15 +367,17 @@ fn route_alarm(config: &Config, alarm: AlarmTrigger) -> Result<Route, WorkerErro
             })
         });
     let Some(db) = db else {
-        return Err(WorkerError::UnknownDatabase(format!(
-            "alarm `{}`{} watches no protected database: add it to `alarms` or `health_check_id` in the configuration",
-            alarm.alarm_name,
-            alarm
-                .health_check_id
-                .as_ref()
-                .map(|h| format!(" (health check `{h}`)"))
-                .unwrap_or_default()
-        )));
+        return Ok(Route::Ignore {
+            reason: format!(
+                "alarm `{}`{} watches no protected database: ignored (add it to `alarms` or `health_check_id` in the configuration if it should)",
+                alarm.alarm_name,
+                alarm
+                    .health_check_id
+                    .as_ref()
+                    .map(|h| format!(" (health check `{h}`)"))
+                    .unwrap_or_default()
+            ),
+        });
     };
     if alarm.state != AlarmStateValue::Alarm {
         return Ok(Route::Ignore {
@@ -388,6 +396,7 @@ fn route_alarm(config: &Config, alarm: AlarmTrigger) -> Result<Route, WorkerErro
             force: false,
             reason: None,
             trigger: Some(alarm),
+            dr_detection: None,
         }),
     })
 }

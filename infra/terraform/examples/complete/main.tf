@@ -24,6 +24,7 @@ provider "aws" {
   endpoints {
     cloudwatch     = local.endpoint
     cloudwatchlogs = local.endpoint
+    dynamodb       = local.endpoint
     eventbridge    = local.endpoint
     iam            = local.endpoint
     kms            = local.endpoint
@@ -51,6 +52,7 @@ provider "aws" {
   endpoints {
     cloudwatch     = local.endpoint
     cloudwatchlogs = local.endpoint
+    dynamodb       = local.endpoint
     eventbridge    = local.endpoint
     iam            = local.endpoint
     kms            = local.endpoint
@@ -111,6 +113,7 @@ module "pilotlight" {
     }
     failover  = { deadline_seconds = 600, lag_lookback_seconds = 600, poll_interval_ms = 2000, max_poll_interval_ms = 30000 }
     snapshots = { dr_regions = [var.dr_region], kms_keys = var.snapshot_kms_keys }
+    ledger    = { table_name = "${local.name_prefix}-ledger" }
   })
 
   primary_instance_arns = ["arn:${local.partition}:rds:${var.primary_region}:${local.account}:db:${var.primary_instance_id}"]

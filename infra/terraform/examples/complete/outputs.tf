@@ -38,6 +38,16 @@ output "dashboard_name" {
   value       = module.pilotlight.dashboard_name
 }
 
+output "ledger_table_name" {
+  description = "The operations ledger."
+  value       = module.pilotlight.ledger_table_name
+}
+
+output "ledger_table_arn" {
+  description = "ARN of the operations ledger."
+  value       = module.pilotlight.ledger_table_arn
+}
+
 output "role_arns" {
   description = "Execution role ARNs by function."
   value       = module.pilotlight.role_arns

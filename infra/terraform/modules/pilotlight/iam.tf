@@ -149,6 +149,15 @@ data "aws_iam_policy_document" "failover" {
     resources = ["arn:${local.partition}:route53:::change/*"]
   }
 
+  # The operations ledger: runs, steps and the per-database lease (conditional writes). The table
+  # only: it has no index (table* is the resource type of these actions,
+  # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html).
+  statement {
+    sid       = "UseOperationsLedger"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+    resources = [aws_dynamodb_table.ledger.arn]
+  }
+
   dynamic "statement" {
     for_each = length(var.health_check_ids) > 0 ? [1] : []
     content {

@@ -1,27 +1,27 @@
 locals {
-  # timeout in seconds; reserved concurrency -1 = unreserved.
+  # timeout in seconds. No function has reserved concurrency: the runs of failover for one database
+  # are serialised by a per-database lease in the ledger, and the runs for different databases go
+  # in parallel.
   functions = {
     router = {
       description = "pilotlight router: turns alarms, events, schedules and commands into worker invocations"
       timeout     = 900
-      reserved    = -1
     }
     failover = {
       description = "pilotlight failover: verify, promote the replica, repoint DNS, notify"
       timeout     = 900
-      reserved    = 1
     }
     "snapshot-copy" = {
       description = "pilotlight snapshot-copy: keep a recent snapshot and a copy in every DR region"
       timeout     = 900
-      reserved    = -1
     }
     retention = {
       description = "pilotlight retention: delete pilotlight's expired snapshots"
       timeout     = 900
-      reserved    = -1
     }
   }
+
+  ledger_table_name = "${var.name_prefix}-ledger"
 
   # The region this module deploys to, read from an ARN (works with every provider version).
   region = split(":", aws_sns_topic.notifications.arn)[3]
@@ -95,6 +95,56 @@ resource "aws_sqs_queue" "dlq" {
 }
 
 # ------------------------------------------------------------------------------------------------
+# Operations ledger: failover's runs and steps, and the per-database lease that serialises the runs
+# for one database (runs for different databases go in parallel). Only failover uses it.
+# ------------------------------------------------------------------------------------------------
+resource "aws_dynamodb_table" "ledger" {
+  # checkov:skip=CKV_AWS_119: Encrypted with the AWS managed key aws/dynamodb; only the failover role reads and writes it, as the notification topic uses alias/aws/sns
+
+  name         = local.ledger_table_name
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+  range_key    = "sk"
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+
+  # Continuous backups: restorable to any second of the recovery period (35 days by default),
+  # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/PointInTimeRecovery_Howitworks.html
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  # Without kms_key_arn: "If enabled (true), server-side encryption type is set to KMS and an AWS
+  # managed key is used" (alias/aws/dynamodb),
+  # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_SSESpecification.html
+  server_side_encryption {
+    enabled = true
+  }
+
+  # The audit trail: DeleteTable is refused while this is on (terraform destroy included),
+  # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithTables.Basics.html#WorkingWithTables.Basics.DeletionProtection
+  deletion_protection_enabled = var.ledger_deletion_protection
+
+  tags = var.tags
+
+  lifecycle {
+    # The functions find the table through the configuration.
+    precondition {
+      condition     = try(jsondecode(var.pilotlight_config).ledger.table_name, null) == local.ledger_table_name
+      error_message = "pilotlight_config must name the ledger this module creates: \"ledger\": {\"table_name\": \"<name_prefix>-ledger\"}."
+    }
+  }
+}
+
+# ------------------------------------------------------------------------------------------------
 # Functions
 # ------------------------------------------------------------------------------------------------
 resource "aws_cloudwatch_log_group" "function" {
@@ -108,24 +158,23 @@ resource "aws_cloudwatch_log_group" "function" {
 
 resource "aws_lambda_function" "function" {
   for_each = local.functions
-  # checkov:skip=CKV_AWS_115: failover is reserved 1; the router and the idempotent workers must not be throttled
+  # checkov:skip=CKV_AWS_115: No reservation: failover's runs for one database are serialised by a lease in the ledger, runs for different databases and the other functions must not be throttled
   # checkov:skip=CKV_AWS_116: Failed async invocations go to an on-failure destination (SQS), which records the error too
   # checkov:skip=CKV_AWS_117: No VPC: the functions call only AWS APIs
   # checkov:skip=CKV_AWS_173: The environment holds the configuration, no secrets; Lambda encrypts it at rest
   # checkov:skip=CKV_AWS_272: No code signing: the same pipeline builds and deploys the artifacts
   # checkov:skip=CKV_AWS_50: No X-Ray: JSON logs and EMF metrics carry the timeline; tracing would need xray:* on *
 
-  function_name                  = "${var.name_prefix}-${each.key}"
-  description                    = each.value.description
-  role                           = aws_iam_role.function[each.key].arn
-  filename                       = "${var.artifacts_dir}/${each.key}/bootstrap.zip"
-  source_code_hash               = filebase64sha256("${var.artifacts_dir}/${each.key}/bootstrap.zip")
-  runtime                        = "provided.al2023"
-  handler                        = "bootstrap"
-  architectures                  = [var.architecture]
-  memory_size                    = 128
-  timeout                        = each.value.timeout
-  reserved_concurrent_executions = each.value.reserved
+  function_name    = "${var.name_prefix}-${each.key}"
+  description      = each.value.description
+  role             = aws_iam_role.function[each.key].arn
+  filename         = "${var.artifacts_dir}/${each.key}/bootstrap.zip"
+  source_code_hash = filebase64sha256("${var.artifacts_dir}/${each.key}/bootstrap.zip")
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  architectures    = [var.architecture]
+  memory_size      = 128
+  timeout          = each.value.timeout
 
   environment {
     variables = {
@@ -184,17 +233,20 @@ resource "aws_sns_topic_subscription" "health_alarm" {
 }
 
 locals {
-  rules = {
+  all_rules = {
+    # Only the configured alarms: a CloudWatch Alarm State Change event carries the alarm's ARN in
+    # `resources` (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html),
+    # and the pattern matches when that array and the pattern's intersect
+    # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns-arrays.html).
+    # Without alarms there is no rule (below): a pattern without `resources` would match every alarm.
     "alarm-state-change" = {
-      description = "CloudWatch alarms of this region going to ALARM, to the router"
-      event_pattern = jsonencode(merge(
-        {
-          source        = ["aws.cloudwatch"]
-          "detail-type" = ["CloudWatch Alarm State Change"]
-          detail        = { state = { value = ["ALARM"] } }
-        },
-        { for k, v in { resources = var.alarm_arns } : k => v if length(v) > 0 },
-      ))
+      description = "The configured CloudWatch alarms of this region going to ALARM, to the router"
+      event_pattern = jsonencode({
+        source        = ["aws.cloudwatch"]
+        "detail-type" = ["CloudWatch Alarm State Change"]
+        resources     = var.alarm_arns
+        detail        = { state = { value = ["ALARM"] } }
+      })
       schedule_expression = null
       input               = null
     }
@@ -210,6 +262,12 @@ locals {
       schedule_expression = var.retention_schedule
       input               = jsonencode({ command = "retention", invoke = "async" })
     }
+    "reconcile-schedule" = {
+      description         = "Scheduled reconcile of the operations ledger, through the router"
+      event_pattern       = null
+      schedule_expression = var.reconcile_schedule
+      input               = jsonencode({ command = "reconcile", invoke = "async" })
+    }
     "snapshot-events" = {
       description = "RDS events about pilotlight's snapshots in this region (copies finishing), to the router"
       # The router ignores every other snapshot: do not invoke it for them.
@@ -222,6 +280,10 @@ locals {
       input               = null
     }
   }
+
+  # The alarm rule (with its target and permission) exists only when alarms are configured; the
+  # number of alarm ARNs is known at plan time even when the ARNs are not.
+  rules = { for k, v in local.all_rules : k => v if k != "alarm-state-change" || length(var.alarm_arns) > 0 }
 }
 
 resource "aws_cloudwatch_event_rule" "router" {

@@ -33,6 +33,16 @@ output "dlq_urls" {
   value       = { for k, q in aws_sqs_queue.dlq : k => q.url }
 }
 
+output "ledger_table_name" {
+  description = "The operations ledger (ledger.table_name of the configuration)."
+  value       = aws_dynamodb_table.ledger.name
+}
+
+output "ledger_table_arn" {
+  description = "ARN of the operations ledger."
+  value       = aws_dynamodb_table.ledger.arn
+}
+
 output "dashboard_name" {
   description = "The CloudWatch dashboard."
   value       = aws_cloudwatch_dashboard.main.dashboard_name

@@ -13,8 +13,9 @@ variable "pilotlight_config" {
   description = <<-EOT
     pilotlight's JSON configuration (PILOTLIGHT_CONFIG, validated by the functions at start-up).
     notifications.topic_arn must be the notification topic this module creates
-    (arn:PARTITION:sns:REGION:ACCOUNT:<name_prefix>-notifications) and functions must name
-    <name_prefix>-failover, -snapshot-copy and -retention.
+    (arn:PARTITION:sns:REGION:ACCOUNT:<name_prefix>-notifications), functions must name
+    <name_prefix>-failover, -snapshot-copy and -retention, and ledger.table_name must be the
+    ledger this module creates, <name_prefix>-ledger (checked at plan time).
   EOT
   type        = string
 
@@ -81,7 +82,7 @@ variable "record_names" {
 }
 
 variable "alarm_arns" {
-  description = "ARNs of the CloudWatch alarms in the configuration (failover re-reads them)."
+  description = "ARNs of the CloudWatch alarms in the configuration (failover re-reads them; the alarm-state-change rule matches only these, and exists only when there are some)."
   type        = list(string)
   default     = []
 }
@@ -131,6 +132,18 @@ variable "retention_schedule" {
   description = "EventBridge schedule expression that sends {\"command\":\"retention\",\"invoke\":\"async\"} to the router."
   type        = string
   default     = "cron(30 4 * * ? *)"
+}
+
+variable "reconcile_schedule" {
+  description = "EventBridge schedule expression that sends {\"command\":\"reconcile\",\"invoke\":\"async\"} to the router."
+  type        = string
+  default     = "rate(1 minute)"
+}
+
+variable "ledger_deletion_protection" {
+  description = "Deletion protection of the operations ledger <name_prefix>-ledger (the audit trail): while true, terraform destroy cannot delete the table. Set false and apply before removing a deployment."
+  type        = bool
+  default     = true
 }
 
 variable "log_retention_days" {

@@ -1,0 +1,341 @@
+//! DynamoDB: the operations ledger's table ([`crate::ledger`] gives the items and the lease
+//! algorithm). Calls: `UpdateItem` (the lease, the open-operation pointer, the detection
+//! counter), `GetItem` (strongly consistent reads of the state and of an operation), `PutItem`
+//! (an operation, conditioned on the writer's fencing token), `Query` (`history`).
+//!
+//! Items are (de)serialized with `serde_dynamo`; a conditional write that fails
+//! (`ConditionalCheckFailedException`) is a domain outcome, never an error.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+
+use super::AwsError;
+use crate::ledger::{
+    pk, DatabaseState, Lease, LeaseHolder, LeaseOutcome, Operation, OperationState,
+    OPERATION_PREFIX, STATE_SK,
+};
+
+/// The ledger table and its client (in the region the functions run in).
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(database: &str, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk(database))), ("sk".to_owned(), s(sk))])
+}
+
+fn from_item<T: DeserializeOwned>(operation: &'static str, item: Item) -> Result<T, AwsError> {
+    serde_dynamo::from_item(item).map_err(|e| {
+        AwsError::unusable(operation, format!("a ledger item has an unexpected shape: {e}"))
+    })
+}
+
+/// The SDK error is a failed condition (`ConditionalCheckFailedException`).
+fn condition_failed<E>(err: &SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+impl Ledger {
+    /// The ledger in `table`, through `client`.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Take `database`'s lease for `owner` until `until`, unless another owner holds one that has
+    /// not expired at `now`. See [`crate::ledger`] for the algorithm.
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer or refuses (not when the lease is held).
+    pub async fn acquire(
+        &self,
+        database: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<LeaseOutcome, AwsError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(database, STATE_SK)))
+            .update_expression(
+                "SET lease_owner = :owner, lease_expires_at_ms = :until, lease_acquired_at = :at, \
+                 lease_token = if_not_exists(lease_token, :zero) + :one",
+            )
+            .condition_expression(
+                "attribute_not_exists(lease_owner) OR lease_expires_at_ms < :now OR lease_owner = :owner",
+            )
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until.timestamp_millis()))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .expression_attribute_values(":at", s(now.to_rfc3339()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let state: DatabaseState =
+                    from_item("UpdateItem", out.attributes.unwrap_or_default())?;
+                Ok(LeaseOutcome::Acquired(
+                    Lease {
+                        database: database.to_owned(),
+                        owner: owner.to_owned(),
+                        token: state.lease_token,
+                        expires_at: until,
+                    },
+                    state,
+                ))
+            }
+            Err(e) if condition_failed(&e) => {
+                let state = self.state(database).await?;
+                Ok(LeaseOutcome::Held(LeaseHolder::of(&state)))
+            }
+            Err(e) => Err(AwsError::from_sdk("UpdateItem", e)),
+        }
+    }
+
+    /// Give the lease back (it stays with a newer holder if ours expired meanwhile).
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer; the lease then expires by itself.
+    pub async fn release(&self, lease: &Lease) -> Result<(), AwsError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&lease.database, STATE_SK)))
+            .update_expression("REMOVE lease_owner, lease_acquired_at SET lease_expires_at_ms = :zero")
+            .condition_expression("lease_owner = :owner AND lease_token = :token")
+            .expression_attribute_values(":owner", s(&lease.owner))
+            .expression_attribute_values(":token", n(lease.token))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => {
+                tracing::warn!(database = %lease.database, token = lease.token, "the lease had expired and was taken over before this run released it");
+                Ok(())
+            }
+            Err(e) => Err(AwsError::from_sdk("UpdateItem", e)),
+        }
+    }
+
+    /// `database`'s state item (strongly consistent; the default when there is none).
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer or refuses.
+    pub async fn state(&self, database: &str) -> Result<DatabaseState, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(database, STATE_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetItem", e))?;
+        match out.item {
+            Some(item) => from_item("GetItem", item),
+            None => Ok(DatabaseState::default()),
+        }
+    }
+
+    /// The operation `sk` of `database` (strongly consistent), if it exists.
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer or refuses, or the item has another shape.
+    pub async fn operation(&self, database: &str, sk: &str) -> Result<Option<Operation>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(database, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetItem", e))?;
+        out.item.map(|i| from_item("GetItem", i)).transpose()
+    }
+
+    /// An operation whose id is `operation_id` among `database`'s last 100, if any (a duplicated
+    /// alarm finds the refusal its first delivery recorded).
+    ///
+    /// # Errors
+    /// As [`Ledger::history`].
+    pub async fn find(&self, database: &str, operation_id: &str) -> Result<Option<Operation>, AwsError> {
+        Ok(self
+            .history(database, 100)
+            .await?
+            .into_iter()
+            .find(|o| o.operation_id == operation_id))
+    }
+
+    /// Write `op` under `lease`, and point the database's state at it while it is open (clear the
+    /// pointer once it is closed). The write is refused when a run with a newer token wrote the
+    /// operation or holds the lease: `Ok(false)`; this run must stop acting.
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer or refuses.
+    pub async fn save(&self, lease: &Lease, op: &Operation) -> Result<bool, AwsError> {
+        let mut op = op.clone();
+        op.lease_token = lease.token;
+        let item: Item = serde_dynamo::to_item(&op).map_err(|e| {
+            AwsError::unusable("PutItem", format!("the operation cannot be written: {e}"))
+        })?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(sk) OR lease_token <= :token")
+            .expression_attribute_values(":token", n(lease.token))
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            Err(e) if condition_failed(&e) => return Ok(false),
+            Err(e) => return Err(AwsError::from_sdk("PutItem", e)),
+        }
+        let pointer = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&lease.database, STATE_SK)))
+            .condition_expression("lease_owner = :owner AND lease_token = :token")
+            .expression_attribute_values(":owner", s(&lease.owner))
+            .expression_attribute_values(":token", n(lease.token));
+        let pointer = if op.state == OperationState::Open {
+            pointer
+                .update_expression("SET open_operation = :sk")
+                .expression_attribute_values(":sk", s(&op.sk))
+        } else {
+            pointer.update_expression("REMOVE open_operation")
+        };
+        match pointer.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(AwsError::from_sdk("UpdateItem", e)),
+        }
+    }
+
+    /// Record a closed operation that no run holds a lease for (a refusal: nothing was changed).
+    /// `Ok(false)` when an operation with this `sk` exists already.
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer or refuses.
+    pub async fn record_closed(&self, op: &Operation) -> Result<bool, AwsError> {
+        let item: Item = serde_dynamo::to_item(op).map_err(|e| {
+            AwsError::unusable("PutItem", format!("the operation cannot be written: {e}"))
+        })?;
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(sk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(AwsError::from_sdk("PutItem", e)),
+        }
+    }
+
+    /// The last `limit` operations of `database`, newest first (one `Query`, strongly consistent).
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer or refuses, or an item has another shape.
+    pub async fn history(&self, database: &str, limit: u32) -> Result<Vec<Operation>, AwsError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk(database)))
+            .expression_attribute_values(":prefix", s(OPERATION_PREFIX))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(i32::try_from(limit).unwrap_or(100))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("Query", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| from_item("Query", i))
+            .collect()
+    }
+
+    /// Count one more reconcile pass that saw `database`'s primary region not answering and its
+    /// replica not replicating (`seen`), or reset the count (`!seen`). Returns the count and the
+    /// first pass of the run.
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer or refuses.
+    pub async fn count_unreachable(
+        &self,
+        database: &str,
+        seen: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(u32, Option<DateTime<Utc>>), AwsError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(database, STATE_SK)))
+            .return_values(ReturnValue::AllNew);
+        let update = if seen {
+            update
+                .update_expression(
+                    "SET unreachable_passes = if_not_exists(unreachable_passes, :zero) + :one, \
+                     unreachable_since = if_not_exists(unreachable_since, :now)",
+                )
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", s(now.to_rfc3339()))
+        } else {
+            update
+                .update_expression("SET unreachable_passes = :zero REMOVE unreachable_since")
+                .expression_attribute_values(":zero", n(0))
+        };
+        let out = update
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
+        let state: DatabaseState = from_item("UpdateItem", out.attributes.unwrap_or_default())?;
+        Ok((state.unreachable_passes, state.unreachable_since))
+    }
+}
