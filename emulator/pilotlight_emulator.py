@@ -377,7 +377,7 @@ def control(request: Request) -> Response:
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # IAM error codes per service (the rest answer `AccessDenied`).
-_ACCESS_DENIED_CODE = {"sns": "AuthorizationError", "lambda": "AccessDeniedException", "kms": "AccessDeniedException"}
+_ACCESS_DENIED_CODE = {"sns": "AuthorizationError", "lambda": "AccessDeniedException", "kms": "AccessDeniedException", "dynamodb": "AccessDeniedException"}
 
 
 def forward_invoke(request: Request, body: bytes, name: str) -> Response | None:

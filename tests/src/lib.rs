@@ -291,10 +291,12 @@ impl Emulator {
             .count()
     }
 
-    /// Actions that change something (anything but Describe/List/Get/Receive), as served.
+    /// Actions that change something (anything but Describe/List/Get/Receive), as served, except
+    /// pilotlight's own records in its ledger (DynamoDB: see [`Emulator::ledger_writes`]).
     pub fn mutating_calls(&self) -> Vec<String> {
         self.requests()
             .into_iter()
+            .filter(|r| r.service != "dynamodb")
             .map(|r| r.action)
             .filter(|a| {
                 !["Describe", "List", "Get", "Receive"]
@@ -302,6 +304,16 @@ impl Emulator {
                     .any(|p| a.starts_with(p))
             })
             .collect()
+    }
+}
+
+impl Emulator {
+    /// Writes to the operations ledger (DynamoDB `PutItem`, `UpdateItem`), as served.
+    pub fn ledger_writes(&self) -> usize {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.service == "dynamodb" && matches!(r.action.as_str(), "PutItem" | "UpdateItem"))
+            .count()
     }
 }
 

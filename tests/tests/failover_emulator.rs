@@ -102,14 +102,23 @@ async fn two_concurrent_invocations_promote_once_and_change_dns_once() {
         failover(&deps, &b, Utc::now(), None)
     );
 
-    let outcomes = [ra.expect("a").outcome, rb.expect("b").outcome];
+    let (ra, rb) = (ra.expect("a"), rb.expect("b"));
+    let outcomes = [ra.outcome, rb.outcome];
     assert!(outcomes.contains(&Outcome::FailedOver), "{outcomes:?}");
     assert!(
-        outcomes
-            .iter()
-            .all(|o| matches!(o, Outcome::FailedOver | Outcome::AlreadyFailedOver)),
+        outcomes.iter().all(|o| matches!(
+            o,
+            Outcome::FailedOver | Outcome::AlreadyFailedOver | Outcome::LeaseHeld
+        )),
         "{outcomes:?}"
     );
+    // the one that did not act names the run that holds the lease
+    for r in [&ra, &rb] {
+        if r.outcome == Outcome::LeaseHeld {
+            assert!(r.lease_holder.is_some(), "{r:#?}");
+            assert!(r.steps.is_empty(), "it did nothing: {r:#?}");
+        }
+    }
     assert_eq!(
         emu.succeeded("PromoteReadReplica"),
         1,
@@ -165,15 +174,13 @@ async fn a_crash_after_the_promotion_is_finished_by_the_next_run() {
     )
     .await;
 
-    // a person's run without force does not repoint DNS while the alarm says the primary is fine
-    let manual = failover(&deps, &s.manual_request(false, false), Utc::now(), None)
+    // the operation stayed open in the ledger: the reconcile pass finishes the half-done failover
+    let pass = failover::reconcile_all(&deps, None, None, &failover::RunId::generate())
         .await
-        .expect("manual run");
-    assert_eq!(manual.outcome, Outcome::Refused, "{manual:#?}");
-    // Lambda's retry of the alarm's event finishes the half-done failover
-    let rerun = failover(&deps, &alarm, Utc::now(), None)
-        .await
-        .expect("rerun");
+        .expect("reconcile");
+    let entry = &pass.databases[0];
+    assert_eq!(entry.action, "advanced", "{pass:#?}");
+    let rerun = entry.report.clone().expect("the pass ran the operation");
 
     assert_eq!(rerun.outcome, Outcome::FailedOver, "{rerun:#?}");
     assert!(
@@ -193,6 +200,27 @@ async fn a_crash_after_the_promotion_is_finished_by_the_next_run() {
         .filter_map(|m| m["event"].as_str().map(str::to_owned))
         .collect();
     assert!(events.contains(&"failed".to_owned()), "{events:?}");
+    assert_eq!(
+        events.iter().filter(|e| *e == "result").count(),
+        1,
+        "{events:?}"
+    );
+    // a person's run or Lambda's retry afterwards: nothing left, and the ledger item unchanged
+    let history = failover::history(&deps, &s.name, 10).await.expect("history");
+    let after = failover(&deps, &alarm, Utc::now(), None)
+        .await
+        .expect("rerun");
+    assert_eq!(after.outcome, Outcome::AlreadyFailedOver, "{after:#?}");
+    let again = failover::history(&deps, &s.name, 10).await.expect("history");
+    assert_eq!(
+        serde_json::to_value(&history.operations).ok(),
+        serde_json::to_value(&again.operations).ok()
+    );
+    assert_eq!(history.operations.len(), 1, "{history:#?}");
+    let op = &history.operations[0];
+    assert_eq!(op.state, pilotlight::ledger::OperationState::Completed);
+    assert!(op.errors.iter().any(|e| e.contains("ChangeResourceRecordSets")), "{op:#?}");
+    assert_eq!(op.runs, 2);
 }
 
 #[tokio::test]
@@ -426,7 +454,7 @@ async fn a_swap_refused_while_the_record_is_unchanged_is_an_aws_failure_and_chan
 }
 
 #[tokio::test]
-async fn a_promotion_refused_while_still_an_available_replica_is_refused_then_a_rerun_finishes() {
+async fn a_promotion_refused_while_still_an_available_replica_stays_open_and_the_pass_promotes() {
     let emu = Emulator::start();
     let s = Scenario::create(&emu, "busy", Some(1.0), 300).await;
     s.primary_down(&emu).await;
@@ -439,22 +467,27 @@ async fn a_promotion_refused_while_still_an_available_replica_is_refused_then_a_
     );
     let deps = s.failover_deps();
 
-    let err = failover(&deps, &s.alarm_request(), Utc::now(), None)
+    let first = failover(&deps, &s.alarm_request(), Utc::now(), None)
         .await
-        .expect_err("refused");
+        .expect("a busy replica is not a failed run");
 
-    assert_eq!(err.error_type(), "Refused", "{err}");
+    assert_eq!(first.outcome, Outcome::InProgress, "{first:#?}");
     assert!(
-        err.to_string().contains("still an available read replica"),
-        "{err}"
+        first
+            .steps
+            .iter()
+            .any(|st| st.detail.contains("still an available read replica")),
+        "{first:#?}"
     );
     assert!(s.replica().await.0.is_some(), "still a read replica");
 
-    let rerun = failover(&deps, &s.alarm_request(), Utc::now(), None)
+    let pass = failover::reconcile_all(&deps, None, None, &failover::RunId::generate())
         .await
-        .expect("the fault is gone: the re-run promotes");
+        .expect("the fault is gone: the pass promotes");
+    let rerun = pass.databases[0].report.clone().expect("a run");
     assert_eq!(rerun.outcome, Outcome::FailedOver, "{rerun:#?}");
     assert_failed_over(&s).await;
+    assert_eq!(emu.succeeded("PromoteReadReplica"), 1);
 }
 
 #[tokio::test]
