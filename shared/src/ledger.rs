@@ -252,6 +252,10 @@ pub struct Operation {
     /// The writer's endpoint once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writer_endpoint: Option<String>,
+    /// Route 53 change ids its runs submitted: a later run waits for them (`GetChange`) instead
+    /// of changing a record that already points at the writer again.
+    #[serde(default)]
+    pub dns_changes: Vec<String>,
     /// The notifications published for it (`decision`, `result`, `refused`, `failed`,
     /// `fenced`): each is published once per operation.
     #[serde(default)]
@@ -287,6 +291,7 @@ impl Operation {
             rto_seconds: None,
             rpo_seconds: None,
             writer_endpoint: None,
+            dns_changes: vec![],
             notified: vec![],
             lease_token: lease.token,
         }

@@ -87,6 +87,9 @@ pub struct Request {
     pub action: String,
     /// HTTP status answered.
     pub status: u16,
+    /// When it was served (epoch seconds).
+    #[serde(default)]
+    pub time: f64,
 }
 
 impl Emulator {

@@ -15,7 +15,7 @@ use pilotlight::config::ProtectedDatabase;
 use pilotlight::error::WorkerError;
 use pilotlight::metrics;
 use pilotlight::plan::failover::{
-    after_conflict, rto_start, same_groups, AfterConflict, Decision, InstanceState, Observation,
+    after_conflict, points_to, rto_start, same_groups, AfterConflict, Decision, InstanceState, Observation,
     PlannedStep, RecordUpdate, RpoEstimate,
 };
 use pilotlight::plan::status::InstanceStatus;
@@ -44,6 +44,10 @@ pub(crate) struct Run<'a> {
     pub(crate) waiting_for: Option<String>,
     /// Fencing after the failover was planned and did not succeed yet.
     pub(crate) fence_pending: bool,
+    /// Route 53 changes earlier runs of this operation submitted (from the ledger).
+    pub(crate) known_changes: Vec<String>,
+    /// Route 53 changes this run submitted.
+    pub(crate) submitted_changes: Vec<String>,
     pub(crate) report: FailoverReport,
 }
 
@@ -57,7 +61,11 @@ impl<'a> Run<'a> {
         decision: Decision,
         started: chrono::DateTime<Utc>,
     ) -> Self {
-        let trigger_time = req.trigger.as_ref().and_then(|t| t.state_change_time);
+        let trigger_time = req
+            .trigger
+            .as_ref()
+            .and_then(|t| t.state_change_time)
+            .or(req.dr_detection.map(|d| d.since));
         let replica = obs.replica.as_ref();
         let report = FailoverReport {
             database: db.name.clone(),
@@ -103,6 +111,8 @@ impl<'a> Run<'a> {
             notified: vec![],
             waiting_for: None,
             fence_pending: false,
+            known_changes: vec![],
+            submitted_changes: vec![],
             report,
         }
     }
@@ -289,8 +299,25 @@ impl<'a> Run<'a> {
                             "the promoted instance reports no endpoint".into(),
                         )));
                     };
+                    if !self.known_changes.is_empty() && points_to(&update.from, &target) {
+                        // an earlier run of this operation changed it: wait for that change
+                        let detail = format!(
+                            "`{}` already points to `{target}`: waiting for the change(s) {:?} an earlier run of this operation submitted",
+                            update.name, self.known_changes
+                        );
+                        self.record("update_record", detail);
+                        for known in &self.known_changes {
+                            if !changes.contains(known) {
+                                changes.push(known.clone());
+                            }
+                        }
+                        continue;
+                    }
                     match self.update_record(update, &target).await {
-                        Ok(Some(change)) => changes.push(change),
+                        Ok(Some(change)) => {
+                            self.submitted_changes.push(change.clone());
+                            changes.push(change)
+                        }
                         Ok(None) => {}
                         // Route 53 stopped answering after the promotion: DNS is pending
                         Err(WorkerError::Aws { source, .. }) if source.unreachable => {

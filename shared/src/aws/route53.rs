@@ -28,7 +28,7 @@ pub async fn health_check_status(
         .health_check_id(id)
         .send()
         .await
-        .map_err(|e| AwsError::new("GetHealthCheckStatus", e.into_service_error()))?;
+        .map_err(|e| AwsError::from_sdk("GetHealthCheckStatus", e))?;
     let obs = out.health_check_observations();
     Ok(HealthCheckState {
         id: id.to_owned(),
@@ -78,7 +78,7 @@ pub async fn read_cname(
         .max_items(1)
         .send()
         .await
-        .map_err(|e| AwsError::new("ListResourceRecordSets", e.into_service_error()))?;
+        .map_err(|e| AwsError::from_sdk("ListResourceRecordSets", e))?;
     let Some(found) = out
         .resource_record_sets()
         .iter()
@@ -144,13 +144,14 @@ pub async fn change_record(
                 .unwrap_or_default(),
         )),
         Err(e) => {
-            let e = e.into_service_error();
-            match concurrent_change(&e) {
+            let conflict = e.as_service_error().and_then(concurrent_change);
+            match conflict {
                 Some(explanation) => {
                     tracing::info!(record = %update.name, error = %DisplayErrorContext(&e), "record changed concurrently");
                     Ok(RecordChange::Conflict(explanation))
                 }
-                None => Err(AwsError::new("ChangeResourceRecordSets", e)),
+                // a 5xx or no answer is `unreachable`: DNS waits for Route 53, the failover does not
+                None => Err(AwsError::from_sdk("ChangeResourceRecordSets", e)),
             }
         }
     }
@@ -229,6 +230,6 @@ pub async fn change_in_sync(
         .id(change_id.trim_start_matches("/change/"))
         .send()
         .await
-        .map_err(|e| AwsError::new("GetChange", e.into_service_error()))?;
+        .map_err(|e| AwsError::from_sdk("GetChange", e))?;
     Ok(out.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync))
 }
