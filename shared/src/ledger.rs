@@ -267,7 +267,12 @@ pub struct Operation {
 impl Operation {
     /// A new open operation of `request` on `database`, opened at `now` by the run holding
     /// `lease`; `request_id` names a person's run.
-    pub fn open(request: &FailoverRequest, lease: &Lease, now: DateTime<Utc>, request_id: &str) -> Self {
+    pub fn open(
+        request: &FailoverRequest,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        request_id: &str,
+    ) -> Self {
         let (operation_id, started_by) = origin(request, request_id);
         Self {
             pk: pk(&request.database),

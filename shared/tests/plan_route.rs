@@ -117,8 +117,14 @@ fn an_alarm_that_maps_to_no_database_is_ignored_with_its_name_not_failed() {
 fn reconcile_and_history_go_to_the_failover_function() {
     let config = config();
     for (command, invocation) in [
-        (json!({"command": "reconcile", "invoke": "async"}), Invocation::Asynchronous),
-        (json!({"command": "history", "database": "orders", "limit": 3}), Invocation::Synchronous),
+        (
+            json!({"command": "reconcile", "invoke": "async"}),
+            Invocation::Asynchronous,
+        ),
+        (
+            json!({"command": "history", "database": "orders", "limit": 3}),
+            Invocation::Synchronous,
+        ),
     ] {
         let triggers = parse_trigger(&command).expect("parsed");
         let r = route(&config, triggers[0].clone()).expect("routed");
@@ -127,8 +133,8 @@ fn reconcile_and_history_go_to_the_failover_function() {
             "{r:?}"
         );
     }
-    let unknown = parse_trigger(&json!({"command": "history", "database": "payments"}))
-        .expect("parsed");
+    let unknown =
+        parse_trigger(&json!({"command": "history", "database": "payments"})).expect("parsed");
     let err = route(&config, unknown[0].clone()).expect_err("unknown database");
     assert_eq!(err.error_type(), "UnknownDatabase");
 }

@@ -315,7 +315,9 @@ impl Emulator {
     pub fn ledger_writes(&self) -> usize {
         self.requests()
             .into_iter()
-            .filter(|r| r.service == "dynamodb" && matches!(r.action.as_str(), "PutItem" | "UpdateItem"))
+            .filter(|r| {
+                r.service == "dynamodb" && matches!(r.action.as_str(), "PutItem" | "UpdateItem")
+            })
             .count()
     }
 }

@@ -206,12 +206,16 @@ async fn a_crash_after_the_promotion_is_finished_by_the_next_run() {
         "{events:?}"
     );
     // a person's run or Lambda's retry afterwards: nothing left, and the ledger item unchanged
-    let history = failover::history(&deps, &s.name, 10).await.expect("history");
+    let history = failover::history(&deps, &s.name, 10)
+        .await
+        .expect("history");
     let after = failover(&deps, &alarm, Utc::now(), None)
         .await
         .expect("rerun");
     assert_eq!(after.outcome, Outcome::AlreadyFailedOver, "{after:#?}");
-    let again = failover::history(&deps, &s.name, 10).await.expect("history");
+    let again = failover::history(&deps, &s.name, 10)
+        .await
+        .expect("history");
     assert_eq!(
         serde_json::to_value(&history.operations).ok(),
         serde_json::to_value(&again.operations).ok()
@@ -219,7 +223,12 @@ async fn a_crash_after_the_promotion_is_finished_by_the_next_run() {
     assert_eq!(history.operations.len(), 1, "{history:#?}");
     let op = &history.operations[0];
     assert_eq!(op.state, pilotlight::ledger::OperationState::Completed);
-    assert!(op.errors.iter().any(|e| e.contains("ChangeResourceRecordSets")), "{op:#?}");
+    assert!(
+        op.errors
+            .iter()
+            .any(|e| e.contains("ChangeResourceRecordSets")),
+        "{op:#?}"
+    );
     assert_eq!(op.runs, 2);
 }
 

@@ -60,19 +60,31 @@ async fn a_promotion_lasting_three_deadlines_answers_in_progress_and_the_pass_fi
     deps.config.failover.deadline_seconds = 2;
 
     // the alarm's invocation: a successful one, outcome in_progress (no error, no false page)
-    let command = json!({"command": "failover", "database": "long", "trigger": s.alarm_request().trigger});
+    let command =
+        json!({"command": "failover", "database": "long", "trigger": s.alarm_request().trigger});
     let first = handle(&deps, LambdaEvent::new(command, Context::default()))
         .await
         .expect("an in-progress failover is a successful invocation");
     assert_eq!(first["outcome"], "in_progress", "{first:#}");
-    assert!(first["operation_id"].as_str().is_some_and(|id| id.starts_with("alarm:")));
+    assert!(first["operation_id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("alarm:")));
 
     let outcomes = reconcile_until_closed(&deps, "long", 20).await;
-    assert!(outcomes.len() >= 2, "the pass saw it in progress first: {outcomes:?}");
-    assert!(outcomes.last().is_some_and(|o| o.contains("FailedOver")), "{outcomes:?}");
+    assert!(
+        outcomes.len() >= 2,
+        "the pass saw it in progress first: {outcomes:?}"
+    );
+    assert!(
+        outcomes.last().is_some_and(|o| o.contains("FailedOver")),
+        "{outcomes:?}"
+    );
 
     assert_eq!(emu.succeeded("PromoteReadReplica"), 1, "one promote");
-    let ops = history(&deps, "long", 10).await.expect("history").operations;
+    let ops = history(&deps, "long", 10)
+        .await
+        .expect("history")
+        .operations;
     assert_eq!(
         emu.succeeded("ChangeResourceRecordSets"),
         1,
@@ -81,17 +93,33 @@ async fn a_promotion_lasting_three_deadlines_answers_in_progress_and_the_pass_fi
     );
     assert_eq!(s.record_values().await, vec![s.replica_endpoint.clone()]);
     let events = events(&s).await;
-    assert_eq!(events.iter().filter(|e| *e == "result").count(), 1, "{events:?}");
-    assert_eq!(events.iter().filter(|e| *e == "decision").count(), 1, "{events:?}");
+    assert_eq!(
+        events.iter().filter(|e| *e == "result").count(),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| *e == "decision").count(),
+        1,
+        "{events:?}"
+    );
 
-    let ops = history(&deps, "long", 10).await.expect("history").operations;
+    let ops = history(&deps, "long", 10)
+        .await
+        .expect("history")
+        .operations;
     assert_eq!(ops.len(), 1, "{ops:#?}");
     let op = &ops[0];
     assert_eq!(op.state, OperationState::Completed);
     assert!(op.rto_seconds.is_some_and(|r| r >= 6.0), "{op:#?}");
     assert_eq!(op.rpo_seconds, Some(3.0));
     assert!(op.runs >= 3, "{op:#?}");
-    for step in ["promote", "wait_for_promotion", "update_record", "dns_in_sync"] {
+    for step in [
+        "promote",
+        "wait_for_promotion",
+        "update_record",
+        "dns_in_sync",
+    ] {
         assert!(op.steps.iter().any(|st| st.step == step), "{step}: {op:#?}");
     }
     // a pass with nothing open does nothing
@@ -111,18 +139,33 @@ async fn a_replica_backing_up_is_promoted_by_the_pass_once_it_is_available() {
         .await
         .expect("deferred, not failed");
     assert_eq!(first.outcome, Outcome::InProgress, "{first:#?}");
-    assert!(first.reasons.iter().any(|r| r.contains("backing-up")), "{first:#?}");
+    assert!(
+        first.reasons.iter().any(|r| r.contains("backing-up")),
+        "{first:#?}"
+    );
     assert_eq!(emu.calls("PromoteReadReplica"), 0);
     let still = pass(&deps).await;
-    assert_eq!(still.databases[0].outcome, Some(Outcome::InProgress), "{still:#?}");
+    assert_eq!(
+        still.databases[0].outcome,
+        Some(Outcome::InProgress),
+        "{still:#?}"
+    );
 
     emu.hold_instance_status(DR_REGION, "backup-replica", None);
     reconcile_until_closed(&deps, "backup", 10).await;
     assert_eq!(emu.succeeded("PromoteReadReplica"), 1);
     assert_eq!(s.record_values().await, vec![s.replica_endpoint.clone()]);
     let events = events(&s).await;
-    assert_eq!(events.iter().filter(|e| *e == "decision").count(), 1, "told once: {events:?}");
-    assert_eq!(events.iter().filter(|e| *e == "result").count(), 1, "{events:?}");
+    assert_eq!(
+        events.iter().filter(|e| *e == "decision").count(),
+        1,
+        "told once: {events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| *e == "result").count(),
+        1,
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
@@ -135,7 +178,10 @@ async fn five_databases_fail_at_once_and_promote_in_parallel_while_status_answer
     }
     // one deployment protecting all five
     let mut config = scenarios[0].config.clone();
-    config.databases = scenarios.iter().map(|s| s.config.databases[0].clone()).collect();
+    config.databases = scenarios
+        .iter()
+        .map(|s| s.config.databases[0].clone())
+        .collect();
     let deps = Deps {
         clients: scenarios[0].role_clients("failover", &config),
         config,
@@ -170,14 +216,23 @@ async fn five_databases_fail_at_once_and_promote_in_parallel_while_status_answer
     assert_eq!(promotes.len(), 5);
     let spread = promotes.iter().cloned().fold(f64::MIN, f64::max)
         - promotes.iter().cloned().fold(f64::MAX, f64::min);
-    assert!(spread < 3.0, "five promotions started {spread:.1} s apart (not in series)");
+    assert!(
+        spread < 3.0,
+        "five promotions started {spread:.1} s apart (not in series)"
+    );
     // `status` takes no lease: it answers while five failovers hold theirs
-    assert!(status_took < Duration::from_secs(5), "status took {status_took:?}");
+    assert!(
+        status_took < Duration::from_secs(5),
+        "status took {status_took:?}"
+    );
     let leased = serde_json::to_value(&status_report).unwrap()["databases"]
         .as_array()
         .map(|a| a.iter().filter(|d| d.get("lease_holder").is_some()).count())
         .unwrap_or_default();
-    assert!(leased >= 1, "status shows the lease holders: {status_report:#?}");
+    assert!(
+        leased >= 1,
+        "status shows the lease holders: {status_report:#?}"
+    );
 }
 
 #[tokio::test]
@@ -213,7 +268,11 @@ async fn a_killed_run_holds_its_lease_until_it_expires_then_the_pass_finishes() 
     pause(wait + 300).await;
     emu.release_promotions();
     reconcile_until_closed(&deps, "killed", 10).await;
-    assert_eq!(emu.succeeded("PromoteReadReplica"), 1, "never promoted twice");
+    assert_eq!(
+        emu.succeeded("PromoteReadReplica"),
+        1,
+        "never promoted twice"
+    );
     assert_eq!(s.record_values().await, vec![s.replica_endpoint.clone()]);
 }
 
@@ -230,13 +289,21 @@ async fn route53_down_promotes_with_dns_pending_and_the_pass_repoints_when_it_an
         .expect("Route 53 down is not a failed run");
     assert_eq!(report.outcome, Outcome::InProgress, "{report:#?}");
     assert!(report.dns_pending, "{report:#?}");
-    assert_eq!(s.replica().await.0, None, "promoted although Route 53 does not answer");
+    assert_eq!(
+        s.replica().await.0,
+        None,
+        "promoted although Route 53 does not answer"
+    );
     let events = events(&s).await;
     assert!(events.contains(&"dns_pending".to_owned()), "{events:?}");
 
     // still down: the pass keeps it open
     let still = pass(&deps).await;
-    assert_eq!(still.databases[0].outcome, Some(Outcome::InProgress), "{still:#?}");
+    assert_eq!(
+        still.databases[0].outcome,
+        Some(Outcome::InProgress),
+        "{still:#?}"
+    );
 
     emu.clear_outages();
     assert_eq!(s.record_values().await, vec![s.primary_endpoint.clone()]);
@@ -278,8 +345,9 @@ async fn dr_region_detection_opens_an_incident_after_consecutive_passes() {
     let emu = Emulator::start();
     let s = Scenario::create(&emu, "dronly", Some(2.0), 300).await;
     let mut deps = s.failover_deps();
-    deps.config.databases[0].dr_detection =
-        Some(pilotlight::config::DrDetection { consecutive_passes: 2 });
+    deps.config.databases[0].dr_detection = Some(pilotlight::config::DrDetection {
+        consecutive_passes: 2,
+    });
     deps.config.failover.observe_timeout_seconds = 3;
 
     // healthy: the pass only watches
@@ -287,16 +355,32 @@ async fn dr_region_detection_opens_an_incident_after_consecutive_passes() {
 
     // us-east-1 is gone (no alarm can fire); the replica reports its source lost
     emu.add_outage(json!({"region": PRIMARY_REGION, "mode": "refused"}));
-    emu.set_replication(DR_REGION, "dronly-replica", Some("error"), "the source is unreachable");
+    emu.set_replication(
+        DR_REGION,
+        "dronly-replica",
+        Some("error"),
+        "the source is unreachable",
+    );
     let one = pass(&deps).await;
     assert_eq!(one.databases[0].action, "watching", "{one:#?}");
     assert_eq!(one.databases[0].unreachable_passes, Some(1));
     assert_eq!(emu.calls("PromoteReadReplica"), 0);
     let two = pass(&deps).await;
     assert_eq!(two.databases[0].action, "opened", "{two:#?}");
-    assert_eq!(s.replica().await.0, None, "promoted from DR-region evidence alone");
-    let ops = history(&deps, "dronly", 1).await.expect("history").operations;
-    assert!(ops[0].operation_id.starts_with("dr-detection@"), "{:#?}", ops[0]);
+    assert_eq!(
+        s.replica().await.0,
+        None,
+        "promoted from DR-region evidence alone"
+    );
+    let ops = history(&deps, "dronly", 1)
+        .await
+        .expect("history")
+        .operations;
+    assert!(
+        ops[0].operation_id.starts_with("dr-detection@"),
+        "{:#?}",
+        ops[0]
+    );
 
     emu.clear_outages();
     reconcile_until_closed(&deps, "dronly", 10).await;
@@ -311,27 +395,39 @@ async fn history_and_status_take_no_lease() {
     s.primary_unhealthy_only(&emu).await;
     // a refused alarm is recorded once: its duplicate adds nothing and says nothing again
     let alarm = s.alarm_request();
-    let first = failover(&deps, &alarm, Utc::now(), None).await.expect("run");
+    let first = failover(&deps, &alarm, Utc::now(), None)
+        .await
+        .expect("run");
     assert_eq!(first.outcome, Outcome::Refused);
-    let again = failover(&deps, &alarm, Utc::now(), None).await.expect("run");
+    let again = failover(&deps, &alarm, Utc::now(), None)
+        .await
+        .expect("run");
     assert_eq!(again.outcome, Outcome::Refused);
     let events = events(&s).await;
     assert_eq!(events, vec!["refused".to_owned()], "{events:?}");
     emu.clear_requests();
     let h: Value = handle(
         &deps,
-        LambdaEvent::new(json!({"command": "history", "database": "audit"}), Context::default()),
+        LambdaEvent::new(
+            json!({"command": "history", "database": "audit"}),
+            Context::default(),
+        ),
     )
     .await
     .expect("history");
     assert_eq!(h["operations"].as_array().map(Vec::len), Some(1), "{h:#}");
     assert_eq!(h["operations"][0]["state"], "refused");
-    assert!(h["operations"][0]["reasons"].as_array().is_some_and(|r| !r.is_empty()));
+    assert!(h["operations"][0]["reasons"]
+        .as_array()
+        .is_some_and(|r| !r.is_empty()));
     status(&deps, Some("audit")).await.expect("status");
     assert_eq!(emu.ledger_writes(), 0, "history and status write nothing");
     let bad = handle(
         &deps,
-        LambdaEvent::new(json!({"command": "history", "database": "audit", "limit": 0}), Context::default()),
+        LambdaEvent::new(
+            json!({"command": "history", "database": "audit", "limit": 0}),
+            Context::default(),
+        ),
     )
     .await
     .expect_err("limit 0");

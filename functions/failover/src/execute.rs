@@ -15,8 +15,8 @@ use pilotlight::config::ProtectedDatabase;
 use pilotlight::error::WorkerError;
 use pilotlight::metrics;
 use pilotlight::plan::failover::{
-    after_conflict, points_to, rto_start, same_groups, AfterConflict, Decision, InstanceState, Observation,
-    PlannedStep, RecordUpdate, RpoEstimate,
+    after_conflict, points_to, rto_start, same_groups, AfterConflict, Decision, InstanceState,
+    Observation, PlannedStep, RecordUpdate, RpoEstimate,
 };
 use pilotlight::plan::status::InstanceStatus;
 use tokio::time::Instant;
@@ -662,7 +662,10 @@ impl<'a> Run<'a> {
             other => other.as_str().to_owned(),
         };
         if self.notified.contains(&key) {
-            self.record("notify", format!("{}: published already for this operation", event.as_str()));
+            self.record(
+                "notify",
+                format!("{}: published already for this operation", event.as_str()),
+            );
             return;
         }
         // every message carries the parts known so far (a run that stops early included)

@@ -32,8 +32,7 @@ use tracing::{info, warn};
 pub use pilotlight::runtime::WorkerDeps as Deps;
 pub use report::{
     FailoverReport, HistoryReport, NotifyEvent, ObservedStatus, OpenOperation, Outcome,
-    ReconcileEntry, ReconcileReport, RtoBreakdown, StatusEntry, StatusReport, StepRecord,
-    Timeline,
+    ReconcileEntry, ReconcileReport, RtoBreakdown, StatusEntry, StatusReport, StepRecord, Timeline,
 };
 
 use execute::Run;
@@ -144,11 +143,17 @@ fn database<'a>(config: &'a Config, name: &str) -> Result<&'a ProtectedDatabase,
 }
 
 fn ledger(deps: &Deps) -> Ledger {
-    Ledger::new(deps.clients.dynamodb.clone(), &deps.config.ledger.table_name)
+    Ledger::new(
+        deps.clients.dynamodb.clone(),
+        &deps.config.ledger.table_name,
+    )
 }
 
 fn ledger_error(db: &str, e: pilotlight::aws::AwsError) -> WorkerError {
-    WorkerError::aws(format!("the operations ledger of `{db}` could not be read or written"), e)
+    WorkerError::aws(
+        format!("the operations ledger of `{db}` could not be read or written"),
+        e,
+    )
 }
 
 /// Run `status`: observe every protected database (or `only`), concurrently, with its open
@@ -282,7 +287,8 @@ async fn run_failover(
         .min(Duration::from_secs(deps.config.failover.deadline_seconds));
     let run_deadline = tokio::time::Instant::now() + budget;
     if req.dry_run {
-        let (obs, decision) = Box::pin(decide(deps, db, req, started, run_deadline, resumed)).await?;
+        let (obs, decision) =
+            Box::pin(decide(deps, db, req, started, run_deadline, resumed)).await?;
         let mut run = Run::new(deps, db, req, &obs, decision.clone(), started);
         match decision {
             Decision::Proceed { steps, rpo, .. } => {
@@ -299,9 +305,8 @@ async fn run_failover(
     let margin = chrono::Duration::seconds(
         i64::try_from(deps.config.ledger.lease_margin_seconds).unwrap_or(60),
     );
-    let until = now
-        + chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::seconds(900))
-        + margin;
+    let until =
+        now + chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::seconds(900)) + margin;
     let (lease, state) = match ledger
         .acquire(&db.name, &run.0, now, until)
         .await
@@ -345,7 +350,11 @@ async fn run_failover(
 }
 
 /// The report of a run that did not get the lease.
-fn lease_held(db: &ProtectedDatabase, req: &FailoverRequest, holder: LeaseHolder) -> FailoverReport {
+fn lease_held(
+    db: &ProtectedDatabase,
+    req: &FailoverRequest,
+    holder: LeaseHolder,
+) -> FailoverReport {
     FailoverReport {
         database: db.name.clone(),
         outcome: Outcome::LeaseHeld,
@@ -513,7 +522,10 @@ async fn act(
         }
     };
     if op.state == OperationState::Open
-        && matches!(decision, Decision::Proceed { .. } | Decision::Deferred { .. })
+        && matches!(
+            decision,
+            Decision::Proceed { .. } | Decision::Deferred { .. }
+        )
         && !req.dry_run
     {
         // the intent is recorded before anything changes: a crash leaves the operation open
@@ -686,7 +698,15 @@ pub async fn reconcile(
         else {
             return Ok(entry("idle"));
         };
-        let report = Box::pin(run_failover(deps, &op.request, Utc::now(), time_left, run, true)).await?;
+        let report = Box::pin(run_failover(
+            deps,
+            &op.request,
+            Utc::now(),
+            time_left,
+            run,
+            true,
+        ))
+        .await?;
         return Ok(ReconcileEntry {
             outcome: Some(report.outcome),
             operation_id: Some(op.operation_id),
@@ -702,8 +722,7 @@ pub async fn reconcile(
         .map_err(|e| WorkerError::aws(format!("DR-region detection of `{}` failed", db.name), e))?;
     let not_replicating = obs.replica.as_ref().is_some_and(|r| {
         r.replica_source.is_some()
-            && r
-                .replication
+            && r.replication
                 .as_ref()
                 .is_some_and(|i| i.status != "replicating" || !i.normal)
     });
@@ -731,7 +750,15 @@ pub async fn reconcile(
         }),
     };
     info!(database = %db.name, passes, "DR-region detection: opening an incident");
-    let report = Box::pin(run_failover(deps, &request, Utc::now(), time_left, run, true)).await?;
+    let report = Box::pin(run_failover(
+        deps,
+        &request,
+        Utc::now(),
+        time_left,
+        run,
+        true,
+    ))
+    .await?;
     Ok(ReconcileEntry {
         outcome: Some(report.outcome),
         operation_id: report.operation_id.clone(),

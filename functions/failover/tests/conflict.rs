@@ -11,6 +11,11 @@ use std::collections::HashMap;
 use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
 use aws_sdk_cloudwatch::operation::get_metric_statistics::GetMetricStatisticsOutput;
 use aws_sdk_cloudwatch::types::{Datapoint, MetricAlarm, StateValue};
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::operation::promote_read_replica::PromoteReadReplicaOutput;
@@ -22,11 +27,6 @@ use aws_sdk_route53::types::error::InvalidChangeBatch;
 use aws_sdk_route53::types::{
     HealthCheckObservation, ResourceRecord, ResourceRecordSet, RrType, StatusReport,
 };
-use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
-use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sns::operation::publish::PublishOutput;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use chrono::Utc;
@@ -93,11 +93,7 @@ fn ledger() -> (aws_sdk_dynamodb::Client, aws_smithy_mocks::Rule) {
         .output(|| PutItemOutput::builder().build())
         .repeatedly()
         .build();
-    let client = mock_client!(
-        aws_sdk_dynamodb,
-        RuleMode::MatchAny,
-        [&update, &get, &put]
-    );
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&update, &get, &put]);
     (client, put)
 }
 

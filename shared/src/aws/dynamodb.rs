@@ -42,7 +42,10 @@ fn key(database: &str, sk: &str) -> Item {
 
 fn from_item<T: DeserializeOwned>(operation: &'static str, item: Item) -> Result<T, AwsError> {
     serde_dynamo::from_item(item).map_err(|e| {
-        AwsError::unusable(operation, format!("a ledger item has an unexpected shape: {e}"))
+        AwsError::unusable(
+            operation,
+            format!("a ledger item has an unexpected shape: {e}"),
+        )
     })
 }
 
@@ -135,7 +138,9 @@ impl Ledger {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&lease.database, STATE_SK)))
-            .update_expression("REMOVE lease_owner, lease_acquired_at SET lease_expires_at_ms = :zero")
+            .update_expression(
+                "REMOVE lease_owner, lease_acquired_at SET lease_expires_at_ms = :zero",
+            )
             .condition_expression("lease_owner = :owner AND lease_token = :token")
             .expression_attribute_values(":owner", s(&lease.owner))
             .expression_attribute_values(":token", n(lease.token))
@@ -194,7 +199,11 @@ impl Ledger {
     ///
     /// # Errors
     /// As [`Ledger::history`].
-    pub async fn find(&self, database: &str, operation_id: &str) -> Result<Option<Operation>, AwsError> {
+    pub async fn find(
+        &self,
+        database: &str,
+        operation_id: &str,
+    ) -> Result<Option<Operation>, AwsError> {
         Ok(self
             .history(database, 100)
             .await?

@@ -29,8 +29,7 @@ fn default_lease_margin() -> u64 {
 /// and a lease margin between 1 s and 15 minutes.
 pub(super) fn validate(l: &LedgerSettings) -> Result<(), ConfigError> {
     let name_ok = (3..=255).contains(&l.table_name.len())
-        && l
-            .table_name
+        && l.table_name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if !name_ok {

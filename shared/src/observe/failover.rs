@@ -112,9 +112,13 @@ pub async fn observe(
             .unwrap_or_else(|e| unknown_alarms(db, &e))
     };
     let health_check = async {
-        cut(bound, "GetHealthCheckStatus", health_check(&clients.route53, db))
-            .await
-            .unwrap_or_else(|e| db.health_check_id.as_ref().map(|_| Err(e.to_string())))
+        cut(
+            bound,
+            "GetHealthCheckStatus",
+            health_check(&clients.route53, db),
+        )
+        .await
+        .unwrap_or_else(|e| db.health_check_id.as_ref().map(|_| Err(e.to_string())))
     };
     let (primary, replica, lag, health_metric, logs, alarms, health_check, records) = futures::join!(
         primary,
@@ -129,14 +133,15 @@ pub async fn observe(
     let logs = logs.and_then(|r| r);
     // Route 53's control plane not answering does not stop a failover: the records are unknown,
     // the promotion may go on, and DNS is repointed when Route 53 answers again.
-    let (records, records_error) = match records.map(|all| all.into_iter().collect::<Result<Vec<_>, _>>()) {
-        Ok(Ok(records)) => (records, None),
-        Ok(Err(e)) if !e.unreachable => return Err(e),
-        Ok(Err(e)) | Err(e) => {
-            warn!(database = %db.name, error = %e, "records unknown: Route 53 does not answer");
-            (vec![], Some(e.to_string()))
-        }
-    };
+    let (records, records_error) =
+        match records.map(|all| all.into_iter().collect::<Result<Vec<_>, _>>()) {
+            Ok(Ok(records)) => (records, None),
+            Ok(Err(e)) if !e.unreachable => return Err(e),
+            Ok(Err(e)) | Err(e) => {
+                warn!(database = %db.name, error = %e, "records unknown: Route 53 does not answer");
+                (vec![], Some(e.to_string()))
+            }
+        };
     let lag_history: Vec<LagPoint> = lag
         .unwrap_or_else(|e| {
             warn!(database = %db.name, error = %e, "replica lag unknown");
@@ -269,14 +274,16 @@ async fn cut<T>(
     operation: &'static str,
     fut: impl std::future::Future<Output = T>,
 ) -> Result<T, AwsError> {
-    tokio::time::timeout(bound, fut).await.map_err(|_| AwsError {
-        operation,
-        message: format!(
+    tokio::time::timeout(bound, fut)
+        .await
+        .map_err(|_| AwsError {
+            operation,
+            message: format!(
             "no answer within {} s (the observation's bound, `failover.observe_timeout_seconds`)",
             bound.as_secs()
         ),
-        unreachable: true,
-    })
+            unreachable: true,
+        })
 }
 
 /// Every alarm unknown, with `e`.

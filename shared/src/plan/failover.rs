@@ -103,9 +103,10 @@ impl Observation {
             if a.name == t.alarm_name && a.state.is_none() {
                 a.state = Some(t.state.clone());
                 a.updated_at = t.state_change_time;
-                a.error = a.error.take().map(|e| {
-                    format!("{e}; state taken from the alarm's own notification")
-                });
+                a.error = a
+                    .error
+                    .take()
+                    .map(|e| format!("{e}; state taken from the alarm's own notification"));
             }
         }
         self
@@ -889,7 +890,9 @@ fn dr_detection_check(
         .and_then(|r| r.replication.as_ref())
         .is_some_and(|r| r.status == "replicating" && r.normal);
     if replicating {
-        reasons.push("DR-region detection: the replica reports read replication `replicating` now".into());
+        reasons.push(
+            "DR-region detection: the replica reports read replication `replicating` now".into(),
+        );
     }
     let ok: Vec<&str> = obs
         .alarms
@@ -897,7 +900,12 @@ fn dr_detection_check(
         .filter(|a| a.state == Some(AlarmStateValue::Ok))
         .map(|a| a.name.as_str())
         .collect();
-    if !ok.is_empty() && !obs.alarms.iter().any(|a| a.state == Some(AlarmStateValue::Alarm)) {
+    if !ok.is_empty()
+        && !obs
+            .alarms
+            .iter()
+            .any(|a| a.state == Some(AlarmStateValue::Alarm))
+    {
         reasons.push(format!(
             "DR-region detection: alarm(s) {ok:?} answer `OK`: the primary may be up and only cut off from the DR region"
         ));
