@@ -36,6 +36,18 @@ pub const OPERATION_PREFIX: &str = "operation#";
 /// must stay under DynamoDB's 400 KB item limit.
 pub const MAX_STEPS: usize = 300;
 
+/// Most characters of one error or reason the ledger keeps: an SDK error with its whole context
+/// (the raw response included) runs to kilobytes; the function's log keeps it whole.
+pub const MAX_MESSAGE_CHARS: usize = 600;
+
+/// `message`, cut to [`MAX_MESSAGE_CHARS`] characters (with `…` when cut).
+pub fn brief(message: &str) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((at, _)) => format!("{}…", &message[..at]),
+        None => message.to_owned(),
+    }
+}
+
 /// `pk` of every item of `database`.
 pub fn pk(database: &str) -> String {
     format!("database#{database}")

@@ -146,11 +146,12 @@ async fn a_crash_after_the_promotion_is_finished_by_the_next_run() {
     let s = Scenario::create(&emu, "crash", Some(2.0), 300).await;
     s.primary_down(&emu).await;
     let deps = s.failover_deps();
-    // Route 53 fails past the SDK's retries: the run dies between promote and DNS.
+    // Route 53 refuses the change (an answer, not an outage: a 5xx or no answer would be
+    // `dns_pending`): the run fails between promote and DNS.
     emu.inject_fault(
         "ChangeResourceRecordSets",
-        pilotlight::aws::MAX_ATTEMPTS,
-        json!("internal"),
+        1,
+        json!({"status": 400, "code": "InvalidInput", "message": "injected refusal"}),
     );
 
     let alarm = s.alarm_request();

@@ -658,7 +658,9 @@ impl<'a> Run<'a> {
     /// failure to publish is recorded, never fatal.
     pub(crate) async fn notify(&mut self, event: NotifyEvent) {
         let key = match event {
-            NotifyEvent::Failed => format!("failed:{}", self.report.reasons.join("; ")),
+            NotifyEvent::Failed => {
+                pilotlight::ledger::brief(&format!("failed:{}", self.report.reasons.join("; ")))
+            }
             other => other.as_str().to_owned(),
         };
         if self.notified.contains(&key) {

@@ -22,7 +22,7 @@ use pilotlight::aws::OPERATION_TIMEOUT_SECONDS;
 use pilotlight::command::{parse_command, Command, DrDetectionTrigger, FailoverRequest};
 use pilotlight::config::{Config, ProtectedDatabase};
 use pilotlight::error::WorkerError;
-use pilotlight::ledger::{Lease, LeaseHolder, LeaseOutcome, Operation, OperationState};
+use pilotlight::ledger::{brief, Lease, LeaseHolder, LeaseOutcome, Operation, OperationState};
 use pilotlight::observe::failover::observe;
 use pilotlight::plan::failover::{awaiting_evidence, decide_failover, fence_state, Ask, Decision};
 use pilotlight::plan::route::unknown_database;
@@ -558,7 +558,16 @@ async fn act(
     let now = Utc::now();
     op.runs += 1;
     op.updated_at = now;
-    op.add_steps(&run.report.steps);
+    let steps: Vec<_> = run
+        .report
+        .steps
+        .iter()
+        .map(|st| pilotlight::ledger::StepRecord {
+            detail: brief(&st.detail),
+            ..st.clone()
+        })
+        .collect();
+    op.add_steps(&steps);
     op.notified = run.notified.clone();
     op.dns_changes.extend(run.submitted_changes.iter().cloned());
     op.outcome = run.report.outcome.as_str().to_owned();
@@ -581,7 +590,7 @@ async fn act(
                 op.close(OperationState::Completed, now)
             }
             Outcome::Refused => {
-                op.reasons = run.report.reasons.clone();
+                op.reasons = run.report.reasons.iter().map(|r| brief(r)).collect();
                 // refused after pilotlight promoted: DNS was not repointed, a person decides
                 let state = if promoted_before {
                     OperationState::Failed
@@ -593,10 +602,12 @@ async fn act(
             _ => {}
         },
         Err(e) => {
-            op.errors.push(format!("{}: {e}", now.to_rfc3339()));
-            op.reasons = vec![e.reason()];
+            op.errors.push(brief(&format!("{}: {e}", now.to_rfc3339())));
+            op.reasons = vec![brief(&e.reason())];
             match error_policy(e) {
-                Policy::Retry => op.waiting_for = Some(format!("retry after: {}", e.reason())),
+                Policy::Retry => {
+                    op.waiting_for = Some(brief(&format!("retry after: {}", e.reason())))
+                }
                 Policy::Close => op.close(OperationState::Failed, now),
             }
         }
