@@ -6,13 +6,14 @@
 //! handler).
 
 use std::future::Future;
+use std::time::Duration;
 
 use aws_config::SdkConfig;
-use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_runtime::{service_fn, Context, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::aws::{load_sdk_config, Clients};
+use crate::aws::{load_sdk_config, Clients, OPERATION_TIMEOUT_SECONDS};
 use crate::config::Config;
 use crate::error::WorkerError;
 
@@ -36,6 +37,36 @@ impl WorkerDeps {
             .err()
             .map(|e| e.to_string())
     }
+}
+
+/// Milliseconds every run keeps from Lambda's own deadline for its last AWS call, its record and
+/// its notification (at most; see [`time_left`]): the SDK's operation timeout
+/// ([`OPERATION_TIMEOUT_SECONDS`], 90 s: the slowest a call started just before the run's own
+/// deadline can take) plus 15 s.
+pub const REPORT_MARGIN_MS: i64 = (OPERATION_TIMEOUT_SECONDS as i64 + 15) * 1000;
+
+/// The time a run may spend starting work: Lambda's deadline (`Context::deadline`, epoch
+/// milliseconds) minus [`REPORT_MARGIN_MS`], or minus a quarter of the time left when that is
+/// shorter (a function deployed with a short timeout, or `cargo lambda watch`'s 30 s); `None`
+/// outside Lambda.
+pub fn time_left(context: &Context) -> Option<Duration> {
+    (context.deadline > 0).then(|| {
+        let deadline = i64::try_from(context.deadline).unwrap_or(i64::MAX);
+        let left_ms = deadline.saturating_sub(chrono::Utc::now().timestamp_millis());
+        let margin = REPORT_MARGIN_MS.min(left_ms / 4);
+        Duration::from_millis(u64::try_from(left_ms - margin).unwrap_or(0))
+    })
+}
+
+/// [`time_left`] as an instant: no new AWS call that changes something starts after it (the
+/// work left is reported, and the next run does it).
+pub fn work_deadline(context: &Context) -> Option<tokio::time::Instant> {
+    time_left(context).map(|d| tokio::time::Instant::now() + d)
+}
+
+/// The work deadline has passed.
+pub fn past(deadline: Option<tokio::time::Instant>) -> bool {
+    deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
 }
 
 /// Start the tracing subscriber Lambda's runtime provides: JSON lines when

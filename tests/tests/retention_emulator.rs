@@ -397,3 +397,37 @@ async fn bad_input_is_a_clear_error_and_nothing_is_deleted() {
     );
     assert_eq!(remaining(&s, PRIMARY_REGION).await.len(), 40);
 }
+
+#[tokio::test]
+async fn a_run_past_its_deadline_starts_no_delete_and_says_so() {
+    let emu = Emulator::start();
+    let s = Scenario::create(&emu, "late", Some(1.0), 300).await;
+    history(&s, PRIMARY_REGION, now() - Duration::hours(9), 20, P).await;
+    let d = deps(
+        &s,
+        RetentionPolicy {
+            max_age_days: 5,
+            min_keep: 1,
+            daily: 0,
+            weekly: 0,
+            monthly: 0,
+        },
+        thirty_days(),
+    );
+    emu.clear_requests();
+
+    // the Lambda's deadline minus the report margin is already behind it
+    let report = retention::run_until(
+        &d,
+        &RetentionRequest::default(),
+        now(),
+        Some(tokio::time::Instant::now()),
+    )
+    .await
+    .expect("run");
+
+    assert_eq!(emu.calls("DeleteDBSnapshot"), 0, "no delete started");
+    assert_eq!(remaining(&s, PRIMARY_REGION).await.len(), 20);
+    let text = serde_json::to_string(&report).expect("json");
+    assert!(text.contains("reached its deadline"), "{text}");
+}

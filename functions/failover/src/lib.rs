@@ -18,7 +18,6 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use lambda_runtime::{Context, LambdaEvent};
 use pilotlight::aws::dynamodb::Ledger;
-use pilotlight::aws::OPERATION_TIMEOUT_SECONDS;
 use pilotlight::command::{parse_command, Command, DrDetectionTrigger, FailoverRequest};
 use pilotlight::config::{Config, ProtectedDatabase};
 use pilotlight::error::WorkerError;
@@ -37,11 +36,8 @@ pub use report::{
 
 use execute::Run;
 
-/// Milliseconds kept from Lambda's own deadline for the run's last AWS call, its ledger write
-/// and its notification (at most; see [`time_left`]): the SDK's operation timeout
-/// ([`OPERATION_TIMEOUT_SECONDS`], 90 s, the slowest a call started just before the run's
-/// deadline can take) plus 15 s to record and notify.
-pub const REPORT_MARGIN_MS: i64 = (OPERATION_TIMEOUT_SECONDS as i64 + 15) * 1000;
+use pilotlight::runtime::time_left;
+pub use pilotlight::runtime::REPORT_MARGIN_MS;
 
 /// Lambda handler: parse the command, run it, return its JSON report.
 ///
@@ -121,19 +117,6 @@ impl RunId {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ))
     }
-}
-
-/// Lambda's own deadline (`Context::deadline`, epoch milliseconds) minus a margin for the last
-/// call, the ledger and the notification: [`REPORT_MARGIN_MS`], or a quarter of the time left
-/// when that is shorter (a function deployed with a short timeout, or `cargo lambda watch`'s
-/// 30 s, still waits for a promotion); `None` outside Lambda.
-fn time_left(context: &Context) -> Option<Duration> {
-    (context.deadline > 0).then(|| {
-        let deadline = i64::try_from(context.deadline).unwrap_or(i64::MAX);
-        let left_ms = deadline.saturating_sub(Utc::now().timestamp_millis());
-        let margin = REPORT_MARGIN_MS.min(left_ms / 4);
-        Duration::from_millis(u64::try_from(left_ms - margin).unwrap_or(0))
-    })
 }
 
 fn database<'a>(config: &'a Config, name: &str) -> Result<&'a ProtectedDatabase, WorkerError> {

@@ -10,8 +10,14 @@ use tracing::warn;
 use crate::report::RegionReport;
 use crate::Deps;
 
-/// Delete what `results` say to delete, and record each failure in its region's report.
-pub(crate) async fn delete_all(deps: &Deps, results: &mut [RegionReport]) {
+/// Delete what `results` say to delete, and record each failure in its region's report. No
+/// delete starts after `deadline` (the Lambda's, minus the report margin): those are reported
+/// not deleted, and the next run deletes them.
+pub(crate) async fn delete_all(
+    deps: &Deps,
+    results: &mut [RegionReport],
+    deadline: Option<tokio::time::Instant>,
+) {
     let jobs: Vec<(usize, String, DbKind, String)> = results
         .iter()
         .enumerate()
@@ -24,6 +30,10 @@ pub(crate) async fn delete_all(deps: &Deps, results: &mut [RegionReport]) {
     let concurrency = deps.config.retention.delete_concurrency.max(1);
     let outcomes: Vec<(usize, String, Option<String>)> = stream::iter(jobs)
         .map(|(i, region, kind, id)| async move {
+            if pilotlight::runtime::past(deadline) {
+                let why = format!("`{id}` not deleted yet: the run reached its deadline (the Lambda timeout minus the report margin); the next run deletes it");
+                return (i, id, Some(why));
+            }
             let failure = delete(deps, &region, kind, &id).await;
             (i, id, failure)
         })

@@ -39,7 +39,13 @@ pub async fn handle(
             command.name()
         )));
     };
-    run(deps, &request, Utc::now()).await
+    run_until(
+        deps,
+        &request,
+        Utc::now(),
+        pilotlight::runtime::work_deadline(&event.context),
+    )
+    .await
 }
 
 /// One database in one region, with the policy role of that region.
@@ -59,6 +65,19 @@ pub async fn run(
     req: &RetentionRequest,
     now: DateTime<Utc>,
 ) -> Result<RetentionReport, WorkerError> {
+    run_until(deps, req, now, None).await
+}
+
+/// [`run`], starting no delete after `deadline`.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_until(
+    deps: &Deps,
+    req: &RetentionRequest,
+    now: DateTime<Utc>,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<RetentionReport, WorkerError> {
     let config = &deps.config;
     let (mut sources, mut errors) = sources(config, &deps.clients).await;
     errors.extend(unmatched_overrides(config, &sources));
@@ -76,7 +95,7 @@ pub async fn run(
         "retention decided"
     );
     if !req.dry_run {
-        execute::delete_all(deps, &mut results).await;
+        execute::delete_all(deps, &mut results, deadline).await;
     }
     let mut report = RetentionReport {
         dry_run: req.dry_run,

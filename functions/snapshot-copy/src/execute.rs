@@ -19,18 +19,29 @@ use crate::Deps;
 /// Concurrent create or copy calls at once.
 pub const CONCURRENCY: usize = 8;
 
-/// Create, then copy, everything `p` plans, and record each outcome in `report`.
+/// Create, then copy, everything `p` plans, and record each outcome in `report`. Nothing starts
+/// after `deadline` (the Lambda's, minus the report margin): a creation not started is reported
+/// with the reason, a copy not started is `queued`; the next run does them.
 pub(crate) async fn execute(
     deps: &Deps,
     p: &CopyPlan,
     report: &mut CopyReport,
     now: DateTime<Utc>,
+    deadline: Option<tokio::time::Instant>,
 ) {
-    create_all(deps, p, report, now).await;
-    copy_all(deps, p, report).await;
+    create_all(deps, p, report, now, deadline).await;
+    copy_all(deps, p, report, deadline).await;
 }
 
-async fn create_all(deps: &Deps, p: &CopyPlan, report: &mut CopyReport, now: DateTime<Utc>) {
+const NOT_STARTED: &str = "not started: the run reached its deadline (the Lambda timeout minus the report margin); the next run does it";
+
+async fn create_all(
+    deps: &Deps,
+    p: &CopyPlan,
+    report: &mut CopyReport,
+    now: DateTime<Utc>,
+    deadline: Option<tokio::time::Instant>,
+) {
     let creates: Vec<(usize, &CreateSnapshot)> = p
         .databases
         .iter()
@@ -38,7 +49,12 @@ async fn create_all(deps: &Deps, p: &CopyPlan, report: &mut CopyReport, now: Dat
         .filter_map(|(i, d)| d.create.as_ref().map(|c| (i, c)))
         .collect();
     let results: Vec<(usize, Result<CallOutcome, String>)> = stream::iter(creates)
-        .map(|(i, c)| async move { (i, create(deps, c, now).await) })
+        .map(|(i, c)| async move {
+            if pilotlight::runtime::past(deadline) {
+                return (i, Err(format!("`{}` {NOT_STARTED}", c.snapshot_id)));
+            }
+            (i, create(deps, c, now).await)
+        })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -80,7 +96,12 @@ async fn create(
         .map_err(|e| e.to_string())
 }
 
-async fn copy_all(deps: &Deps, p: &CopyPlan, report: &mut CopyReport) {
+async fn copy_all(
+    deps: &Deps,
+    p: &CopyPlan,
+    report: &mut CopyReport,
+    deadline: Option<tokio::time::Instant>,
+) {
     let copies: Vec<(usize, usize, &CopySnapshot)> = p
         .databases
         .iter()
@@ -94,6 +115,10 @@ async fn copy_all(deps: &Deps, p: &CopyPlan, report: &mut CopyReport) {
         .collect();
     let results: Vec<(usize, usize, String, Result<CallOutcome, String>)> = stream::iter(copies)
         .map(|(i, j, c)| async move {
+            if pilotlight::runtime::past(deadline) {
+                // queued like a copy over the limit: the next run starts it
+                return (i, j, c.target_id.clone(), Err(NOT_STARTED.to_owned()));
+            }
             let result = match deps.clients.rds(&c.region) {
                 Ok(client) => rds::copy_snapshot(client, c)
                     .await
@@ -126,6 +151,7 @@ fn record_copy(r: &mut RegionReport, id: String, result: Result<CallOutcome, Str
             ));
             r.queued.push(id);
         }
+        Err(m) if m == NOT_STARTED => r.queued.push(id),
         Ok(CallOutcome::Skipped(m)) | Err(m) => r.errors.push(m),
         Ok(CallOutcome::Done) => {}
     }

@@ -39,7 +39,13 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<CopyReport
             command.name()
         )));
     };
-    run(deps, &request, Utc::now()).await
+    run_until(
+        deps,
+        &request,
+        Utc::now(),
+        pilotlight::runtime::work_deadline(&event.context),
+    )
+    .await
 }
 
 /// Run one reconcile pass (or plan it, with `dry_run`).
@@ -51,6 +57,19 @@ pub async fn run(
     deps: &Deps,
     req: &SnapshotCopyRequest,
     now: DateTime<Utc>,
+) -> Result<CopyReport, WorkerError> {
+    run_until(deps, req, now, None).await
+}
+
+/// [`run`], starting no creation or copy after `deadline`.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_until(
+    deps: &Deps,
+    req: &SnapshotCopyRequest,
+    now: DateTime<Utc>,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<CopyReport, WorkerError> {
     let (mut sources, errors) = sources(&deps.config, &deps.clients).await;
     if let Some(name) = &req.database {
@@ -88,7 +107,7 @@ pub async fn run(
     );
     let mut report = CopyReport::of_plan(&plan, req.dry_run, now, errors);
     if !req.dry_run {
-        execute::execute(deps, &plan, &mut report, now).await;
+        execute::execute(deps, &plan, &mut report, now, deadline).await;
         report.emit_metrics();
         report.alerts = report.collect_alerts();
         let failed = deps
