@@ -83,11 +83,11 @@ EXPECTED_FAILOVER_CALLS = Counter(
         "ChangeResourceRecordSets": 1,
         "GetChange": 1,
         # the operations ledger: the lease, the existing-operation check, the operation opened
-        # before the promotion and closed after DNS (each a PutItem and the state's pointer), the
-        # lease given back
-        "UpdateItem": 4,
+        # before the promotion and closed after DNS (each one transaction: the operation and the
+        # state's pointer), the lease given back
+        "UpdateItem": 2,
         "GetItem": 1,
-        "PutItem": 2,
+        "TransactWriteItems": 2,
     }
 )
 

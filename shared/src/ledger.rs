@@ -14,14 +14,18 @@
 //! # The lease
 //! A run acts on a database only while it holds the lease: an `UpdateItem` on the state item with
 //! `ConditionExpression` `attribute_not_exists(lease_owner) OR lease_expires_at_ms < :now`, which
-//! sets the owner, the expiry and `lease_token = lease_token + 1` (the fencing token). DynamoDB
+//! sets the owner, the expiry and `lease_token = lease_token + 1` (the fencing token). An
+//! operation and the state's pointer to it are written in one `TransactWriteItems`, conditioned
+//! on this run's owner and token. DynamoDB
 //! applies a conditional write atomically
 //! (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html#WorkingWithItems.ConditionalUpdate>),
 //! so of two runs exactly one gets it; the other reads the holder and reports it. Every write of
 //! an operation is conditioned on the writer's token being at least the one stored on the item, so
 //! a run whose lease expired while it was stalled cannot overwrite the work of the run that took
-//! over. The expiry is the run's own deadline plus `ledger.lease_margin_seconds`: a run that is
-//! killed frees the database by then. `status` and `history` never take the lease.
+//! over. The lease lasts `ledger.lease_seconds` and the run renews it every third of that while
+//! it lives: a run that is killed frees the database by then. The owner is the Lambda request id
+//! plus a nonce (Lambda may deliver one asynchronous event twice, with the same request id).
+//! `status` and `history` never take the lease.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,6 +36,8 @@ use crate::command::{Delivery, FailoverRequest};
 pub const STATE_SK: &str = "state";
 /// Prefix of an operation's `sk`.
 pub const OPERATION_PREFIX: &str = "operation#";
+/// Most errors an operation item keeps (the newest).
+pub const MAX_ERRORS: usize = 20;
 /// Most steps an operation item keeps (the oldest beyond this are dropped and counted): an item
 /// must stay under DynamoDB's 400 KB item limit.
 pub const MAX_STEPS: usize = 300;
@@ -321,6 +327,15 @@ impl Operation {
             let drop = self.steps.len() - MAX_STEPS;
             self.steps.drain(..drop);
             self.steps_dropped = self.steps_dropped.saturating_add(drop as u32);
+        }
+    }
+
+    /// Record a run's error (brief), keeping the newest [`MAX_ERRORS`].
+    pub fn add_error(&mut self, error: String) {
+        self.errors.push(brief(&error));
+        if self.errors.len() > MAX_ERRORS {
+            let drop = self.errors.len() - MAX_ERRORS;
+            self.errors.drain(..drop);
         }
     }
 

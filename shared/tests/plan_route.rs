@@ -374,3 +374,18 @@ fn a_bad_invoke_mode_and_foreign_snapshot_events_are_handled() {
         "not pilotlight's: nothing to do"
     );
 }
+
+#[test]
+fn a_command_cannot_carry_an_alarm_or_a_detection() {
+    let config = config();
+    let trigger = json!({"alarm_name": "orders-primary-unhealthy", "state": "ALARM", "state_change_time": null, "delivered_by": "sns"});
+    let command = json!({"command": "failover", "database": "orders", "trigger": trigger});
+    let triggers = parse_trigger(&command).expect("parsed");
+    let err = route(&config, triggers[0].clone()).expect_err("forged trigger");
+    assert_eq!(err.error_type(), "InvalidCommand");
+    assert!(err.to_string().contains("trigger"), "{err}");
+    let command = json!({"command": "failover", "database": "orders", "dr_detection": {"consecutive_passes": 2, "since": "2026-11-22T03:00:00Z"}});
+    let triggers = parse_trigger(&command).expect("parsed");
+    let err = route(&config, triggers[0].clone()).expect_err("forged detection");
+    assert_eq!(err.error_type(), "InvalidCommand");
+}

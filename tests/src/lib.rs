@@ -596,7 +596,7 @@ impl Scenario {
                     "rpo_budget_seconds": rpo_budget_seconds
                 }],
                 "notifications": {"topic_arn": topic_arn},
-                "ledger": {"table_name": format!("{name}-ledger"), "lease_margin_seconds": 5},
+                "ledger": {"table_name": format!("{name}-ledger"), "lease_seconds": 5},
                 "functions": {"failover": format!("{name}-failover")},
                 "failover": {"deadline_seconds": 60, "lag_lookback_seconds": 600, "poll_interval_ms": 100, "max_poll_interval_ms": 1000, "evidence_wait_seconds": 0}
             })

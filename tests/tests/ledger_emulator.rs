@@ -243,7 +243,7 @@ async fn a_killed_run_holds_its_lease_until_it_expires_then_the_pass_finishes() 
     s.primary_down(&emu).await;
     let mut deps = s.failover_deps();
     deps.config.failover.deadline_seconds = 3;
-    deps.config.ledger.lease_margin_seconds = 1;
+    deps.config.ledger.lease_seconds = 3;
 
     // the run is killed while it waits for the promotion (Lambda's timeout, a crash)
     let killed = tokio::time::timeout(
@@ -263,7 +263,7 @@ async fn a_killed_run_holds_its_lease_until_it_expires_then_the_pass_finishes() 
     assert!(holder.owner.starts_with("local-"), "{holder:?}");
     assert_eq!(pass(&deps).await.databases[0].action, "lease_held");
 
-    // the lease expires (deadline 3 s + margin 1 s after it was taken)
+    // the lease expires (3 s after its last renewal: the killed run renews no more)
     let wait = (holder.expires_at - Utc::now()).num_milliseconds().max(0) as u64;
     pause(wait + 300).await;
     emu.release_promotions();
@@ -365,7 +365,18 @@ async fn dr_region_detection_opens_an_incident_after_consecutive_passes() {
     assert_eq!(one.databases[0].action, "watching", "{one:#?}");
     assert_eq!(one.databases[0].unreachable_passes, Some(1));
     assert_eq!(emu.calls("PromoteReadReplica"), 0);
-    let two = pass(&deps).await;
+    // a second pass in the same minute counts once (overlapping passes, Lambda's retries)
+    let again = pass(&deps).await;
+    assert_eq!(again.databases[0].unreachable_passes, Some(1), "{again:#?}");
+    let two = failover::reconcile_all_at(
+        &deps,
+        None,
+        None,
+        &RunId::generate(),
+        Utc::now() + chrono::Duration::seconds(61),
+    )
+    .await
+    .expect("pass a minute later");
     assert_eq!(two.databases[0].action, "opened", "{two:#?}");
     assert_eq!(
         s.replica().await.0,
@@ -432,4 +443,48 @@ async fn history_and_status_take_no_lease() {
     .await
     .expect_err("limit 0");
     assert_eq!(bad.error_type(), "InvalidCommand");
+}
+
+#[tokio::test]
+async fn a_person_who_forces_takes_a_stuck_operation_over() {
+    let emu = Emulator::start();
+    let s = Scenario::create(&emu, "stuck", Some(1.0), 300).await;
+    s.primary_down(&emu).await;
+    emu.hold_instance_status(DR_REGION, "stuck-replica", Some("backing-up"));
+    let deps = s.failover_deps();
+    let first = failover(&deps, &s.alarm_request(), Utc::now(), None)
+        .await
+        .expect("deferred");
+    assert_eq!(first.outcome, Outcome::InProgress);
+
+    // a person's run without force continues the alarm's operation as it is
+    let person = failover(&deps, &s.manual_request(false, false), Utc::now(), None)
+        .await
+        .expect("continued");
+    assert_eq!(person.outcome, Outcome::InProgress, "{person:#?}");
+    // with force, they take it over: their request and reason from now on
+    emu.hold_instance_status(DR_REGION, "stuck-replica", None);
+    let forced = failover(&deps, &s.manual_request(false, true), Utc::now(), None)
+        .await
+        .expect("forced");
+    assert_eq!(forced.outcome, Outcome::FailedOver, "{forced:#?}");
+    let ops = history(&deps, "stuck", 5)
+        .await
+        .expect("history")
+        .operations;
+    assert_eq!(ops.len(), 1, "one operation: {ops:#?}");
+    let op = &ops[0];
+    assert!(op.operation_id.starts_with("alarm:"), "{op:#?}");
+    assert!(
+        op.steps
+            .iter()
+            .any(|st| st.step == "taken_over" && st.detail.contains("drill")),
+        "{op:#?}"
+    );
+    assert!(matches!(
+        op.started_by,
+        pilotlight::ledger::StartedBy::Person { force: true, .. }
+    ));
+    assert_eq!(op.state, OperationState::Completed);
+    assert_eq!(emu.succeeded("PromoteReadReplica"), 1);
 }

@@ -44,6 +44,9 @@ pub(crate) struct Run<'a> {
     pub(crate) waiting_for: Option<String>,
     /// Fencing after the failover was planned and did not succeed yet.
     pub(crate) fence_pending: bool,
+    /// The kind of failure this run met (`failed:<errorType>[:<operation>]`): a `failed`
+    /// notification is published once per kind and operation.
+    pub(crate) failure_key: Option<String>,
     /// Route 53 changes earlier runs of this operation submitted (from the ledger).
     pub(crate) known_changes: Vec<String>,
     /// Route 53 changes this run submitted.
@@ -111,6 +114,7 @@ impl<'a> Run<'a> {
             notified: vec![],
             waiting_for: None,
             fence_pending: false,
+            failure_key: None,
             known_changes: vec![],
             submitted_changes: vec![],
             report,
@@ -210,6 +214,12 @@ impl<'a> Run<'a> {
             Err(e) => {
                 error!(database = %self.db.name, error = %e, "failover failed");
                 self.report.reasons = vec![e.reason()];
+                self.failure_key = Some(match &e {
+                    WorkerError::Aws { source, .. } => {
+                        format!("failed:{}:{}", e.error_type(), source.operation)
+                    }
+                    other => format!("failed:{}", other.error_type()),
+                });
                 self.notify(NotifyEvent::Failed).await;
                 Err(e)
             }
@@ -320,7 +330,7 @@ impl<'a> Run<'a> {
                         }
                         Ok(None) => {}
                         // Route 53 stopped answering after the promotion: DNS is pending
-                        Err(WorkerError::Aws { source, .. }) if source.unreachable => {
+                        Err(WorkerError::Aws { source, .. }) if source.transient() => {
                             self.report.writer_endpoint = Some(target);
                             self.report.dns_pending = true;
                             self.waiting_for = Some("dns_pending".into());
@@ -658,9 +668,11 @@ impl<'a> Run<'a> {
     /// failure to publish is recorded, never fatal.
     pub(crate) async fn notify(&mut self, event: NotifyEvent) {
         let key = match event {
-            NotifyEvent::Failed => {
-                pilotlight::ledger::brief(&format!("failed:{}", self.report.reasons.join("; ")))
-            }
+            // once per kind of failure (not per message: messages carry request ids)
+            NotifyEvent::Failed => self
+                .failure_key
+                .clone()
+                .unwrap_or_else(|| "failed".to_owned()),
             other => other.as_str().to_owned(),
         };
         if self.notified.contains(&key) {

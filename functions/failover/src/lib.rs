@@ -58,10 +58,10 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
     let run = RunId::of(&event.context);
     match command {
         Command::Status { database } => Ok(serde_json::to_value(
-            status(deps, database.as_deref()).await?,
+            Box::pin(status(deps, database.as_deref())).await?,
         )?),
         Command::History { database, limit } => Ok(serde_json::to_value(
-            history(deps, &database, limit).await?,
+            Box::pin(history(deps, &database, limit)).await?,
         )?),
         Command::Failover(request) => {
             let time_left = time_left(&event.context);
@@ -70,7 +70,8 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
         }
         Command::Reconcile { database } => {
             let time_left = time_left(&event.context);
-            let report = reconcile_all(deps, database.as_deref(), time_left, &run).await?;
+            let report =
+                Box::pin(reconcile_all(deps, database.as_deref(), time_left, &run)).await?;
             let failed: Vec<String> = report
                 .databases
                 .iter()
@@ -96,13 +97,14 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
 pub struct RunId(pub String);
 
 impl RunId {
-    /// The invocation's request id (unique per invocation; Lambda's retry of an event gets a new
-    /// one), else a generated one.
+    /// The invocation's request id plus a nonce (Lambda may deliver one asynchronous event twice,
+    /// and its retries keep the request id: two deliveries must still be two owners), else a
+    /// generated id.
     pub fn of(context: &Context) -> Self {
         if context.request_id.is_empty() {
             Self::generate()
         } else {
-            Self(context.request_id.clone())
+            Self(format!("{}/{}", context.request_id, Self::generate().0))
         }
     }
 
@@ -265,6 +267,7 @@ async fn run_failover(
     resumed: bool,
 ) -> Result<FailoverReport, WorkerError> {
     let db = database(&deps.config, &req.database)?;
+    check_times(req, started)?;
     let budget = time_left
         .unwrap_or(Duration::MAX / 4)
         .min(Duration::from_secs(deps.config.failover.deadline_seconds));
@@ -285,13 +288,10 @@ async fn run_failover(
     }
     let ledger = ledger(deps);
     let now = Utc::now();
-    let margin = chrono::Duration::seconds(
-        i64::try_from(deps.config.ledger.lease_margin_seconds).unwrap_or(60),
-    );
-    let until =
-        now + chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::seconds(900)) + margin;
+    let ttl =
+        chrono::Duration::seconds(i64::try_from(deps.config.ledger.lease_seconds).unwrap_or(60));
     let (lease, state) = match ledger
-        .acquire(&db.name, &run.0, now, until)
+        .acquire(&db.name, &run.0, now, now + ttl)
         .await
         .map_err(|e| ledger_error(&db.name, e))?
     {
@@ -302,29 +302,55 @@ async fn run_failover(
         }
     };
     let open = match &state.open_operation {
-        Some(sk) => ledger
-            .operation(&db.name, sk)
-            .await
-            .map_err(|e| ledger_error(&db.name, e)),
+        Some(sk) => match ledger.operation(&db.name, sk).await {
+            // a pointer to a closed operation (a close whose pointer was not cleared): cleared
+            Ok(Some(op)) if op.state != OperationState::Open => ledger
+                .clear_pointer(&db.name, sk)
+                .await
+                .map(|()| None)
+                .map_err(|e| ledger_error(&db.name, e)),
+            other => other.map_err(|e| ledger_error(&db.name, e)),
+        },
         None => Ok(None),
     };
-    let result = match open {
-        Ok(open) => {
-            Box::pin(act(
-                deps,
-                db,
-                req,
-                started,
-                run_deadline,
-                &ledger,
-                &lease,
-                open,
-                run,
-                resumed,
-            ))
-            .await
+    let heartbeat = async {
+        // renew every third of the lease while the run lives; a killed run stops renewing
+        let every = (ttl / 3).to_std().unwrap_or(Duration::from_secs(20));
+        loop {
+            tokio::time::sleep(every).await;
+            match ledger.renew(&lease, Utc::now() + ttl).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    warn!(database = %db.name, "the lease was taken over: this run's writes will be refused")
+                }
+                Err(e) => warn!(database = %db.name, error = %e, "the lease could not be renewed"),
+            }
         }
-        Err(e) => Err(e),
+    };
+    let work = async {
+        match open {
+            Ok(open) => {
+                Box::pin(act(
+                    deps,
+                    db,
+                    req,
+                    started,
+                    run_deadline,
+                    &ledger,
+                    &lease,
+                    open,
+                    run,
+                    resumed,
+                ))
+                .await
+            }
+            Err(e) => Err(e),
+        }
+    };
+    let (work, heartbeat) = (Box::pin(work), Box::pin(heartbeat));
+    let result = tokio::select! {
+        r = work => r,
+        () = heartbeat => Err(WorkerError::Serialization("the lease heartbeat ended".into())),
     };
     if let Err(e) = ledger.release(&lease).await {
         warn!(database = %db.name, error = %e, "the lease could not be released: it expires by itself");
@@ -435,12 +461,14 @@ pub enum Policy {
     Close,
 }
 
-/// The failure policy of [`reconcile`] and of every failover run (see [`Policy`]).
+/// The failure policy of [`reconcile`] and of every failover run (see [`Policy`]): an AWS call
+/// that did not answer or was throttled, or a fence that did not hold before the promotion, is
+/// retried by the next pass; a refusal by AWS (`AccessDenied`, a validation error: retrying
+/// cannot help) or someone else's change closes the operation `failed`, paged once.
 pub fn error_policy(error: &WorkerError) -> Policy {
     match error {
-        WorkerError::Aws { .. } | WorkerError::Refused(_) | WorkerError::InvokeFailed(_) => {
-            Policy::Retry
-        }
+        WorkerError::Aws { source, .. } if source.transient() => Policy::Retry,
+        WorkerError::Refused(_) => Policy::Retry,
         _ => Policy::Close,
     }
 }
@@ -462,7 +490,28 @@ async fn act(
     // A request for a database with an open operation continues that operation (a duplicated
     // alarm, a person's re-run, the reconcile pass): with the operation's own request, so it is
     // the same incident.
-    let req = match &open {
+    // A person who forces takes the operation over with their request (and reason): the
+    // on-call is never locked out by an operation that is stuck.
+    let forced_by_person = req.force && req.trigger.is_none() && req.dr_detection.is_none();
+    let mut open = open;
+    let req = match &mut open {
+        Some(op) if !resumed && forced_by_person => {
+            info!(database = %db.name, operation = %op.operation_id, "a person forces: taking the open operation over");
+            op.request = req.clone();
+            op.started_by = pilotlight::ledger::StartedBy::Person {
+                reason: req.reason.clone(),
+                force: true,
+            };
+            op.add_steps(&[pilotlight::ledger::StepRecord {
+                step: "taken_over".into(),
+                at: Utc::now(),
+                detail: brief(&format!(
+                    "a person forced the failover and took this operation over: {}",
+                    req.reason.as_deref().unwrap_or("no reason given")
+                )),
+            }]);
+            req.clone()
+        }
         Some(op) if !resumed => {
             info!(database = %db.name, operation = %op.operation_id, "an operation is open: continuing it");
             op.request.clone()
@@ -585,7 +634,7 @@ async fn act(
             _ => {}
         },
         Err(e) => {
-            op.errors.push(brief(&format!("{}: {e}", now.to_rfc3339())));
+            op.add_error(format!("{}: {e}", now.to_rfc3339()));
             op.reasons = vec![brief(&e.reason())];
             match error_policy(e) {
                 Policy::Retry => {
@@ -597,6 +646,28 @@ async fn act(
     }
     save(ledger, lease, &op, &db.name).await?;
     result.map(|()| run.report)
+}
+
+/// Refuse a request whose times cannot be an incident's: a trigger or detection more than four
+/// incident windows (24 hours) in the past, or in the future.
+fn check_times(req: &FailoverRequest, now: DateTime<Utc>) -> Result<(), WorkerError> {
+    let window = 4 * pilotlight::plan::failover::INCIDENT_WINDOW_SECONDS;
+    let times = req
+        .trigger
+        .as_ref()
+        .and_then(|t| t.state_change_time)
+        .into_iter()
+        .chain(req.dr_detection.map(|d| d.since));
+    for t in times {
+        let age = now.signed_duration_since(t).num_seconds();
+        if !(-300..=window).contains(&age) {
+            return Err(WorkerError::InvalidCommand(format!(
+                "invalid command: the trigger's time {t} is not within the last {} hours",
+                window / 3600
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// When an operation of `req` opens: the alarm's state change (a duplicated delivery is the same
@@ -632,12 +703,26 @@ pub async fn reconcile_all(
     time_left: Option<Duration>,
     run: &RunId,
 ) -> Result<ReconcileReport, WorkerError> {
+    reconcile_all_at(deps, only, time_left, run, Utc::now()).await
+}
+
+/// [`reconcile_all`] as of `now` (the DR-region detection counts at most one pass a minute).
+///
+/// # Errors
+/// As [`reconcile_all`].
+pub async fn reconcile_all_at(
+    deps: &Deps,
+    only: Option<&str>,
+    time_left: Option<Duration>,
+    run: &RunId,
+    now: DateTime<Utc>,
+) -> Result<ReconcileReport, WorkerError> {
     let dbs: Vec<&ProtectedDatabase> = match only {
         Some(name) => vec![database(&deps.config, name)?],
         None => deps.config.databases.iter().collect(),
     };
     let entries = join_all(dbs.iter().map(|db| async move {
-        reconcile(deps, db, time_left, run)
+        Box::pin(reconcile(deps, db, time_left, run, now))
             .await
             .unwrap_or_else(|e| ReconcileEntry {
                 database: db.name.clone(),
@@ -665,9 +750,9 @@ pub async fn reconcile(
     db: &ProtectedDatabase,
     time_left: Option<Duration>,
     run: &RunId,
+    now: DateTime<Utc>,
 ) -> Result<ReconcileEntry, WorkerError> {
     let ledger = ledger(deps);
-    let now = Utc::now();
     let state = ledger
         .state(&db.name)
         .await
@@ -692,6 +777,14 @@ pub async fn reconcile(
         else {
             return Ok(entry("idle"));
         };
+        if op.state != OperationState::Open {
+            // a close whose pointer was not cleared: clear it, nothing to advance
+            ledger
+                .clear_pointer(&db.name, sk)
+                .await
+                .map_err(|e| ledger_error(&db.name, e))?;
+            return Ok(entry("idle"));
+        }
         let report = Box::pin(run_failover(
             deps,
             &op.request,
@@ -778,6 +871,54 @@ mod tests {
         context.deadline =
             u64::try_from(Utc::now().timestamp_millis() + deadline_in_ms).unwrap_or(0);
         time_left(&context).unwrap_or_default()
+    }
+
+    #[test]
+    fn only_what_may_pass_is_retried() {
+        use pilotlight::aws::AwsError;
+        let mut outage = AwsError::unusable("ChangeResourceRecordSets", "503".into());
+        outage.unreachable = true;
+        let mut throttled = AwsError::unusable("ListResourceRecordSets", "Throttling".into());
+        throttled.throttled = true;
+        let denied = AwsError::unusable("PromoteReadReplica", "AccessDenied".into());
+        let policy = |e| error_policy(&WorkerError::aws("failover of `orders` failed", e));
+        assert_eq!(policy(outage), Policy::Retry);
+        assert_eq!(policy(throttled), Policy::Retry);
+        assert_eq!(
+            policy(denied),
+            Policy::Close,
+            "retrying a refusal cannot help"
+        );
+        assert_eq!(
+            error_policy(&WorkerError::Conflict("a person repointed it".into())),
+            Policy::Close
+        );
+        assert_eq!(
+            error_policy(&WorkerError::Refused("the fence did not hold".into())),
+            Policy::Retry
+        );
+    }
+
+    #[test]
+    fn a_trigger_outside_a_day_is_refused_before_any_call() {
+        let now = Utc::now();
+        let mut req = FailoverRequest {
+            database: "orders".into(),
+            dry_run: true,
+            force: false,
+            reason: None,
+            trigger: None,
+            dr_detection: Some(DrDetectionTrigger {
+                consecutive_passes: 3,
+                since: DateTime::<Utc>::MIN_UTC,
+            }),
+        };
+        assert!(check_times(&req, now).is_err_and(|e| e.error_type() == "InvalidCommand"));
+        req.dr_detection = Some(DrDetectionTrigger {
+            consecutive_passes: 3,
+            since: now - chrono::Duration::minutes(5),
+        });
+        assert!(check_times(&req, now).is_ok());
     }
 
     #[test]

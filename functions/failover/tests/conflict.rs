@@ -12,7 +12,7 @@ use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
 use aws_sdk_cloudwatch::operation::get_metric_statistics::GetMetricStatisticsOutput;
 use aws_sdk_cloudwatch::types::{Datapoint, MetricAlarm, StateValue};
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -70,7 +70,8 @@ fn instance(
         .build()
 }
 
-/// A ledger that grants every lease (token 1) and accepts every write; `GetItem` finds nothing.
+/// A ledger that grants every lease (token 1) and accepts every write (the rule of the
+/// operation's transactions is returned); `GetItem` finds nothing.
 fn ledger() -> (aws_sdk_dynamodb::Client, aws_smithy_mocks::Rule) {
     let update = mock!(aws_sdk_dynamodb::Client::update_item)
         .sequence()
@@ -88,9 +89,9 @@ fn ledger() -> (aws_sdk_dynamodb::Client, aws_smithy_mocks::Rule) {
         .output(|| GetItemOutput::builder().build())
         .repeatedly()
         .build();
-    let put = mock!(aws_sdk_dynamodb::Client::put_item)
+    let put = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .sequence()
-        .output(|| PutItemOutput::builder().build())
+        .output(|| TransactWriteItemsOutput::builder().build())
         .repeatedly()
         .build();
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&update, &get, &put]);
@@ -223,6 +224,7 @@ async fn a_record_repointed_by_a_person_during_the_failover_stops_it_with_a_conf
         .build();
     let sns = mock_client!(aws_sdk_sns, [&publish]);
 
+    let (dynamodb, ledger_writes) = ledger();
     let clients = Clients::from_parts(
         HashMap::from([
             ("us-west-2".to_owned(), rds_dr),
@@ -234,7 +236,7 @@ async fn a_record_repointed_by_a_person_during_the_failover_stops_it_with_a_conf
         ]),
         route53,
         sns,
-        ledger().0,
+        dynamodb,
     );
     let deps = Deps { config, clients };
     let request = FailoverRequest {
@@ -271,6 +273,11 @@ async fn a_record_repointed_by_a_person_during_the_failover_stops_it_with_a_conf
         "observed, then read again after the refusal"
     );
     assert_eq!(publish.num_calls(), 2, "decision, then failed");
+    assert_eq!(
+        ledger_writes.num_calls(),
+        2,
+        "the operation recorded open before the promotion, then closed `failed`"
+    );
 }
 
 #[tokio::test]

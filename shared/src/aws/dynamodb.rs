@@ -1,7 +1,10 @@
 //! DynamoDB: the operations ledger's table ([`crate::ledger`] gives the items and the lease
-//! algorithm). Calls: `UpdateItem` (the lease, the open-operation pointer, the detection
-//! counter), `GetItem` (strongly consistent reads of the state and of an operation), `PutItem`
-//! (an operation, conditioned on the writer's fencing token), `Query` (`history`).
+//! algorithm). Calls: `UpdateItem` (the lease, its renewal, the detection counter, a stale
+//! pointer cleared), `GetItem` (strongly consistent reads of the state and of an operation),
+//! `TransactWriteItems` (an operation and the state's pointer to it, together, conditioned on the
+//! lease and the writer's fencing token; IAM authorises its `PutItem` and `UpdateItem`:
+//! <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html>),
+//! `PutItem` (a refusal no lease covers), `Query` (`history`).
 //!
 //! Items are (de)serialized with `serde_dynamo`; a conditional write that fails
 //! (`ConditionalCheckFailedException`) is a domain outcome, never an error.
@@ -9,7 +12,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
@@ -47,6 +50,21 @@ fn from_item<T: DeserializeOwned>(operation: &'static str, item: Item) -> Result
             format!("a ledger item has an unexpected shape: {e}"),
         )
     })
+}
+
+/// The transaction was cancelled because a condition failed
+/// (`TransactionCanceledException` with a `ConditionalCheckFailed` reason).
+fn cancelled_by_condition(
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => t
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
 }
 
 /// The SDK error is a failed condition (`ConditionalCheckFailedException`).
@@ -94,9 +112,7 @@ impl Ledger {
                 "SET lease_owner = :owner, lease_expires_at_ms = :until, lease_acquired_at = :at, \
                  lease_token = if_not_exists(lease_token, :zero) + :one",
             )
-            .condition_expression(
-                "attribute_not_exists(lease_owner) OR lease_expires_at_ms < :now OR lease_owner = :owner",
-            )
+            .condition_expression("attribute_not_exists(lease_owner) OR lease_expires_at_ms < :now")
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":until", n(until.timestamp_millis()))
             .expression_attribute_values(":now", n(now.timestamp_millis()))
@@ -157,6 +173,55 @@ impl Ledger {
         }
     }
 
+    /// Extend `lease` to `until`: `Ok(false)` when it is no longer this run's (it expired and was
+    /// taken over).
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer or refuses.
+    pub async fn renew(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool, AwsError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&lease.database, STATE_SK)))
+            .update_expression("SET lease_expires_at_ms = :until")
+            .condition_expression("lease_owner = :owner AND lease_token = :token")
+            .expression_attribute_values(":owner", s(&lease.owner))
+            .expression_attribute_values(":token", n(lease.token))
+            .expression_attribute_values(":until", n(until.timestamp_millis()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(AwsError::from_sdk("UpdateItem", e)),
+        }
+    }
+
+    /// Clear `database`'s pointer when it still names `sk` (an operation found closed: a write
+    /// that closed it and failed to clear the pointer). Harmless without the lease: it only ever
+    /// removes a pointer to a closed operation.
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer or refuses.
+    pub async fn clear_pointer(&self, database: &str, sk: &str) -> Result<(), AwsError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(database, STATE_SK)))
+            .update_expression("REMOVE open_operation")
+            .condition_expression("open_operation = :sk")
+            .expression_attribute_values(":sk", s(sk))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(AwsError::from_sdk("UpdateItem", e)),
+        }
+    }
+
     /// `database`'s state item (strongly consistent; the default when there is none).
     ///
     /// # Errors
@@ -212,8 +277,9 @@ impl Ledger {
     }
 
     /// Write `op` under `lease`, and point the database's state at it while it is open (clear the
-    /// pointer once it is closed). The write is refused when a run with a newer token wrote the
-    /// operation or holds the lease: `Ok(false)`; this run must stop acting.
+    /// pointer once it is closed), in one transaction: both or neither. It is refused when this
+    /// run no longer holds the lease, or a run with a newer token wrote the operation: `Ok(false)`;
+    /// this run must stop acting.
     ///
     /// # Errors
     /// [`AwsError`] when DynamoDB does not answer or refuses.
@@ -221,25 +287,22 @@ impl Ledger {
         let mut op = op.clone();
         op.lease_token = lease.token;
         let item: Item = serde_dynamo::to_item(&op).map_err(|e| {
-            AwsError::unusable("PutItem", format!("the operation cannot be written: {e}"))
+            AwsError::unusable(
+                "TransactWriteItems",
+                format!("the operation cannot be written: {e}"),
+            )
         })?;
-        let put = self
-            .client
-            .put_item()
+        let build = |e: aws_sdk_dynamodb::error::BuildError| {
+            AwsError::unusable("TransactWriteItems", e.to_string())
+        };
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(sk) OR lease_token <= :token")
             .expression_attribute_values(":token", n(lease.token))
-            .send()
-            .await;
-        match put {
-            Ok(_) => {}
-            Err(e) if condition_failed(&e) => return Ok(false),
-            Err(e) => return Err(AwsError::from_sdk("PutItem", e)),
-        }
-        let pointer = self
-            .client
-            .update_item()
+            .build()
+            .map_err(build)?;
+        let pointer = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(&lease.database, STATE_SK)))
             .condition_expression("lease_owner = :owner AND lease_token = :token")
@@ -251,11 +314,20 @@ impl Ledger {
                 .expression_attribute_values(":sk", s(&op.sk))
         } else {
             pointer.update_expression("REMOVE open_operation")
-        };
-        match pointer.send().await {
+        }
+        .build()
+        .map_err(build)?;
+        let out = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(pointer).build())
+            .send()
+            .await;
+        match out {
             Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(AwsError::from_sdk("UpdateItem", e)),
+            Err(e) if cancelled_by_condition(&e) => Ok(false),
+            Err(e) => Err(AwsError::from_sdk("TransactWriteItems", e)),
         }
     }
 
@@ -288,28 +360,38 @@ impl Ledger {
     /// # Errors
     /// [`AwsError`] when DynamoDB does not answer or refuses, or an item has another shape.
     pub async fn history(&self, database: &str, limit: u32) -> Result<Vec<Operation>, AwsError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(pk(database)))
-            .expression_attribute_values(":prefix", s(OPERATION_PREFIX))
-            .scan_index_forward(false)
-            .consistent_read(true)
-            .limit(i32::try_from(limit).unwrap_or(100))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("Query", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| from_item("Query", i))
-            .collect()
+        let mut operations = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let left = limit as usize - operations.len().min(limit as usize);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk(database)))
+                .expression_attribute_values(":prefix", s(OPERATION_PREFIX))
+                .scan_index_forward(false)
+                .consistent_read(true)
+                .limit(i32::try_from(left).unwrap_or(100))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                operations.push(from_item("Query", item)?);
+            }
+            // a page ends at 1 MB: go on until `limit` or the last page
+            match out.last_evaluated_key {
+                Some(k) if operations.len() < limit as usize && !k.is_empty() => start = Some(k),
+                _ => return Ok(operations),
+            }
+        }
     }
 
     /// Count one more reconcile pass that saw `database`'s primary region not answering and its
-    /// replica not replicating (`seen`), or reset the count (`!seen`). Returns the count and the
+    /// replica not replicating (`seen`), at most one per minute (overlapping passes and Lambda's
+    /// retries of a pass count once), or reset the count (`!seen`). Returns the count and the
     /// first pass of the run.
     ///
     /// # Errors
@@ -330,21 +412,29 @@ impl Ledger {
             update
                 .update_expression(
                     "SET unreachable_passes = if_not_exists(unreachable_passes, :zero) + :one, \
-                     unreachable_since = if_not_exists(unreachable_since, :now)",
+                     unreachable_since = if_not_exists(unreachable_since, :now), \
+                     unreachable_minute = :minute",
+                )
+                .condition_expression(
+                    "attribute_not_exists(unreachable_minute) OR unreachable_minute < :minute",
                 )
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":now", s(now.to_rfc3339()))
+                .expression_attribute_values(":minute", n(now.timestamp() / 60))
         } else {
             update
-                .update_expression("SET unreachable_passes = :zero REMOVE unreachable_since")
+                .update_expression(
+                    "SET unreachable_passes = :zero REMOVE unreachable_since, unreachable_minute",
+                )
                 .expression_attribute_values(":zero", n(0))
         };
-        let out = update
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
-        let state: DatabaseState = from_item("UpdateItem", out.attributes.unwrap_or_default())?;
+        let state: DatabaseState = match update.send().await {
+            Ok(out) => from_item("UpdateItem", out.attributes.unwrap_or_default())?,
+            // counted already this minute
+            Err(e) if condition_failed(&e) => self.state(database).await?,
+            Err(e) => return Err(AwsError::from_sdk("UpdateItem", e)),
+        };
         Ok((state.unreachable_passes, state.unreachable_since))
     }
 }

@@ -49,7 +49,22 @@ pub struct AwsError {
     /// The service did not answer: no connection, a timeout, or HTTP 5xx after the SDK's
     /// retries (set by [`AwsError::from_sdk`]; a refusal such as `AccessDenied` is an answer).
     pub unreachable: bool,
+    /// The service answered that it is throttling (`Throttling`, `ThrottlingException`,
+    /// `PriorRequestNotComplete`, `RequestLimitExceeded`, `TooManyRequestsException`,
+    /// `ProvisionedThroughputExceededException`) after the SDK's retries. Route 53 throttles with
+    /// HTTP 400 (<https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DNSLimitations.html#limits-api-requests>).
+    pub throttled: bool,
 }
+
+/// Error codes AWS services answer when they throttle a caller.
+const THROTTLING_CODES: [&str; 6] = [
+    "Throttling",
+    "ThrottlingException",
+    "PriorRequestNotComplete",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+];
 
 impl AwsError {
     /// Wrap an SDK (or builder) error of `operation`, with its whole context, and log it.
@@ -60,7 +75,13 @@ impl AwsError {
             operation,
             message,
             unreachable: false,
+            throttled: false,
         }
+    }
+
+    /// The service did not answer or throttled: worth trying again later (a refusal is not).
+    pub fn transient(&self) -> bool {
+        self.unreachable || self.throttled
     }
 
     /// As [`AwsError::new`], from the SDK's own error, telling "no answer" (dispatch failure,
@@ -73,9 +94,15 @@ impl AwsError {
         >,
     ) -> Self
     where
-        E: std::error::Error + Send + Sync + 'static,
+        E: std::error::Error
+            + aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + Send
+            + Sync
+            + 'static,
     {
         use aws_smithy_runtime_api::client::result::SdkError;
+        use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+        let throttled = err.code().is_some_and(|c| THROTTLING_CODES.contains(&c));
         let unreachable = match &err {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
             SdkError::ResponseError(r) => r.raw().status().is_server_error(),
@@ -84,6 +111,7 @@ impl AwsError {
         };
         let mut e = Self::new(operation, err);
         e.unreachable = unreachable;
+        e.throttled = throttled;
         e
     }
 
@@ -93,6 +121,7 @@ impl AwsError {
             operation,
             message,
             unreachable: false,
+            throttled: false,
         }
     }
 }

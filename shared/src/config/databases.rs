@@ -190,6 +190,12 @@ fn validate_one(db: &ProtectedDatabase, at: &dyn Fn(&str) -> String) -> Result<(
         ));
     }
     if let Some(d) = &db.dr_detection {
+        if !matches!(db.fencing, Fencing::SecurityGroup { .. }) {
+            return Err(invalid(
+                at("dr_detection"),
+                "needs `fencing` `security_group`: a partition between the regions looks like a lost primary from the DR side, and only a security group cuts the old primary off while it still has its replica",
+            ));
+        }
         if !(2..=60).contains(&d.consecutive_passes) {
             return Err(invalid(
                 at("dr_detection.consecutive_passes"),

@@ -13,20 +13,21 @@ use super::{invalid, ConfigError};
 pub struct LedgerSettings {
     /// The DynamoDB table's name (3–255 of `[A-Za-z0-9_.-]`).
     pub table_name: String,
-    /// Seconds a run's lease on a database outlives the run's own deadline, in seconds (default
-    /// 60): room for the run's last ledger write and notification after the deadline, and for
-    /// clock skew between Lambda hosts. A run that is killed holds the database this much longer.
-    #[serde(default = "default_lease_margin")]
-    pub lease_margin_seconds: u64,
+    /// How long a run's lease on a database lasts without renewal, in seconds (default 60, 3 to
+    /// 900). A run renews it every third of this while it lives, so a run that is killed (a
+    /// timeout, an out-of-memory kill) frees the database at most this long after its last
+    /// renewal; it also absorbs clock skew between Lambda hosts.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
 }
 
-fn default_lease_margin() -> u64 {
+fn default_lease_seconds() -> u64 {
     60
 }
 
 /// Check `ledger`: DynamoDB's table-name rule
 /// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html>),
-/// and a lease margin between 1 s and 15 minutes.
+/// and a lease between 3 s and 15 minutes.
 pub(super) fn validate(l: &LedgerSettings) -> Result<(), ConfigError> {
     let name_ok = (3..=255).contains(&l.table_name.len())
         && l.table_name
@@ -41,10 +42,10 @@ pub(super) fn validate(l: &LedgerSettings) -> Result<(), ConfigError> {
             ),
         ));
     }
-    if !(1..=900).contains(&l.lease_margin_seconds) {
+    if !(3..=900).contains(&l.lease_seconds) {
         return Err(invalid(
-            "ledger.lease_margin_seconds",
-            format!("{} is outside 1..=900", l.lease_margin_seconds),
+            "ledger.lease_seconds",
+            format!("{} is outside 3..=900", l.lease_seconds),
         ));
     }
     Ok(())

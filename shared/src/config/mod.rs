@@ -222,6 +222,24 @@ mod tests {
     }
 
     #[test]
+    fn dr_detection_needs_security_group_fencing_and_sane_passes() {
+        let mut v = example();
+        v["databases"][0]["dr_detection"] = serde_json::json!({"consecutive_passes": 5});
+        let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("databases[0].dr_detection"), "{err}");
+        assert!(err.contains("security_group"), "{err}");
+        v["databases"][0]["fencing"] = serde_json::json!({"mode": "security_group", "security_group_ids": ["sg-0123456789abcdef0"]});
+        assert!(load(&v).is_ok());
+        v["databases"][0]["dr_detection"] = serde_json::json!({"consecutive_passes": 1});
+        let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("consecutive_passes"), "{err}");
+        let mut v = example();
+        v.as_object_mut().map(|o| o.remove("ledger"));
+        let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("ledger"), "{err}");
+    }
+
+    #[test]
     fn a_same_region_replica_is_rejected() {
         let mut v = example();
         v["databases"][0]["replica"]["region"] = v["databases"][0]["primary"]["region"].clone();

@@ -283,6 +283,7 @@ async fn cut<T>(
             bound.as_secs()
         ),
             unreachable: true,
+            throttled: false,
         })
 }
 

@@ -45,6 +45,10 @@ pub const INCIDENT_WINDOW_SECONDS: i64 = 6 * 3600;
 /// A lag that grows past this (plus a minute) without a reset is not that sawtooth.
 pub const POSTGRES_IDLE_LAG_SECONDS: f64 = 300.0;
 
+/// How long after an alarm's state change its own notification stands in for a `DescribeAlarms`
+/// that cannot be read, in seconds (15 minutes).
+pub const TRIGGER_FALLBACK_SECONDS: i64 = 900;
+
 /// What pilotlight saw of one protected database (the `status` command returns it as is).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
@@ -97,8 +101,17 @@ impl Observation {
     /// Fill in what the triggering alarm's own notification says when the alarm could not be
     /// read: an alarm in the configuration whose `DescribeAlarms` failed (its region does not
     /// answer) takes the state the notification carried. CloudWatch sent it, so CloudWatch saw it.
+    ///
+    /// Only within [`TRIGGER_FALLBACK_SECONDS`] of the state change: a later pass resuming the
+    /// operation must not take an hours-old notification for the alarm's state now.
     pub fn with_trigger(mut self, trigger: Option<&AlarmTrigger>) -> Self {
         let Some(t) = trigger else { return self };
+        let fresh = t
+            .state_change_time
+            .is_some_and(|at| (self.observed_at - at).num_seconds() <= TRIGGER_FALLBACK_SECONDS);
+        if !fresh {
+            return self;
+        }
         for a in self.alarms.iter_mut() {
             if a.name == t.alarm_name && a.state.is_none() {
                 a.state = Some(t.state.clone());

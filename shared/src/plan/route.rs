@@ -325,6 +325,13 @@ fn route_command(
     command: Command,
     invocation: Invocation,
 ) -> Result<Route, WorkerError> {
+    if let Command::Failover(r) = &command {
+        if r.trigger.is_some() || r.dr_detection.is_some() {
+            return Err(WorkerError::InvalidCommand(
+                "invalid command: `trigger` and `dr_detection` are set by pilotlight from an alarm or its own detection, never by a command".into(),
+            ));
+        }
+    }
     let function = match &command {
         Command::Status { .. }
         | Command::Failover(_)
