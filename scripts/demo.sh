@@ -106,7 +106,7 @@ for _ in $(seq 300); do
   (echo >/dev/tcp/127.0.0.1/"$WATCH_PORT") 2>/dev/null && break; sleep 0.2
 done
 invoke() { # invoke FUNCTION PAYLOAD_FILE OUT_FILE
-  "$AWS" lambda invoke --endpoint-url "http://127.0.0.1:$WATCH_PORT" --region $DR_REGION \
+  "$AWS" lambda invoke --cli-read-timeout 0 --endpoint-url "http://127.0.0.1:$WATCH_PORT" --region $DR_REGION \
     --function-name "$1" --payload "file://$2" "$3" >"$WORK/invoke-meta.json"
 }
 

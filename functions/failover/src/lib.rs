@@ -461,14 +461,20 @@ pub enum Policy {
     Close,
 }
 
-/// The failure policy of [`reconcile`] and of every failover run (see [`Policy`]): an AWS call
-/// that did not answer or was throttled, or a fence that did not hold before the promotion, is
-/// retried by the next pass; a refusal by AWS (`AccessDenied`, a validation error: retrying
-/// cannot help) or someone else's change closes the operation `failed`, paged once.
-pub fn error_policy(error: &WorkerError) -> Policy {
+/// The failure policy of [`reconcile`] and of every failover run (see [`Policy`]):
+/// - someone else changed a record during the failover (`Conflict`): closed `failed`, theirs;
+/// - an AWS call that did not answer or was throttled, or a fence that did not hold before the
+///   promotion: retried by the next pass;
+/// - a refusal by AWS (`AccessDenied`, a validation error) once the replica is `promoted`: retried
+///   too, never stranded half-way (fixing the cause is enough; the `failed` page is sent once per
+///   kind of failure);
+/// - the same refusal before anything changed: closed `failed` (retrying cannot help).
+pub fn error_policy(error: &WorkerError, promoted: bool) -> Policy {
     match error {
+        WorkerError::Conflict(_) => Policy::Close,
         WorkerError::Aws { source, .. } if source.transient() => Policy::Retry,
         WorkerError::Refused(_) => Policy::Retry,
+        _ if promoted => Policy::Retry,
         _ => Policy::Close,
     }
 }
@@ -636,7 +642,9 @@ async fn act(
         Err(e) => {
             op.add_error(format!("{}: {e}", now.to_rfc3339()));
             op.reasons = vec![brief(&e.reason())];
-            match error_policy(e) {
+            let promoted =
+                promoted_before || run.report.steps.iter().any(|st| st.step == "promote");
+            match error_policy(e, promoted) {
                 Policy::Retry => {
                     op.waiting_for = Some(brief(&format!("retry after: {}", e.reason())))
                 }
@@ -881,22 +889,24 @@ mod tests {
         let mut throttled = AwsError::unusable("ListResourceRecordSets", "Throttling".into());
         throttled.throttled = true;
         let denied = AwsError::unusable("PromoteReadReplica", "AccessDenied".into());
-        let policy = |e| error_policy(&WorkerError::aws("failover of `orders` failed", e));
-        assert_eq!(policy(outage), Policy::Retry);
-        assert_eq!(policy(throttled), Policy::Retry);
+        let aws = |e| WorkerError::aws("failover of `orders` failed", e);
+        assert_eq!(error_policy(&aws(outage), false), Policy::Retry);
+        assert_eq!(error_policy(&aws(throttled), false), Policy::Retry);
+        let denied = aws(denied);
         assert_eq!(
-            policy(denied),
+            error_policy(&denied, false),
             Policy::Close,
-            "retrying a refusal cannot help"
+            "before any change, retrying a refusal cannot help"
         );
         assert_eq!(
-            error_policy(&WorkerError::Conflict("a person repointed it".into())),
-            Policy::Close
+            error_policy(&denied, true),
+            Policy::Retry,
+            "a promoted replica is never left half-way"
         );
-        assert_eq!(
-            error_policy(&WorkerError::Refused("the fence did not hold".into())),
-            Policy::Retry
-        );
+        let conflict = WorkerError::Conflict("a person repointed it".into());
+        assert_eq!(error_policy(&conflict, true), Policy::Close);
+        let fence = WorkerError::Refused("the fence did not hold".into());
+        assert_eq!(error_policy(&fence, false), Policy::Retry);
     }
 
     #[test]
