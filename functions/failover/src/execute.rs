@@ -71,15 +71,6 @@ impl<'a> Run<'a> {
             .or(req.dr_detection.map(|d| d.since));
         let replica = obs.replica.as_ref();
         let report = FailoverReport {
-            database: db.name.clone(),
-            outcome: Outcome::InProgress,
-            dry_run: req.dry_run,
-            force: req.force,
-            reason: req.reason.clone(),
-            trigger: req.trigger.clone(),
-            decision,
-            reasons: vec![],
-            steps: vec![],
             timeline: Timeline {
                 // from the health check's metric only: an onset taken from the alarm measures nothing
                 failure_onset_at: obs
@@ -93,16 +84,7 @@ impl<'a> Run<'a> {
                 promote_issued_at: replica.and_then(|r| r.promotion_started_at),
                 ..Timeline::default()
             },
-            rto_seconds: None,
-            rto_breakdown: RtoBreakdown::default(),
-            rpo_seconds: None,
-            rpo: None,
-            fencing: None,
-            writer_endpoint: None,
-            notification_errors: vec![],
-            operation_id: None,
-            dns_pending: false,
-            lease_holder: None,
+            ..FailoverReport::begin(&db.name, req, decision)
         };
         Self {
             deps,

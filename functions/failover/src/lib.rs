@@ -364,32 +364,16 @@ fn lease_held(
     req: &FailoverRequest,
     holder: LeaseHolder,
 ) -> FailoverReport {
+    let decision = Decision::Refused {
+        reasons: vec![format!(
+            "another run (`{}`, fencing token {}) holds the lease on `{}` until {}: it is acting on this database; this run did nothing",
+            holder.owner, holder.token, db.name, holder.expires_at
+        )],
+    };
     FailoverReport {
-        database: db.name.clone(),
         outcome: Outcome::LeaseHeld,
-        dry_run: false,
-        force: req.force,
-        reason: req.reason.clone(),
-        trigger: req.trigger.clone(),
-        decision: Decision::Refused {
-            reasons: vec![format!(
-                "another run (`{}`, fencing token {}) holds the lease on `{}` until {}: it is acting on this database; this run did nothing",
-                holder.owner, holder.token, db.name, holder.expires_at
-            )],
-        },
-        reasons: vec![],
-        steps: vec![],
-        timeline: Timeline::default(),
-        rto_seconds: None,
-        rto_breakdown: RtoBreakdown::default(),
-        rpo_seconds: None,
-        rpo: None,
-        fencing: None,
-        writer_endpoint: None,
-        notification_errors: vec![],
-        operation_id: None,
-        dns_pending: false,
         lease_holder: Some(holder),
+        ..FailoverReport::begin(&db.name, req, decision)
     }
 }
 

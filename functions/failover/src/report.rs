@@ -2,7 +2,7 @@
 //! timeline RTO is measured on, and the `status` answer.
 
 use chrono::{DateTime, Utc};
-use pilotlight::command::AlarmTrigger;
+use pilotlight::command::{AlarmTrigger, FailoverRequest};
 pub use pilotlight::ledger::StepRecord;
 use pilotlight::ledger::{LeaseHolder, Operation};
 use pilotlight::plan::failover::{Decision, FenceState, Observation, RpoEstimate};
@@ -214,6 +214,33 @@ pub struct FailoverReport {
 }
 
 impl FailoverReport {
+    /// The report of `req` on `database` that decided `decision`, before it did anything
+    /// (outcome `in_progress`, nothing measured).
+    pub fn begin(database: &str, req: &FailoverRequest, decision: Decision) -> Self {
+        Self {
+            database: database.to_owned(),
+            outcome: Outcome::InProgress,
+            dry_run: req.dry_run,
+            force: req.force,
+            reason: req.reason.clone(),
+            trigger: req.trigger.clone(),
+            decision,
+            reasons: vec![],
+            steps: vec![],
+            timeline: Timeline::default(),
+            rto_seconds: None,
+            rto_breakdown: RtoBreakdown::default(),
+            rpo_seconds: None,
+            rpo: None,
+            fencing: None,
+            writer_endpoint: None,
+            notification_errors: vec![],
+            operation_id: None,
+            dns_pending: false,
+            lease_holder: None,
+        }
+    }
+
     /// The SNS subject: database, outcome (or `failed`), and RTO/RPO in whole seconds.
     pub fn subject(&self, event: NotifyEvent) -> String {
         let detail = match event {
