@@ -488,3 +488,54 @@ async fn a_person_who_forces_takes_a_stuck_operation_over() {
     assert_eq!(op.state, OperationState::Completed);
     assert_eq!(emu.succeeded("PromoteReadReplica"), 1);
 }
+
+#[tokio::test]
+async fn a_run_that_loses_its_lease_stops_acting() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let emu = Emulator::start();
+    emu.set_promotions(json!({"hold": true}));
+    let s = Scenario::create(&emu, "stolen", Some(1.0), 300).await;
+    s.primary_down(&emu).await;
+    emu.clear_requests();
+    let mut deps = s.failover_deps();
+    deps.config.failover.deadline_seconds = 60;
+    deps.config.ledger.lease_seconds = 3;
+
+    let alarm = s.alarm_request();
+    let run = failover(&deps, &alarm, Utc::now(), None);
+    let steal = async {
+        pause(1_500).await;
+        // another run takes the lease over (as after an expiry): a newer owner and token
+        s.aws
+            .dynamodb
+            .update_item()
+            .table_name("stolen-ledger")
+            .key("pk", AttributeValue::S("database#stolen".into()))
+            .key("sk", AttributeValue::S("state".into()))
+            .update_expression("SET lease_owner = :o, lease_token = lease_token + :one, lease_expires_at_ms = :far")
+            .expression_attribute_values(":o", AttributeValue::S("thief".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(
+                ":far",
+                AttributeValue::N((Utc::now().timestamp_millis() + 600_000).to_string()),
+            )
+            .send()
+            .await
+            .expect("steal the lease");
+        Instant::now()
+    };
+    let (result, stolen_at) = tokio::join!(run, steal);
+    let err = result.expect_err("a run without its lease stops");
+    assert_eq!(err.error_type(), "Conflict", "{err}");
+    assert!(err.to_string().contains("taken over"), "{err}");
+    assert!(
+        stolen_at.elapsed() < Duration::from_secs(5),
+        "stopped within a renewal"
+    );
+    assert_eq!(emu.succeeded("PromoteReadReplica"), 1);
+    assert_eq!(
+        emu.calls("ChangeResourceRecordSets"),
+        0,
+        "no DNS change without the lease"
+    );
+}

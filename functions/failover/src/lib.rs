@@ -267,7 +267,10 @@ async fn run_failover(
     resumed: bool,
 ) -> Result<FailoverReport, WorkerError> {
     let db = database(&deps.config, &req.database)?;
-    check_times(req, started)?;
+    if !resumed {
+        // a request as it arrives; a resumed operation's own request may be old by design
+        check_times(req, started)?;
+    }
     let budget = time_left
         .unwrap_or(Duration::MAX / 4)
         .min(Duration::from_secs(deps.config.failover.deadline_seconds));
@@ -314,16 +317,30 @@ async fn run_failover(
         None => Ok(None),
     };
     let heartbeat = async {
-        // renew every third of the lease while the run lives; a killed run stops renewing
+        // Renew every third of the lease while the run lives (a killed run stops renewing). The
+        // heartbeat ends, and with it the run, when the lease is lost or may lapse before the
+        // next renewal: a run never acts without it.
         let every = (ttl / 3).to_std().unwrap_or(Duration::from_secs(20));
+        let mut confirmed_until = lease.expires_at;
         loop {
             tokio::time::sleep(every).await;
-            match ledger.renew(&lease, Utc::now() + ttl).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    warn!(database = %db.name, "the lease was taken over: this run's writes will be refused")
+            let until = Utc::now() + ttl;
+            match tokio::time::timeout(every, ledger.renew(&lease, until)).await {
+                Ok(Ok(true)) => confirmed_until = until,
+                Ok(Ok(false)) => {
+                    return format!("the lease on `{}` was taken over by another run", db.name)
                 }
-                Err(e) => warn!(database = %db.name, error = %e, "the lease could not be renewed"),
+                Ok(Err(e)) => {
+                    warn!(database = %db.name, error = %e, "the lease could not be renewed")
+                }
+                Err(_) => warn!(database = %db.name, "the lease renewal did not answer in time"),
+            }
+            let next = chrono::Duration::from_std(every).unwrap_or(ttl / 3);
+            if Utc::now() + next >= confirmed_until {
+                return format!(
+                    "the lease on `{}` could not be renewed and lapses at {confirmed_until}",
+                    db.name
+                );
             }
         }
     };
@@ -350,7 +367,13 @@ async fn run_failover(
     let (work, heartbeat) = (Box::pin(work), Box::pin(heartbeat));
     let result = tokio::select! {
         r = work => r,
-        () = heartbeat => Err(WorkerError::Serialization("the lease heartbeat ended".into())),
+        lost = heartbeat => {
+            warn!(database = %db.name, reason = %lost, "stopping: the lease is lost");
+            Err(WorkerError::Conflict(format!(
+                "failover of `{}` stopped: {lost}; the run that holds it now (or the next reconcile pass) goes on",
+                db.name
+            )))
+        }
     };
     if let Err(e) = ledger.release(&lease).await {
         warn!(database = %db.name, error = %e, "the lease could not be released: it expires by itself");
@@ -557,7 +580,16 @@ async fn act(
     run.notified = op.notified.clone();
     run.known_changes = op.dns_changes.clone();
     run.report.operation_id = Some(op.operation_id.clone());
-    let promoted_before = op.steps.iter().any(|s| s.step == "promote");
+    // the replica was promoted before this run: standalone when observed, or an earlier run's
+    // promote was accepted (a refused promote is recorded as a step too)
+    let promoted_before = obs
+        .replica
+        .as_ref()
+        .is_some_and(|r| r.replica_source.is_none())
+        || op
+            .steps
+            .iter()
+            .any(|s| s.step == "promote" && !s.detail.contains("refused"));
     let result = match decision {
         Decision::AlreadyFailedOver => {
             run.already_failed_over();
@@ -626,8 +658,9 @@ async fn act(
         Err(e) => {
             op.add_error(format!("{}: {e}", now.to_rfc3339()));
             op.reasons = vec![brief(&e.reason())];
-            let promoted =
-                promoted_before || run.report.steps.iter().any(|st| st.step == "promote");
+            // promoted: the replica was standalone when observed, or this run's promote was
+            // accepted (a step name says nothing: a refused promote is recorded too)
+            let promoted = promoted_before || run.report.timeline.promote_issued_at.is_some();
             match error_policy(e, promoted) {
                 Policy::Retry => {
                     op.waiting_for = Some(brief(&format!("retry after: {}", e.reason())))

@@ -67,6 +67,21 @@ fn cancelled_by_condition(
     }
 }
 
+/// The transaction was cancelled by a concurrent write to one of its items
+/// (`TransactionCanceledException` with a `TransactionConflict` reason).
+fn cancelled_by_conflict(
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => t
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict")),
+        _ => false,
+    }
+}
+
 /// The SDK error is a failed condition (`ConditionalCheckFailedException`).
 fn condition_failed<E>(err: &SdkError<E>) -> bool
 where
@@ -317,17 +332,27 @@ impl Ledger {
         }
         .build()
         .map_err(build)?;
-        let out = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(pointer).build())
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if cancelled_by_condition(&e) => Ok(false),
-            Err(e) => Err(AwsError::from_sdk("TransactWriteItems", e)),
+        // A concurrent write to the state item (this run's own lease renewal) cancels the
+        // transaction with `TransactionConflict`: tried again, a few times
+        // (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling>).
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let out = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(pointer.clone()).build())
+                .send()
+                .await;
+            match out {
+                Ok(_) => return Ok(true),
+                Err(e) if cancelled_by_condition(&e) => return Ok(false),
+                Err(e) if cancelled_by_conflict(&e) && attempt < 4 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => return Err(AwsError::from_sdk("TransactWriteItems", e)),
+            }
         }
     }
 

@@ -133,15 +133,16 @@ pub async fn observe(
     let logs = logs.and_then(|r| r);
     // Route 53's control plane not answering does not stop a failover: the records are unknown,
     // the promotion may go on, and DNS is repointed when Route 53 answers again.
-    let (records, records_error) =
-        match records.map(|all| all.into_iter().collect::<Result<Vec<_>, _>>()) {
-            Ok(Ok(records)) => (records, None),
-            Ok(Err(e)) if !e.unreachable => return Err(e),
-            Ok(Err(e)) | Err(e) => {
-                warn!(database = %db.name, error = %e, "records unknown: Route 53 does not answer");
-                (vec![], Some(e.to_string()))
-            }
-        };
+    let (records, records_error) = match records
+        .map(|all| all.into_iter().collect::<Result<Vec<_>, _>>())
+    {
+        Ok(Ok(records)) => (records, None),
+        Ok(Err(e)) if !e.transient() => return Err(e),
+        Ok(Err(e)) | Err(e) => {
+            warn!(database = %db.name, error = %e, "records unknown: Route 53 does not answer or throttles");
+            (vec![], Some(e.to_string()))
+        }
+    };
     let lag_history: Vec<LagPoint> = lag
         .unwrap_or_else(|e| {
             warn!(database = %db.name, error = %e, "replica lag unknown");
