@@ -104,21 +104,26 @@ impl RunId {
         if context.request_id.is_empty() {
             Self::generate()
         } else {
-            Self(format!("{}/{}", context.request_id, Self::generate().0))
+            Self(format!("{}/{}", context.request_id, nonce()))
         }
     }
 
-    /// `local-<pid>-<nanoseconds>-<counter>`: unique within this machine.
+    /// `local-<nonce>`: unique within this machine.
     pub fn generate() -> Self {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        Self(format!(
-            "local-{}-{}-{}",
-            std::process::id(),
-            Utc::now().timestamp_nanos_opt().unwrap_or_default(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ))
+        Self(format!("local-{}", nonce()))
     }
+}
+
+/// `<pid>-<nanoseconds>-<counter>`: unique within this machine.
+fn nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn database<'a>(config: &'a Config, name: &str) -> Result<&'a ProtectedDatabase, WorkerError> {
