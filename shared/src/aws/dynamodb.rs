@@ -52,32 +52,19 @@ fn from_item<T: DeserializeOwned>(operation: &'static str, item: Item) -> Result
     })
 }
 
-/// The transaction was cancelled because a condition failed
-/// (`TransactionCanceledException` with a `ConditionalCheckFailed` reason).
-fn cancelled_by_condition(
+/// The transaction was cancelled with a `reason` among its cancellation reasons
+/// (`TransactionCanceledException`): `ConditionalCheckFailed` (a condition failed),
+/// `TransactionConflict` (a concurrent write to one of its items).
+fn cancelled_with(
     err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
+    reason: &str,
 ) -> bool {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     match err.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(t)) => t
             .cancellation_reasons()
             .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed")),
-        _ => false,
-    }
-}
-
-/// The transaction was cancelled by a concurrent write to one of its items
-/// (`TransactionCanceledException` with a `TransactionConflict` reason).
-fn cancelled_by_conflict(
-    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
-) -> bool {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(t)) => t
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("TransactionConflict")),
+            .any(|r| r.code() == Some(reason)),
         _ => false,
     }
 }
@@ -347,8 +334,8 @@ impl Ledger {
                 .await;
             match out {
                 Ok(_) => return Ok(true),
-                Err(e) if cancelled_by_condition(&e) => return Ok(false),
-                Err(e) if cancelled_by_conflict(&e) && attempt < 4 => {
+                Err(e) if cancelled_with(&e, "ConditionalCheckFailed") => return Ok(false),
+                Err(e) if cancelled_with(&e, "TransactionConflict") && attempt < 4 => {
                     tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
                 }
                 Err(e) => return Err(AwsError::from_sdk("TransactWriteItems", e)),
