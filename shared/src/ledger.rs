@@ -320,9 +320,13 @@ impl Operation {
         }
     }
 
-    /// Append a run's steps, keeping at most [`MAX_STEPS`] (the newest).
+    /// Append a run's steps (details kept [`brief`]), keeping at most [`MAX_STEPS`] (the
+    /// newest).
     pub fn add_steps(&mut self, steps: &[StepRecord]) {
-        self.steps.extend_from_slice(steps);
+        self.steps.extend(steps.iter().map(|st| StepRecord {
+            detail: brief(&st.detail),
+            ..st.clone()
+        }));
         if self.steps.len() > MAX_STEPS {
             let drop = self.steps.len() - MAX_STEPS;
             self.steps.drain(..drop);

@@ -25,6 +25,7 @@ use pilotlight::ledger::{brief, Lease, LeaseHolder, LeaseOutcome, Operation, Ope
 use pilotlight::observe::failover::observe;
 use pilotlight::plan::failover::{awaiting_evidence, decide_failover, fence_state, Ask, Decision};
 use pilotlight::plan::route::unknown_database;
+use pilotlight::plan::status::InstanceStatus;
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -506,9 +507,8 @@ async fn act(
     resumed: bool,
 ) -> Result<FailoverReport, WorkerError> {
     // A request for a database with an open operation continues that operation (a duplicated
-    // alarm, a person's re-run, the reconcile pass): with the operation's own request, so it is
-    // the same incident.
-    // A person who forces takes the operation over with their request (and reason): the
+    // alarm, a person's re-run, the reconcile pass) with the operation's own request: the same
+    // incident. A person who forces takes it over with their request and reason instead: the
     // on-call is never locked out by an operation that is stuck.
     let forced_by_person = req.force && req.trigger.is_none() && req.dr_detection.is_none();
     let mut open = open;
@@ -523,10 +523,10 @@ async fn act(
             op.add_steps(&[pilotlight::ledger::StepRecord {
                 step: "taken_over".into(),
                 at: Utc::now(),
-                detail: brief(&format!(
+                detail: format!(
                     "a person forced the failover and took this operation over: {}",
                     req.reason.as_deref().unwrap_or("no reason given")
-                )),
+                ),
             }]);
             req.clone()
         }
@@ -576,7 +576,6 @@ async fn act(
             decision,
             Decision::Proceed { .. } | Decision::Deferred { .. }
         )
-        && !req.dry_run
     {
         // the intent is recorded before anything changes: a crash leaves the operation open
         op.updated_at = now;
@@ -585,16 +584,12 @@ async fn act(
     run.notified = op.notified.clone();
     run.known_changes = op.dns_changes.clone();
     run.report.operation_id = Some(op.operation_id.clone());
-    // the replica was promoted before this run: standalone when observed, or an earlier run's
-    // promote was accepted (a refused promote is recorded as a step too)
-    let promoted_before = obs
-        .replica
-        .as_ref()
-        .is_some_and(|r| r.replica_source.is_none())
-        || op
-            .steps
-            .iter()
-            .any(|s| s.step == "promote" && !s.detail.contains("refused"));
+    // the replica was promoted before this run: standalone when observed, or being promoted (a
+    // promotion pilotlight started that is not `available` yet, as the plan reads it)
+    let promoted_before = obs.replica.as_ref().is_some_and(|r| {
+        r.replica_source.is_none()
+            || (r.promotion_started_at.is_some() && r.status != InstanceStatus::Available)
+    });
     let result = match decision {
         Decision::AlreadyFailedOver => {
             run.already_failed_over();
@@ -617,16 +612,7 @@ async fn act(
     let now = Utc::now();
     op.runs += 1;
     op.updated_at = now;
-    let steps: Vec<_> = run
-        .report
-        .steps
-        .iter()
-        .map(|st| pilotlight::ledger::StepRecord {
-            detail: brief(&st.detail),
-            ..st.clone()
-        })
-        .collect();
-    op.add_steps(&steps);
+    op.add_steps(&run.report.steps);
     op.notified = run.notified.clone();
     op.dns_changes.extend(run.submitted_changes.iter().cloned());
     op.outcome = run.report.outcome.as_str().to_owned();
@@ -877,19 +863,12 @@ pub async fn reconcile(
     ))
     .await?;
     Ok(ReconcileEntry {
+        action: "opened".into(),
         outcome: Some(report.outcome),
         operation_id: report.operation_id.clone(),
         report: Some(Box::new(report)),
         ..watching
-    }
-    .with_action("opened"))
-}
-
-impl ReconcileEntry {
-    fn with_action(mut self, action: &str) -> Self {
-        self.action = action.into();
-        self
-    }
+    })
 }
 
 #[cfg(test)]

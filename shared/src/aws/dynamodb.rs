@@ -4,7 +4,7 @@
 //! `TransactWriteItems` (an operation and the state's pointer to it, together, conditioned on the
 //! lease and the writer's fencing token; IAM authorises its `PutItem` and `UpdateItem`:
 //! <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html>),
-//! `PutItem` (a refusal no lease covers), `Query` (`history`).
+//! `Query` (`history`).
 //!
 //! Items are (de)serialized with `serde_dynamo`; a conditional write that fails
 //! (`ConditionalCheckFailedException`) is a domain outcome, never an error.
@@ -261,23 +261,6 @@ impl Ledger {
         out.item.map(|i| from_item("GetItem", i)).transpose()
     }
 
-    /// An operation whose id is `operation_id` among `database`'s last 100, if any (a duplicated
-    /// alarm finds the refusal its first delivery recorded).
-    ///
-    /// # Errors
-    /// As [`Ledger::history`].
-    pub async fn find(
-        &self,
-        database: &str,
-        operation_id: &str,
-    ) -> Result<Option<Operation>, AwsError> {
-        Ok(self
-            .history(database, 100)
-            .await?
-            .into_iter()
-            .find(|o| o.operation_id == operation_id))
-    }
-
     /// Write `op` under `lease`, and point the database's state at it while it is open (clear the
     /// pointer once it is closed), in one transaction: both or neither. It is refused when this
     /// run no longer holds the lease, or a run with a newer token wrote the operation: `Ok(false)`;
@@ -340,30 +323,6 @@ impl Ledger {
                 }
                 Err(e) => return Err(AwsError::from_sdk("TransactWriteItems", e)),
             }
-        }
-    }
-
-    /// Record a closed operation that no run holds a lease for (a refusal: nothing was changed).
-    /// `Ok(false)` when an operation with this `sk` exists already.
-    ///
-    /// # Errors
-    /// [`AwsError`] when DynamoDB does not answer or refuses.
-    pub async fn record_closed(&self, op: &Operation) -> Result<bool, AwsError> {
-        let item: Item = serde_dynamo::to_item(op).map_err(|e| {
-            AwsError::unusable("PutItem", format!("the operation cannot be written: {e}"))
-        })?;
-        match self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(sk)")
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(AwsError::from_sdk("PutItem", e)),
         }
     }
 
