@@ -1,6 +1,6 @@
 """Start pilotlight's AWS emulator from Python and talk to it: the one harness of
-``emulator/test_emulator.py`` and ``emulator/test_conditions.py`` (the emulator's own checks) and
-``bench/bench.py`` (the benchmark).
+``emulator/test_emulator.py``, ``emulator/test_conditions.py``, ``emulator/test_global_clusters.py``
+(the emulator's own checks) and ``bench/bench.py`` (the benchmark).
 
 ``Emulator(*args)`` runs the launcher ``pilotlight_emulator.py`` (next to this file) as
 ``python pilotlight_emulator.py --host 127.0.0.1 --port 0 --parent-pid <this process> *args``,
@@ -38,6 +38,12 @@ API:
   * ``.add_outage(region, mode, service=None, actions=None, seconds=None)`` (``PUT /outages``): the
     outage with its ``id``; ``.outages()`` (``GET``); ``.clear_outages()`` (``DELETE``):
     ``{"cleared", "released"}``.
+* Aurora global databases (``global_cluster_patches.py``): ``.set_global_failovers(seconds=None,
+  hold=None)`` (``PUT /global-failovers``), ``.global_failovers()`` (``GET``): ``{"seconds", "hold",
+  "operations": [...]}``; ``.release_global_failovers(ident=None)`` (``POST
+  /global-failovers/release``): the released ``[{"id"}]``; ``.set_cluster_status(region, ident,
+  status)`` (``PUT /clusters/<region>/<id>/status``, ``None`` releases): ``{"region", "id",
+  "status", "held"}``.
 * ``.stop()`` (idempotent); ``with Emulator(...) as emu:`` stops it on exit.
 
 The control API and the patches are described in ``pilotlight_emulator.py``.
@@ -222,6 +228,20 @@ class Emulator:
 
     def clear_outages(self) -> dict[str, int]:
         return self.ok("DELETE", "/outages")
+
+    # ---- Aurora global databases (global_cluster_patches.py) ---------------------------------
+    def set_global_failovers(self, seconds: float | None = None, hold: bool | None = None) -> dict[str, Any]:
+        body = {k: v for k, v in (("seconds", seconds), ("hold", hold)) if v is not None}
+        return self.ok("PUT", "/global-failovers", body)
+
+    def global_failovers(self) -> dict[str, Any]:
+        return self.ok("GET", "/global-failovers")
+
+    def release_global_failovers(self, ident: str | None = None) -> list[dict[str, str]]:
+        return self.ok("POST", "/global-failovers/release", {"id": ident} if ident is not None else {})["released"]
+
+    def set_cluster_status(self, region: str, ident: str, status: str | None) -> dict[str, Any]:
+        return self.ok("PUT", f"/clusters/{region}/{ident}/status", {"status": status})
 
     # ---- lifetime ---------------------------------------------------------------------------
     def stop(self) -> None:

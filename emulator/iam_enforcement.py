@@ -15,6 +15,10 @@ module evaluates the parts pilotlight's roles use instead:
   and the pages for Route 53, CloudWatch, SNS, Lambda, KMS and DynamoDB). Every resource must be allowed
   (an action with two required resource types, such as ``CopyDBSnapshot``'s source and target
   snapshots, needs both). A list call without an identifier acts on ``arn:...:db:*`` and the like.
+  A global cluster's ARN has no region (``arn:aws:rds::<account>:global-cluster:<id>``):
+  ``DescribeGlobalClusters`` acts on it, ``FailoverGlobalCluster``, ``SwitchoverGlobalCluster`` and
+  ``RemoveFromGlobalCluster`` on it and on the cluster they name (resource types ``cluster*`` and
+  ``global-cluster*``).
   An action with no resource-level permission acts on ``*``: only a statement whose Resource is
   ``*`` (or a pattern matching the literal ``*``) allows it, as IAM requires.
 * **Condition**: the operators ``String(Not)Equals(IgnoreCase)``, ``String(Not)Like``,
@@ -351,6 +355,13 @@ def _rds_arn(region: str, kind: str, ident: str | None) -> str:
     return f"arn:{PARTITION}:rds:{region}:{ACCOUNT}:{kind}:{ident or '*'}"
 
 
+def _global_cluster_arn(ident: str | None) -> str:
+    """A global cluster's ARN: no region (``arn:aws:rds::<account>:global-cluster:<id>``)."""
+    if ident and ident.startswith("arn:"):
+        return ident
+    return f"arn:{PARTITION}:rds::{ACCOUNT}:global-cluster:{ident or '*'}"
+
+
 def _rds_tags(region: str, kind: str, ident: str) -> dict[str, str] | None:
     """Tags moto holds on an RDS resource (ident may be an ARN in another region)."""
     try:
@@ -430,6 +441,17 @@ def authorisations(service: str, region: str, action: str, request: Any, body: b
             need(iam, _rds_arn(region, "db", p.get("DBInstanceIdentifier")))
         elif action == "DescribeDBClusters":
             need(iam, _rds_arn(region, "cluster", p.get("DBClusterIdentifier")))
+        elif action == "DescribeGlobalClusters":
+            need(iam, _global_cluster_arn(p.get("GlobalClusterIdentifier")))
+        elif action in ("FailoverGlobalCluster", "SwitchoverGlobalCluster", "RemoveFromGlobalCluster"):
+            # Resource types cluster* and global-cluster*: the cluster named (the target, or the
+            # cluster to detach; an ARN, or an identifier in the request's region) and the global cluster.
+            cluster = p.get("TargetDbClusterIdentifier") or p.get("DbClusterIdentifier", "")
+            need(iam, _rds_arn(region, "cluster", cluster), resource_tags("cluster", cluster, "rds:cluster-tag"))
+            need(iam, _global_cluster_arn(p.get("GlobalClusterIdentifier", "")))
+        elif action == "ModifyDBCluster":
+            cluster = p.get("DBClusterIdentifier", "")
+            need(iam, _rds_arn(region, "cluster", cluster), resource_tags("cluster", cluster, "rds:cluster-tag"))
         elif action == "DescribeDBSnapshots":
             if p.get("DBSnapshotIdentifier"):
                 need(iam, _rds_arn(region, "snapshot", p["DBSnapshotIdentifier"]))

@@ -11,7 +11,8 @@ stdout and serves until it receives SIGTERM/SIGINT or, with ``--parent-pid``, un
 gone (so a test that dies cannot leave an emulator behind). ``--snapshot-limit N`` sets moto's
 per-region quota of manual DB snapshots and of manual DB cluster snapshots
 (``MOTO_RDS_SNAPSHOT_LIMIT``, which moto reads at every call; default: moto's 1000).
-``--promotion-seconds S`` sets how long ``PromoteReadReplica`` takes (default 2). From Python,
+``--promotion-seconds S`` sets how long ``PromoteReadReplica`` takes (default 2), and Aurora global
+switchovers and failovers too. From Python,
 ``harness.py`` (next to this file) starts it and wraps its endpoint, boto3 clients and control API;
 the shell scripts (``scripts/demo.sh``, ``scripts/check-infra.sh``) read the READY line themselves.
 
@@ -57,6 +58,30 @@ What it patches in moto 5.2.1 (each one is a behaviour of the real AWS API the t
   * Deleting an automated snapshot answers ``InvalidDBSnapshotState`` /
     ``InvalidDBClusterSnapshotStateFault`` "Only manual snapshots may be deleted." (moto deleted it).
 
+* Aurora global databases (``global_cluster_patches.py``, whose docstring has the details and the AWS
+  documentation behind each):
+
+  * ``FailoverGlobalCluster`` and ``SwitchoverGlobalCluster`` (moto has neither,
+    https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_FailoverGlobalCluster.html,
+    https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_SwitchoverGlobalCluster.html,
+    https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-disaster-recovery.html):
+    ``TargetDbClusterIdentifier`` an ARN (or an identifier in the caller's region), from any region.
+    ``AllowDataLoss`` with ``Switchover`` answers ``InvalidParameterCombination``; without
+    ``AllowDataLoss`` a failover is a switchover. Refused: unknown global cluster
+    (``GlobalClusterNotFoundFault``, 404), one in progress (``InvalidGlobalClusterStateFault``),
+    unknown target (``DBClusterNotFoundFault``, 404), a target that is not a member, already the
+    writer or has no DB instance (``InvalidDBClusterStateFault``), engine versions that differ
+    (``InvalidParameterValue``: AWS documents no code), a member not ``available``
+    (``InvalidDBClusterStateFault``; a failover checks only the target). Accepted, the global
+    cluster is ``switching-over`` / ``failing-over`` with a ``FailoverState`` (the old writer still
+    ``IsWriter``) for ``--promotion-seconds``, then the roles swap and it is ``available``. After a
+    failover the old primary is a secondary and its region holds the automated DB cluster snapshot
+    ``rds:unplanned-global-failover-<old primary id>-YYYY-MM-DD-HH-MM``.
+  * One store of global clusters for every region: ``DescribeGlobalClusters`` (with
+    ``GlobalClusterIdentifier``: that one or ``GlobalClusterNotFoundFault``), ``RemoveFromGlobalCluster``
+    and ``DeleteDBCluster`` of a member work from any region; ``CreateGlobalCluster`` with a source
+    cluster (in any region) makes it the writer. Members report ``SynchronizationStatus``.
+
 * Fault injection: chosen actions fail a given number of times with a throttling error, a 5xx or a
   modelled 4xx, optionally only when the request mentions a given string.
 * IAM (``iam_enforcement.py``, whose docstring has the rules): requests signed with the credentials
@@ -84,6 +109,16 @@ Control API (JSON over HTTP, under ``/_pilotlight``):
   (epoch seconds; null when held)}]}`` (the promotions in flight); ``PUT`` answers the same.
 * ``POST /_pilotlight/promotions/release`` ``{"region", "id"}`` (both optional): promotions in
   flight complete now; answers ``{"released": [{"region", "id"}]}``.
+* ``PUT /_pilotlight/global-failovers`` ``{"seconds": 120}`` and/or ``{"hold": true | false}``: how long
+  global switchovers and failovers started from now on take (default ``--promotion-seconds``) / hold
+  them in progress until released. ``GET``: ``{"seconds", "hold", "operations": [{"id" (global
+  cluster), "kind": "switchover" | "failover", "from", "to" (cluster ARNs), "status", "started_at",
+  "available_at" (epoch seconds; null when held)}]}``; ``PUT`` answers the same.
+* ``POST /_pilotlight/global-failovers/release`` ``{"id"}`` (optional): those in progress (of that
+  global cluster, or all) complete now; answers ``{"released": [{"id"}]}``.
+* ``PUT /_pilotlight/clusters/<region>/<id>/status`` ``{"status": "modifying"}``: set a DB cluster's
+  status (switchovers refuse it); ``{"status": null}`` or ``DELETE``: ``available``. ``GET`` reads it.
+  Answers ``{"region", "id", "status", "held"}``; 404 for an unknown cluster.
 * ``PUT /_pilotlight/instances/<region>/<id>/status`` ``{"status": "backing-up"}``: hold a DB
   instance in a status (``PromoteReadReplica`` refuses it); ``{"status": null}`` or ``DELETE``:
   release it (``available``, or its promotion's status). ``GET`` reads it. Answers ``{"region",
@@ -151,9 +186,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import iam_enforcement  # noqa: E402  (next to this file)
 import aws_conditions  # noqa: E402  (next to this file)
 import snapshot_patches  # noqa: E402  (next to this file)
+import global_cluster_patches  # noqa: E402  (next to this file)
 
 snapshot_patches.install()
 aws_conditions.install()
+global_cluster_patches.install()
 
 _LOCK = threading.Lock()
 # Serialises moto's Lambda API (see Emulator.__call__).
@@ -368,7 +405,7 @@ def control(request: Request) -> Response:
         return Response(json.dumps(payload), content_type="application/json")
     if path == "/iam/roles" and request.method == "POST":
         return iam_control(payload)
-    for module in (aws_conditions, snapshot_patches):
+    for module in (aws_conditions, snapshot_patches, global_cluster_patches):
         answer = module.control(request, path, payload)
         if answer is not None:
             return answer
@@ -437,6 +474,7 @@ class Emulator:
         request = Request(environ)
         snapshot_patches.release_due()
         aws_conditions.advance_due()
+        global_cluster_patches.advance_due()
         if request.path.startswith("/_pilotlight/"):
             return control(request)(environ, start_response)
         body = request.get_data(cache=True)
@@ -504,12 +542,14 @@ def main() -> int:
         "--promotion-seconds",
         type=float,
         default=2.0,
-        help="how long PromoteReadReplica takes (modifying, then rebooting, then available; default 2)",
+        help="how long PromoteReadReplica takes (modifying, then rebooting, then available; default 2), "
+        "and Aurora global switchovers and failovers",
     )
     args = parser.parse_args()
     if args.promotion_seconds < 0:
         parser.error("--promotion-seconds must be >= 0")
     aws_conditions.configure(promotion_seconds=args.promotion_seconds)
+    global_cluster_patches.configure(seconds=args.promotion_seconds)
     if args.snapshot_limit is not None:
         if args.snapshot_limit < 0:
             parser.error("--snapshot-limit must be >= 0")

@@ -24,6 +24,10 @@ pub enum Command {
     },
     /// Bring `database` to "the DR replica is the writer and DNS points to it".
     Failover(FailoverRequest),
+    /// A planned switchover of an Aurora global database to its configured secondary cluster
+    /// (`SwitchoverGlobalCluster`: no data loss): `{"command": "switchover", "database":
+    /// "ledger", "reason": "CHG-1234", "dry_run": false}`.
+    Switchover(SwitchoverRequest),
     /// Reconcile snapshots: a recent one in the source region, a copy in every DR region.
     SnapshotCopy(SnapshotCopyRequest),
     /// Delete pilotlight's snapshots that the retention policy no longer keeps.
@@ -84,6 +88,7 @@ impl Command {
         match self {
             Command::Status { .. } => "status",
             Command::Failover(_) => "failover",
+            Command::Switchover(_) => "switchover",
             Command::SnapshotCopy(_) => "snapshot-copy",
             Command::Retention(_) => "retention",
             Command::Reconcile { .. } => "reconcile",
@@ -96,10 +101,40 @@ impl Command {
         match self {
             Command::Status { database } => database.as_deref(),
             Command::Failover(r) => Some(&r.database),
+            Command::Switchover(r) => Some(&r.database),
             Command::SnapshotCopy(r) => r.database.as_deref(),
             Command::Retention(r) => r.database.as_deref(),
             Command::Reconcile { database } => database.as_deref(),
             Command::History { database, .. } => Some(database),
+        }
+    }
+}
+
+/// The `switchover` command: a person's planned switchover of an Aurora global database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchoverRequest {
+    /// The protected database's `name` (an `aurora_global` entry).
+    pub database: String,
+    /// Plan only: observe and answer with the plan, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Why (a change ticket), recorded in the ledger and the notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl SwitchoverRequest {
+    /// The same request in the ledger's shape (an operation records a [`FailoverRequest`]; its
+    /// `kind` says it is a switchover).
+    pub fn as_failover(&self) -> FailoverRequest {
+        FailoverRequest {
+            database: self.database.clone(),
+            dry_run: self.dry_run,
+            force: false,
+            reason: self.reason.clone(),
+            trigger: None,
+            dr_detection: None,
         }
     }
 }

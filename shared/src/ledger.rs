@@ -152,8 +152,11 @@ pub enum LeaseOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperationKind {
-    /// Make the DR replica the writer and point DNS at it.
+    /// Make the DR replica (or an Aurora global database's secondary cluster) the writer and
+    /// point DNS at it; for Aurora, `FailoverGlobalCluster` with `AllowDataLoss`.
     Failover,
+    /// A planned switchover of an Aurora global database (`SwitchoverGlobalCluster`, no data loss).
+    Switchover,
 }
 
 /// Who or what started an operation.
@@ -278,6 +281,14 @@ pub struct Operation {
     /// `fenced`): each is published once per operation.
     #[serde(default)]
     pub notified: Vec<String>,
+    /// Aurora: when `FailoverGlobalCluster` with `AllowDataLoss` was accepted (UTC); the run
+    /// then keeps Aurora's unplanned-failover snapshot of the old primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_loss_failover_at: Option<DateTime<Utc>>,
+    /// Aurora: the manual copy (id) of the unplanned-failover snapshot, tagged with the retention
+    /// hold tag, once made; or why there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_snapshot: Option<String>,
     /// The lease token of the last run that wrote it.
     pub lease_token: u64,
 }
@@ -316,6 +327,8 @@ impl Operation {
             writer_endpoint: None,
             dns_changes: vec![],
             notified: vec![],
+            data_loss_failover_at: None,
+            held_snapshot: None,
             lease_token: lease.token,
         }
     }

@@ -9,6 +9,7 @@
 //! advances it until it is closed. So a run is safe to repeat, to run concurrently, or to die at
 //! any step.
 
+mod aurora;
 mod execute;
 mod report;
 
@@ -19,9 +20,11 @@ use futures::future::join_all;
 use lambda_runtime::{Context, LambdaEvent};
 use pilotlight::aws::dynamodb::Ledger;
 use pilotlight::command::{parse_command, Command, DrDetectionTrigger, FailoverRequest};
-use pilotlight::config::{Config, ProtectedDatabase};
+use pilotlight::config::{AuroraGlobalDatabase, Config, ProtectedDatabase};
 use pilotlight::error::WorkerError;
-use pilotlight::ledger::{brief, Lease, LeaseHolder, LeaseOutcome, Operation, OperationState};
+use pilotlight::ledger::{
+    brief, Lease, LeaseHolder, LeaseOutcome, Operation, OperationKind, OperationState,
+};
 use pilotlight::observe::failover::observe;
 use pilotlight::plan::failover::{awaiting_evidence, decide_failover, fence_state, Ask, Decision};
 use pilotlight::plan::route::unknown_database;
@@ -29,6 +32,7 @@ use pilotlight::plan::status::InstanceStatus;
 use serde_json::Value;
 use tracing::{info, warn};
 
+pub use aurora::AuroraReport;
 pub use pilotlight::runtime::WorkerDeps as Deps;
 pub use report::{
     FailoverReport, HistoryReport, NotifyEvent, ObservedStatus, OpenOperation, Outcome,
@@ -64,9 +68,35 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
         Command::History { database, limit } => Ok(serde_json::to_value(
             Box::pin(history(deps, &database, limit)).await?,
         )?),
+        Command::Failover(request) if deps.config.aurora(&request.database).is_some() => {
+            let time_left = time_left(&event.context);
+            let report = Box::pin(aurora_as(
+                deps,
+                OperationKind::Failover,
+                &request,
+                Utc::now(),
+                time_left,
+                &run,
+            ))
+            .await?;
+            Ok(serde_json::to_value(report)?)
+        }
         Command::Failover(request) => {
             let time_left = time_left(&event.context);
             let report = failover_as(deps, &request, Utc::now(), time_left, &run).await?;
+            Ok(serde_json::to_value(report)?)
+        }
+        Command::Switchover(request) => {
+            let time_left = time_left(&event.context);
+            let report = Box::pin(aurora_as(
+                deps,
+                OperationKind::Switchover,
+                &request.as_failover(),
+                Utc::now(),
+                time_left,
+                &run,
+            ))
+            .await?;
             Ok(serde_json::to_value(report)?)
         }
         Command::Reconcile { database } => {
@@ -87,7 +117,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
             Ok(serde_json::to_value(report)?)
         }
         other => Err(WorkerError::InvalidCommand(format!(
-            "invalid command: this function runs `status`, `history`, `failover` and `reconcile`, not `{}`",
+            "invalid command: this function runs `status`, `history`, `failover`, `switchover` and `reconcile`, not `{}`",
             other.name()
         ))),
     }
@@ -128,9 +158,51 @@ fn nonce() -> String {
 }
 
 fn database<'a>(config: &'a Config, name: &str) -> Result<&'a ProtectedDatabase, WorkerError> {
-    config
-        .database(name)
-        .ok_or_else(|| WorkerError::UnknownDatabase(unknown_database(config, name)))
+    config.database(name).ok_or_else(|| {
+        if config.aurora(name).is_some() {
+            WorkerError::InvalidCommand(format!(
+                "invalid command: `{name}` is an Aurora global database (`aurora_global`), not an RDS replica pair"
+            ))
+        } else {
+            WorkerError::UnknownDatabase(unknown_database(config, name))
+        }
+    })
+}
+
+/// Run an Aurora global database's switchover (`kind` [`OperationKind::Switchover`]) or
+/// failover: see [`aurora::run`].
+///
+/// # Errors
+/// [`WorkerError::UnknownDatabase`] or [`WorkerError::InvalidCommand`] (an RDS database asked
+/// for a switchover, a trigger time outside 24 h) before any call; else as [`aurora::run`].
+pub async fn aurora_as(
+    deps: &Deps,
+    kind: OperationKind,
+    req: &FailoverRequest,
+    started: DateTime<Utc>,
+    time_left: Option<Duration>,
+    run: &RunId,
+) -> Result<AuroraReport, WorkerError> {
+    let db = match deps.config.aurora(&req.database) {
+        Some(db) => db,
+        None if deps.config.database(&req.database).is_some() => {
+            return Err(WorkerError::InvalidCommand(format!(
+                "invalid command: `switchover` is for Aurora global databases; `{}` is an RDS read replica pair: use `failover`",
+                req.database
+            )))
+        }
+        None => {
+            return Err(WorkerError::UnknownDatabase(unknown_database(
+                &deps.config,
+                &req.database,
+            )))
+        }
+    };
+    check_times(req, started)?;
+    Box::pin(aurora::run(
+        deps, db, kind, req, started, time_left, run, false,
+    ))
+    .await
 }
 
 fn ledger(deps: &Deps) -> Ledger {
@@ -154,8 +226,13 @@ fn ledger_error(db: &str, e: pilotlight::aws::AwsError) -> WorkerError {
 /// [`WorkerError::UnknownDatabase`]; a database that cannot be read is an entry with its error.
 pub async fn status(deps: &Deps, only: Option<&str>) -> Result<StatusReport, WorkerError> {
     let dbs: Vec<&ProtectedDatabase> = match only {
+        Some(name) if deps.config.aurora(name).is_some() => vec![],
         Some(name) => vec![database(&deps.config, name)?],
         None => deps.config.databases.iter().collect(),
+    };
+    let aurora: Vec<&AuroraGlobalDatabase> = match only {
+        Some(name) => deps.config.aurora(name).into_iter().collect(),
+        None => deps.config.aurora_global.iter().collect(),
     };
     let now = Utc::now();
     let settings = &deps.config.failover;
@@ -206,6 +283,8 @@ pub async fn status(deps: &Deps, only: Option<&str>) -> Result<StatusReport, Wor
         }
     }))
     .await;
+    let mut entries = entries;
+    entries.extend(join_all(aurora.iter().map(|db| aurora::status(deps, db, now))).await);
     Ok(StatusReport { databases: entries })
 }
 
@@ -216,18 +295,23 @@ pub async fn status(deps: &Deps, only: Option<&str>) -> Result<StatusReport, Wor
 /// [`WorkerError::UnknownDatabase`], [`WorkerError::InvalidCommand`] for a limit outside 1..=100,
 /// [`WorkerError::Aws`] when the ledger cannot be read.
 pub async fn history(deps: &Deps, name: &str, limit: u32) -> Result<HistoryReport, WorkerError> {
-    let db = database(&deps.config, name)?;
+    if deps.config.database(name).is_none() && deps.config.aurora(name).is_none() {
+        return Err(WorkerError::UnknownDatabase(unknown_database(
+            &deps.config,
+            name,
+        )));
+    }
     if !(1..=100).contains(&limit) {
         return Err(WorkerError::InvalidCommand(format!(
             "invalid command: `limit` {limit} is outside 1..=100"
         )));
     }
     let operations = ledger(deps)
-        .history(&db.name, limit)
+        .history(name, limit)
         .await
-        .map_err(|e| ledger_error(&db.name, e))?;
+        .map_err(|e| ledger_error(name, e))?;
     Ok(HistoryReport {
-        database: db.name.clone(),
+        database: name.to_owned(),
         operations,
     })
 }
@@ -295,30 +379,77 @@ async fn run_failover(
         }
         return Ok(run.report);
     }
+    let leased = with_lease(deps, &db.name, run, |ledger, lease, open| async move {
+        Box::pin(act(
+            deps,
+            db,
+            req,
+            started,
+            run_deadline,
+            &ledger,
+            &lease,
+            open,
+            run,
+            resumed,
+        ))
+        .await
+    })
+    .await?;
+    match leased {
+        Leased::Ran(report) => Ok(report),
+        Leased::Held(holder) => Ok(lease_held(db, req, holder)),
+    }
+}
+
+/// What [`with_lease`] did.
+pub(crate) enum Leased<T> {
+    /// The work ran, with the lease.
+    Ran(T),
+    /// Another run holds the lease: nothing was done.
+    Held(LeaseHolder),
+}
+
+/// Take `name`'s lease in the ledger, read its open operation (clearing a pointer to a closed
+/// one), run `work` with them while a heartbeat renews the lease, and give the lease back. The
+/// work ends with [`WorkerError::Conflict`] when the lease is lost or may lapse before the next
+/// renewal: a run never acts without it.
+///
+/// # Errors
+/// [`WorkerError::Aws`] when the ledger cannot be read or written, else the work's own error.
+pub(crate) async fn with_lease<T, F, Fut>(
+    deps: &Deps,
+    name: &str,
+    run: &RunId,
+    work: F,
+) -> Result<Leased<T>, WorkerError>
+where
+    F: FnOnce(Ledger, Lease, Option<Operation>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, WorkerError>>,
+{
     let ledger = ledger(deps);
     let now = Utc::now();
     let ttl =
         chrono::Duration::seconds(i64::try_from(deps.config.ledger.lease_seconds).unwrap_or(60));
     let (lease, state) = match ledger
-        .acquire(&db.name, &run.0, now, now + ttl)
+        .acquire(name, &run.0, now, now + ttl)
         .await
-        .map_err(|e| ledger_error(&db.name, e))?
+        .map_err(|e| ledger_error(name, e))?
     {
         LeaseOutcome::Acquired(lease, state) => (lease, state),
         LeaseOutcome::Held(holder) => {
-            info!(database = %db.name, holder = %holder.owner, "lease held by another run: doing nothing");
-            return Ok(lease_held(db, req, holder));
+            info!(database = %name, holder = %holder.owner, "lease held by another run: doing nothing");
+            return Ok(Leased::Held(holder));
         }
     };
     let open = match &state.open_operation {
-        Some(sk) => match ledger.operation(&db.name, sk).await {
+        Some(sk) => match ledger.operation(name, sk).await {
             // a pointer to a closed operation (a close whose pointer was not cleared): cleared
             Ok(Some(op)) if op.state != OperationState::Open => ledger
-                .clear_pointer(&db.name, sk)
+                .clear_pointer(name, sk)
                 .await
                 .map(|()| None)
-                .map_err(|e| ledger_error(&db.name, e)),
-            other => other.map_err(|e| ledger_error(&db.name, e)),
+                .map_err(|e| ledger_error(name, e)),
+            other => other.map_err(|e| ledger_error(name, e)),
         },
         None => Ok(None),
     };
@@ -334,39 +465,24 @@ async fn run_failover(
             match tokio::time::timeout(every, ledger.renew(&lease, until)).await {
                 Ok(Ok(true)) => confirmed_until = until,
                 Ok(Ok(false)) => {
-                    return format!("the lease on `{}` was taken over by another run", db.name)
+                    return format!("the lease on `{name}` was taken over by another run")
                 }
                 Ok(Err(e)) => {
-                    warn!(database = %db.name, error = %e, "the lease could not be renewed")
+                    warn!(database = %name, error = %e, "the lease could not be renewed")
                 }
-                Err(_) => warn!(database = %db.name, "the lease renewal did not answer in time"),
+                Err(_) => warn!(database = %name, "the lease renewal did not answer in time"),
             }
             let next = chrono::Duration::from_std(every).unwrap_or(ttl / 3);
             if Utc::now() + next >= confirmed_until {
                 return format!(
-                    "the lease on `{}` could not be renewed and lapses at {confirmed_until}",
-                    db.name
+                    "the lease on `{name}` could not be renewed and lapses at {confirmed_until}"
                 );
             }
         }
     };
     let work = async {
         match open {
-            Ok(open) => {
-                Box::pin(act(
-                    deps,
-                    db,
-                    req,
-                    started,
-                    run_deadline,
-                    &ledger,
-                    &lease,
-                    open,
-                    run,
-                    resumed,
-                ))
-                .await
-            }
+            Ok(open) => work(ledger.clone(), lease.clone(), open).await,
             Err(e) => Err(e),
         }
     };
@@ -374,17 +490,16 @@ async fn run_failover(
     let result = tokio::select! {
         r = work => r,
         lost = heartbeat => {
-            warn!(database = %db.name, reason = %lost, "stopping: the lease is lost");
+            warn!(database = %name, reason = %lost, "stopping: the lease is lost");
             Err(WorkerError::Conflict(format!(
-                "failover of `{}` stopped: {lost}; the run that holds it now (or the next reconcile pass) goes on",
-                db.name
+                "the run on `{name}` stopped: {lost}; the run that holds it now (or the next reconcile pass) goes on"
             )))
         }
     };
     if let Err(e) = ledger.release(&lease).await {
-        warn!(database = %db.name, error = %e, "the lease could not be released: it expires by itself");
+        warn!(database = %name, error = %e, "the lease could not be released: it expires by itself");
     }
-    result
+    result.map(Leased::Ran)
 }
 
 /// The report of a run that did not get the lease.
@@ -734,6 +849,7 @@ pub async fn reconcile_all_at(
     now: DateTime<Utc>,
 ) -> Result<ReconcileReport, WorkerError> {
     let dbs: Vec<&ProtectedDatabase> = match only {
+        Some(name) if deps.config.aurora(name).is_some() => vec![],
         Some(name) => vec![database(&deps.config, name)?],
         None => deps.config.databases.iter().collect(),
     };
@@ -748,9 +864,29 @@ pub async fn reconcile_all_at(
                 unreachable_passes: None,
                 error: Some(e.to_string()),
                 report: None,
+                aurora_report: None,
             })
-    }))
-    .await;
+    }));
+    let aurora: Vec<&AuroraGlobalDatabase> = match only {
+        Some(name) => deps.config.aurora(name).into_iter().collect(),
+        None => deps.config.aurora_global.iter().collect(),
+    };
+    let aurora_entries = join_all(aurora.iter().map(|db| async move {
+        Box::pin(reconcile_aurora(deps, db, time_left, run, now))
+            .await
+            .unwrap_or_else(|e| ReconcileEntry {
+                database: db.name.clone(),
+                action: "failed".into(),
+                outcome: None,
+                operation_id: None,
+                unreachable_passes: None,
+                error: Some(e.to_string()),
+                report: None,
+                aurora_report: None,
+            })
+    }));
+    let (mut entries, aurora_entries) = futures::join!(entries, aurora_entries);
+    entries.extend(aurora_entries);
     Ok(ReconcileReport { databases: entries })
 }
 
@@ -781,6 +917,7 @@ pub async fn reconcile(
         unreachable_passes: None,
         error: None,
         report: None,
+        aurora_report: None,
     };
     if let Some(sk) = &state.open_operation {
         if state.leased_at(now) {
@@ -868,6 +1005,73 @@ pub async fn reconcile(
         operation_id: report.operation_id.clone(),
         report: Some(Box::new(report)),
         ..watching
+    })
+}
+
+/// The reconcile pass for one Aurora global database: advance its open operation (a switchover
+/// or failover run with the operation's own request). Aurora has no DR-region detection: the
+/// global database's own failover needs a person or an alarm.
+///
+/// # Errors
+/// [`WorkerError`] of the ledger or of the run.
+pub async fn reconcile_aurora(
+    deps: &Deps,
+    db: &AuroraGlobalDatabase,
+    time_left: Option<Duration>,
+    run: &RunId,
+    now: DateTime<Utc>,
+) -> Result<ReconcileEntry, WorkerError> {
+    let ledger = ledger(deps);
+    let state = ledger
+        .state(&db.name)
+        .await
+        .map_err(|e| ledger_error(&db.name, e))?;
+    let entry = |action: &str| ReconcileEntry {
+        database: db.name.clone(),
+        action: action.into(),
+        outcome: None,
+        operation_id: None,
+        unreachable_passes: None,
+        error: None,
+        report: None,
+        aurora_report: None,
+    };
+    let Some(sk) = &state.open_operation else {
+        return Ok(entry("idle"));
+    };
+    if state.leased_at(now) {
+        return Ok(entry("lease_held"));
+    }
+    let Some(op) = ledger
+        .operation(&db.name, sk)
+        .await
+        .map_err(|e| ledger_error(&db.name, e))?
+    else {
+        return Ok(entry("idle"));
+    };
+    if op.state != OperationState::Open {
+        ledger
+            .clear_pointer(&db.name, sk)
+            .await
+            .map_err(|e| ledger_error(&db.name, e))?;
+        return Ok(entry("idle"));
+    }
+    let report = Box::pin(aurora::run(
+        deps,
+        db,
+        op.kind,
+        &op.request,
+        Utc::now(),
+        time_left,
+        run,
+        true,
+    ))
+    .await?;
+    Ok(ReconcileEntry {
+        outcome: Some(report.outcome),
+        operation_id: Some(op.operation_id),
+        aurora_report: Some(Box::new(report)),
+        ..entry("advanced")
     })
 }
 

@@ -312,6 +312,9 @@ pub struct ReconcileEntry {
     /// The run's report, when one ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<Box<FailoverReport>>,
+    /// The run's report, when one ran on an Aurora global database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aurora_report: Option<Box<crate::AuroraReport>>,
 }
 
 /// The `status` report.
@@ -344,6 +347,8 @@ pub struct OpenOperation {
 pub enum StatusEntry {
     /// What was observed, and whether the old primary is fenced.
     Observed(Box<ObservedStatus>),
+    /// An Aurora global database.
+    Aurora(Box<AuroraStatus>),
     /// The replica or a record could not be read.
     Unreadable {
         /// The database.
@@ -351,6 +356,35 @@ pub enum StatusEntry {
         /// The error.
         error: String,
     },
+}
+
+/// An Aurora global database's `status`: its members and their roles, the secondary's lag, what
+/// a failover and a switchover would do now, and whether the configuration matches reality.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuroraStatus {
+    /// The database.
+    pub database: String,
+    /// Always `aurora_global`.
+    pub kind: &'static str,
+    /// What was observed (global database, both clusters, lag, alarms, health check, records).
+    pub observation: pilotlight::plan::aurora::AuroraObservation,
+    /// Each member's role: `{"cluster_arn", "role": "writer" | "reader"}`.
+    pub members: Vec<serde_json::Value>,
+    /// What an alarm's failover would decide now (nothing is done).
+    pub failover_plan: pilotlight::plan::aurora::AuroraDecision,
+    /// What a `switchover` would decide now.
+    pub switchover_plan: pilotlight::plan::aurora::AuroraDecision,
+    /// Set when the writer is not the configured `primary` (after a switchover or failover, the
+    /// configuration's `primary` and `secondary` are to be swapped: README, "Aurora global
+    /// databases").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configuration_disagrees: Option<String>,
+    /// The open operation in the ledger, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_operation: Option<OpenOperation>,
+    /// Who holds the database's lease now, if anyone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_holder: Option<LeaseHolder>,
 }
 
 /// One database's `status`: the observation, and the fencing of the old primary.

@@ -102,6 +102,31 @@ impl<'a> MetricRef<'a> {
         }
     }
 
+    /// `AWS/RDS` `AuroraGlobalDBRPOLag` (milliseconds) of an Aurora global database's secondary
+    /// cluster, Maximum: how far it is behind on user transactions (Aurora PostgreSQL, Aurora
+    /// MySQL 3.04+/2.12+;
+    /// <https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.AuroraMonitoring.Metrics.html>).
+    /// Read with the `DBClusterIdentifier` dimension.
+    pub fn aurora_rpo_lag(cluster_id: &'a str) -> Self {
+        Self {
+            namespace: "AWS/RDS",
+            name: "AuroraGlobalDBRPOLag",
+            dimension: ("DBClusterIdentifier", cluster_id),
+            statistic: Statistic::Maximum,
+        }
+    }
+
+    /// `AWS/RDS` `AuroraGlobalDBReplicationLag` (milliseconds) of a secondary cluster, Maximum:
+    /// the storage replication lag, for engines without `AuroraGlobalDBRPOLag`.
+    pub fn aurora_replication_lag(cluster_id: &'a str) -> Self {
+        Self {
+            namespace: "AWS/RDS",
+            name: "AuroraGlobalDBReplicationLag",
+            dimension: ("DBClusterIdentifier", cluster_id),
+            statistic: Statistic::Maximum,
+        }
+    }
+
     /// `AWS/Route53` `HealthCheckStatus` of `health_check_id`, Minimum.
     pub fn health_check(health_check_id: &'a str) -> Self {
         Self {

@@ -12,6 +12,7 @@
 //! <https://docs.aws.amazon.com/sdk-for-rust/latest/dg/retries.html>); nothing here loops on an
 //! error.
 
+pub mod aurora;
 pub mod cloudwatch;
 pub mod dynamodb;
 pub mod lambda;

@@ -6,8 +6,84 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::aurora::{self, AuroraGlobalDatabase};
 use super::names::{DbInstanceId, HostedZoneId, Region};
 use super::{invalid, ConfigError};
+
+/// One entry of `databases[]`: an RDS primary and its cross-region read replica (`kind` absent or
+/// `"rds_replica"`), or an Aurora global database (`"kind": "aurora_global"`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum DatabaseEntry {
+    /// An RDS primary and its cross-region read replica.
+    Replica(ProtectedDatabase),
+    /// An Aurora global database.
+    AuroraGlobal(AuroraGlobalDatabase),
+}
+
+impl<'de> Deserialize<'de> for DatabaseEntry {
+    /// Dispatch on `kind`, keeping the inner field's path in the message (`primary.cluster_id:
+    /// missing field`), which the outer path (`databases[1]`) prefixes.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        let kind = value
+            .get("kind")
+            .map(|k| k.as_str().map(str::to_owned).ok_or(k.to_string()));
+        let inner = |e: serde_path_to_error::Error<serde_json::Error>| {
+            D::Error::custom(format!("{}: {}", e.path(), e.inner()))
+        };
+        match kind {
+            None => serde_path_to_error::deserialize(value)
+                .map(Self::Replica)
+                .map_err(inner),
+            Some(Ok(k)) if k == "rds_replica" => {
+                if let Some(o) = value.as_object_mut() {
+                    o.remove("kind");
+                }
+                serde_path_to_error::deserialize(value)
+                    .map(Self::Replica)
+                    .map_err(inner)
+            }
+            Some(Ok(k)) if k == "aurora_global" => serde_path_to_error::deserialize(value)
+                .map(Self::AuroraGlobal)
+                .map_err(inner),
+            Some(Ok(k)) | Some(Err(k)) => Err(D::Error::custom(format!(
+                "kind: `{k}` is not a kind of database: use `rds_replica` (the default) or `aurora_global`"
+            ))),
+        }
+    }
+}
+
+impl DatabaseEntry {
+    fn name(&self) -> &str {
+        match self {
+            Self::Replica(d) => &d.name,
+            Self::AuroraGlobal(d) => &d.name,
+        }
+    }
+
+    fn alarms(&self) -> &[AlarmRef] {
+        match self {
+            Self::Replica(d) => &d.alarms,
+            Self::AuroraGlobal(d) => &d.alarms,
+        }
+    }
+
+    fn health_check_id(&self) -> Option<&String> {
+        match self {
+            Self::Replica(d) => d.health_check_id.as_ref(),
+            Self::AuroraGlobal(d) => d.health_check_id.as_ref(),
+        }
+    }
+
+    fn rpo_budget_seconds(&self) -> u64 {
+        match self {
+            Self::Replica(d) => d.rpo_budget_seconds,
+            Self::AuroraGlobal(d) => d.rpo_budget_seconds,
+        }
+    }
+}
 
 /// One database that pilotlight fails over: an RDS primary and its cross-region read replica.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,7 +212,7 @@ pub struct AlarmRef {
 }
 
 /// Check `databases`: at least one; names, alarms and health checks unique; each database sound.
-pub(super) fn validate(databases: &[ProtectedDatabase]) -> Result<(), ConfigError> {
+pub(super) fn validate(databases: &[DatabaseEntry]) -> Result<(), ConfigError> {
     if databases.is_empty() {
         return Err(invalid(
             "databases",
@@ -148,11 +224,18 @@ pub(super) fn validate(databases: &[ProtectedDatabase]) -> Result<(), ConfigErro
     let mut health_checks = HashSet::new();
     for (i, db) in databases.iter().enumerate() {
         let at = |field: &str| format!("databases[{i}].{field}");
-        if !names.insert(db.name.as_str()) {
-            return Err(invalid(at("name"), format!("`{}` is used twice", db.name)));
+        if !names.insert(db.name()) {
+            return Err(invalid(
+                at("name"),
+                format!("`{}` is used twice", db.name()),
+            ));
         }
-        validate_one(db, &at)?;
-        for (j, a) in db.alarms.iter().enumerate() {
+        validate_common(db, &at)?;
+        match db {
+            DatabaseEntry::Replica(db) => validate_one(db, &at)?,
+            DatabaseEntry::AuroraGlobal(db) => aurora::validate_one(db, &at)?,
+        }
+        for (j, a) in db.alarms().iter().enumerate() {
             if !alarms.insert(a.name.as_str()) {
                 return Err(invalid(
                     at(&format!("alarms[{j}].name")),
@@ -163,7 +246,7 @@ pub(super) fn validate(databases: &[ProtectedDatabase]) -> Result<(), ConfigErro
                 ));
             }
         }
-        if let Some(hc) = &db.health_check_id {
+        if let Some(hc) = db.health_check_id() {
             if hc.is_empty() || !health_checks.insert(hc.as_str()) {
                 return Err(invalid(
                     at("health_check_id"),
@@ -175,20 +258,43 @@ pub(super) fn validate(databases: &[ProtectedDatabase]) -> Result<(), ConfigErro
     Ok(())
 }
 
-/// One database's own rules; `at` turns a field into its path.
-fn validate_one(db: &ProtectedDatabase, at: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
-    let name_ok = !db.name.is_empty()
-        && db.name.len() <= 63
-        && db
-            .name
+/// The rules every kind of entry shares: the name, the alarms or health check, the RPO budget.
+fn validate_common(db: &DatabaseEntry, at: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+    let name = db.name();
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !name_ok {
         return Err(invalid(
             at("name"),
-            format!("`{}` must be 1-63 of [A-Za-z0-9_-]", db.name),
+            format!("`{name}` must be 1-63 of [A-Za-z0-9_-]"),
         ));
     }
+    if db.alarms().is_empty() && db.health_check_id().is_none() {
+        return Err(invalid(
+            at("alarms"),
+            "at least one alarm or a `health_check_id` is required to know the primary is down",
+        ));
+    }
+    if let Some(j) = db.alarms().iter().position(|a| a.name.is_empty()) {
+        return Err(invalid(
+            at(&format!("alarms[{j}].name")),
+            "must not be empty",
+        ));
+    }
+    if db.rpo_budget_seconds() == 0 {
+        return Err(invalid(
+            at("rpo_budget_seconds"),
+            "must be at least 1 second",
+        ));
+    }
+    Ok(())
+}
+
+/// An RDS replica pair's own rules; `at` turns a field into its path.
+fn validate_one(db: &ProtectedDatabase, at: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
     if let Some(d) = &db.dr_detection {
         if !matches!(db.fencing, Fencing::SecurityGroup { .. }) {
             return Err(invalid(
@@ -216,19 +322,15 @@ fn validate_one(db: &ProtectedDatabase, at: &dyn Fn(&str) -> String) -> Result<(
         ));
     }
     validate_records(&db.records, at)?;
-    if db.alarms.is_empty() && db.health_check_id.is_none() {
-        return Err(invalid(
-            at("alarms"),
-            "at least one alarm or a `health_check_id` is required to know the primary is down",
-        ));
-    }
-    if let Some(j) = db.alarms.iter().position(|a| a.name.is_empty()) {
-        return Err(invalid(
-            at(&format!("alarms[{j}].name")),
-            "must not be empty",
-        ));
-    }
-    if let Fencing::SecurityGroup { security_group_ids } = &db.fencing {
+    validate_fencing(&db.fencing, at)
+}
+
+/// `fencing.security_group_ids`: 1 to 5 well-formed `sg-` ids.
+pub(super) fn validate_fencing(
+    fencing: &Fencing,
+    at: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    if let Fencing::SecurityGroup { security_group_ids } = fencing {
         let well_formed = |g: &String| {
             g.strip_prefix("sg-").is_some_and(|h| {
                 (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit())
@@ -247,16 +349,14 @@ fn validate_one(db: &ProtectedDatabase, at: &dyn Fn(&str) -> String) -> Result<(
             ));
         }
     }
-    if db.rpo_budget_seconds == 0 {
-        return Err(invalid(
-            at("rpo_budget_seconds"),
-            "must be at least 1 second",
-        ));
-    }
     Ok(())
 }
 
-fn validate_records(records: &[DnsRecord], at: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+/// At least one record; each a `CNAME` with a name and a TTL in range.
+pub(super) fn validate_records(
+    records: &[DnsRecord],
+    at: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
     if records.is_empty() {
         return Err(invalid(
             at("records"),

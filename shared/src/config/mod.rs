@@ -5,6 +5,7 @@
 //! document, so a deployment sets it once. Unknown fields are rejected, so that a typo (`rpo_budget`)
 //! is an error at start-up and not a silently ignored safety limit.
 
+mod aurora;
 mod databases;
 mod failover;
 mod ledger;
@@ -16,10 +17,13 @@ mod snapshots;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use databases::{AlarmRef, DbInstanceRef, DnsRecord, DrDetection, Fencing, ProtectedDatabase};
+pub use aurora::{AuroraGlobalDatabase, AuroraGlobalKind, DbClusterRef};
+pub use databases::{
+    AlarmRef, DatabaseEntry, DbInstanceRef, DnsRecord, DrDetection, Fencing, ProtectedDatabase,
+};
 pub use failover::FailoverSettings;
 pub use ledger::LedgerSettings;
-pub use names::{DbInstanceId, HostedZoneId, Region, TopicArn};
+pub use names::{DbClusterId, DbInstanceId, HostedZoneId, Region, TopicArn};
 pub use notifications::{Notifications, WorkerFunctions};
 pub use retention::{RetentionOverride, RetentionSettings};
 pub use snapshots::{Discovery, SnapshotSettings};
@@ -56,11 +60,17 @@ pub enum ConfigError {
 }
 
 /// pilotlight's configuration: what it protects, where it reports, which functions do the work.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// In JSON, `databases[]` holds both kinds of protected database; here they are split by kind
+/// into [`Config::databases`] (RDS replica pairs) and [`Config::aurora_global`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(into = "RawConfig")]
 pub struct Config {
-    /// The protected databases, at least one; names unique.
+    /// The protected RDS databases (primary and cross-region read replica); names unique among
+    /// every kind.
     pub databases: Vec<ProtectedDatabase>,
+    /// The protected Aurora global databases (`"kind": "aurora_global"` in `databases[]`).
+    pub aurora_global: Vec<AuroraGlobalDatabase>,
     /// Where notifications go.
     pub notifications: Notifications,
     /// Names (or ARNs) of the worker functions the router invokes.
@@ -68,14 +78,46 @@ pub struct Config {
     /// The operations ledger: the audit trail and the per-database lease.
     pub ledger: LedgerSettings,
     /// Timing of the failover function; defaults suit a 15-minute Lambda timeout.
-    #[serde(default)]
     pub failover: FailoverSettings,
     /// Scheduled cross-region snapshot copy; defaults apply when absent.
-    #[serde(default)]
     pub snapshots: SnapshotSettings,
     /// Retention of pilotlight's snapshots; defaults apply when absent.
-    #[serde(default)]
     pub retention: RetentionSettings,
+}
+
+/// The document as written: `databases[]` with both kinds in one list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    databases: Vec<DatabaseEntry>,
+    notifications: Notifications,
+    functions: WorkerFunctions,
+    ledger: LedgerSettings,
+    #[serde(default)]
+    failover: FailoverSettings,
+    #[serde(default)]
+    snapshots: SnapshotSettings,
+    #[serde(default)]
+    retention: RetentionSettings,
+}
+
+impl From<Config> for RawConfig {
+    fn from(c: Config) -> Self {
+        Self {
+            databases: c
+                .databases
+                .into_iter()
+                .map(DatabaseEntry::Replica)
+                .chain(c.aurora_global.into_iter().map(DatabaseEntry::AuroraGlobal))
+                .collect(),
+            notifications: c.notifications,
+            functions: c.functions,
+            ledger: c.ledger,
+            failover: c.failover,
+            snapshots: c.snapshots,
+            retention: c.retention,
+        }
+    }
 }
 
 impl Config {
@@ -95,19 +137,52 @@ impl Config {
     /// [`ConfigError::Invalid`] when a value breaks a rule.
     pub fn from_json(raw: &str) -> Result<Self, ConfigError> {
         let mut de = serde_json::Deserializer::from_str(raw);
-        let config: Config =
+        let raw: RawConfig =
             serde_path_to_error::deserialize(&mut de).map_err(|e| ConfigError::Malformed {
                 var: CONFIG_ENV,
                 path: e.path().to_string(),
                 message: e.inner().to_string(),
             })?;
+        // the entries' rules with their places in the document
+        databases::validate(&raw.databases)?;
+        let (mut rds, mut aurora) = (vec![], vec![]);
+        for entry in raw.databases {
+            match entry {
+                DatabaseEntry::Replica(d) => rds.push(d),
+                DatabaseEntry::AuroraGlobal(d) => aurora.push(d),
+            }
+        }
+        let config = Config {
+            databases: rds,
+            aurora_global: aurora,
+            notifications: raw.notifications,
+            functions: raw.functions,
+            ledger: raw.ledger,
+            failover: raw.failover,
+            snapshots: raw.snapshots,
+            retention: raw.retention,
+        };
         config.validate()?;
         Ok(config)
     }
 
-    /// The protected database called `name`.
+    /// The protected RDS database called `name`.
     pub fn database(&self, name: &str) -> Option<&ProtectedDatabase> {
         self.databases.iter().find(|d| d.name == name)
+    }
+
+    /// The protected Aurora global database called `name`.
+    pub fn aurora(&self, name: &str) -> Option<&AuroraGlobalDatabase> {
+        self.aurora_global.iter().find(|d| d.name == name)
+    }
+
+    /// Every protected database's name, RDS first, in the document's order within each kind.
+    pub fn database_names(&self) -> Vec<&str> {
+        self.databases
+            .iter()
+            .map(|d| d.name.as_str())
+            .chain(self.aurora_global.iter().map(|d| d.name.as_str()))
+            .collect()
     }
 
     /// Every region pilotlight talks to RDS or CloudWatch in, sorted, without duplicates.
@@ -120,6 +195,7 @@ impl Config {
                     .into_iter()
                     .chain(d.alarms.iter().map(|a| a.region.clone()))
             })
+            .chain(self.aurora_global.iter().flat_map(|d| d.regions().cloned()))
             .chain(self.snapshots.dr_regions.iter().cloned())
             .chain(
                 self.snapshots
@@ -135,7 +211,6 @@ impl Config {
 
     /// Every section's rules, in the order of the document.
     fn validate(&self) -> Result<(), ConfigError> {
-        databases::validate(&self.databases)?;
         notifications::validate(&self.functions)?;
         ledger::validate(&self.ledger)?;
         snapshots::validate(&self.snapshots)?;

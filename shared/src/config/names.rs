@@ -99,6 +99,14 @@ checked_name!(
 );
 
 checked_name!(
+    /// An Aurora DB cluster identifier or global database (global cluster) identifier: the same
+    /// rules as a DB instance identifier (1–63 lowercase letters, digits and hyphens, starting with
+    /// a letter, no two hyphens in a row, not ending with one;
+    /// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateGlobalCluster.html>).
+    DbClusterId,
+    check_cluster_identifier
+);
+checked_name!(
     /// A Route 53 hosted zone id (`Z0123456789ABC`), held without the `/hostedzone/` prefix the
     /// API sometimes returns (accepted on input).
     HostedZoneId,
@@ -148,6 +156,12 @@ fn check_db_identifier(id: String) -> Result<String, String> {
             "`{id}` is not an RDS DB instance identifier (1-63 lowercase letters, digits, single hyphens, starting with a letter)"
         ))
     }
+}
+
+fn check_cluster_identifier(id: String) -> Result<String, String> {
+    check_db_identifier(id.clone()).map_err(|_| {
+        format!("`{id}` is not an Aurora DB cluster identifier (1-63 lowercase letters, digits, single hyphens, starting with a letter)")
+    })
 }
 
 fn check_hosted_zone_id(id: String) -> Result<String, String> {

@@ -6,7 +6,7 @@ use tracing::warn;
 
 use crate::aws::cloudwatch::MetricRef;
 use crate::aws::{cloudwatch, rds, route53, AwsError, Clients};
-use crate::config::{FailoverSettings, ProtectedDatabase};
+use crate::config::{AlarmRef, FailoverSettings, ProtectedDatabase};
 use crate::plan::failover::{
     AlarmState, FailureOnset, HealthCheckState, InstanceState, LagPoint, Observation,
     PrimaryActivity,
@@ -107,15 +107,15 @@ pub async fn observe(
             .unwrap_or_else(|e| (Err(e.to_string()), true))
     };
     let alarms = async {
-        cut(bound, "DescribeAlarms", alarms(clients, db))
+        cut(bound, "DescribeAlarms", alarms(clients, &db.alarms))
             .await
-            .unwrap_or_else(|e| unknown_alarms(db, &e))
+            .unwrap_or_else(|e| unknown_alarms(&db.alarms, &e))
     };
     let health_check = async {
         cut(
             bound,
             "GetHealthCheckStatus",
-            health_check(&clients.route53, db),
+            health_check(&clients.route53, db.health_check_id.as_deref()),
         )
         .await
         .unwrap_or_else(|e| db.health_check_id.as_ref().map(|_| Err(e.to_string())))
@@ -198,14 +198,14 @@ pub async fn observe(
 
 /// How long before the alarm the failure may have begun (health check interval × failure
 /// threshold + the alarm's evaluation periods; minutes in practice), in minutes.
-const ONSET_MARGIN_MINUTES: i64 = 30;
+pub(crate) const ONSET_MARGIN_MINUTES: i64 = 30;
 
 /// Minutes of the primary's `TransactionLogsGeneration` before the onset that decide "idle".
 const ACTIVITY_MINUTES: i64 = 15;
 
 /// The first minute of the trailing run of unhealthy (`< 1`) `HealthCheckStatus` minutes; `None`
 /// when the newest minute is healthy or there is no datapoint.
-fn unhealthy_since(points: &[(DateTime<Utc>, f64)]) -> Option<DateTime<Utc>> {
+pub(crate) fn unhealthy_since(points: &[(DateTime<Utc>, f64)]) -> Option<DateTime<Utc>> {
     let mut since = None;
     for (at, v) in points.iter().rev() {
         if *v < 1.0 {
@@ -256,7 +256,7 @@ async fn primary(
 }
 
 /// A metric's datapoints in `region`.
-async fn metric(
+pub(crate) async fn metric(
     clients: &Clients,
     region: &str,
     metric: MetricRef<'_>,
@@ -270,7 +270,7 @@ async fn metric(
 }
 
 /// `fut`, or an unreachable [`AwsError`] of `operation` when it takes longer than `bound`.
-async fn cut<T>(
+pub(crate) async fn cut<T>(
     bound: std::time::Duration,
     operation: &'static str,
     fut: impl std::future::Future<Output = T>,
@@ -289,8 +289,8 @@ async fn cut<T>(
 }
 
 /// Every alarm unknown, with `e`.
-fn unknown_alarms(db: &ProtectedDatabase, e: &AwsError) -> Vec<AlarmState> {
-    db.alarms
+pub(crate) fn unknown_alarms(alarms: &[AlarmRef], e: &AwsError) -> Vec<AlarmState> {
+    alarms
         .iter()
         .map(|a| AlarmState {
             name: a.name.clone(),
@@ -303,13 +303,12 @@ fn unknown_alarms(db: &ProtectedDatabase, e: &AwsError) -> Vec<AlarmState> {
 
 /// Every configured alarm's state, one `DescribeAlarms` per region; an alarm whose region cannot
 /// be read has an unknown state and the error.
-async fn alarms(clients: &Clients, db: &ProtectedDatabase) -> Vec<AlarmState> {
-    let mut regions: Vec<&str> = db.alarms.iter().map(|a| &*a.region).collect();
+pub(crate) async fn alarms(clients: &Clients, configured: &[AlarmRef]) -> Vec<AlarmState> {
+    let mut regions: Vec<&str> = configured.iter().map(|a| &*a.region).collect();
     regions.sort_unstable();
     regions.dedup();
     let per_region = join_all(regions.into_iter().map(|region| async move {
-        let names: Vec<String> = db
-            .alarms
+        let names: Vec<String> = configured
             .iter()
             .filter(|a| a.region == region)
             .map(|a| a.name.clone())
@@ -335,11 +334,11 @@ async fn alarms(clients: &Clients, db: &ProtectedDatabase) -> Vec<AlarmState> {
 }
 
 /// The health check's checkers, when one is configured, or why they could not be read.
-async fn health_check(
+pub(crate) async fn health_check(
     r53: &aws_sdk_route53::Client,
-    db: &ProtectedDatabase,
+    id: Option<&str>,
 ) -> Option<Result<HealthCheckState, String>> {
-    let id = db.health_check_id.as_ref()?;
+    let id = id?;
     Some(
         route53::health_check_status(r53, id)
             .await

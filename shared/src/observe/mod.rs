@@ -4,8 +4,11 @@
 //!
 //! * [`failover`]: one protected database's primary, replica, replica lag, alarms, health check
 //!   and records.
+//! * [`aurora`]: one Aurora global database's members, roles, lag, alarms, health check and
+//!   records.
 //! * [`snapshots`]: the databases whose snapshots are kept (configured and tag-discovered), and
 //!   every region's manual snapshots.
 
+pub mod aurora;
 pub mod failover;
 pub mod snapshots;

@@ -4,10 +4,12 @@
 //!
 //! * [`route`]: a trigger (SNS alarm, EventBridge event, schedule, command) → a worker's command.
 //! * [`failover`]: what a failover must still do (refuse, promote, wait, repoint DNS).
+//! * [`aurora`]: the same for an Aurora global database (switchover or failover).
 //! * [`snapshot_copy`]: what to snapshot, copy and queue, and each DR region's RPO exposure.
 //! * [`retention`]: which of pilotlight's snapshots the policy keeps, and why.
 //! * [`snapshots`], [`status`]: the vocabulary they share (snapshots, tags, AWS statuses).
 
+pub mod aurora;
 pub mod failover;
 pub mod retention;
 pub mod route;

@@ -335,11 +335,20 @@ fn route_command(
     let function = match &command {
         Command::Status { .. }
         | Command::Failover(_)
+        | Command::Switchover(_)
         | Command::Reconcile { .. }
         | Command::History { .. } => {
             if let Some(name) = command.database() {
-                if config.database(name).is_none() {
+                if config.database(name).is_none() && config.aurora(name).is_none() {
                     return Err(WorkerError::UnknownDatabase(unknown_database(config, name)));
+                }
+            }
+            if let Command::Switchover(r) = &command {
+                if config.aurora(&r.database).is_none() {
+                    return Err(WorkerError::InvalidCommand(format!(
+                        "invalid command: `switchover` is for Aurora global databases (`\"kind\": \"aurora_global\"`); `{}` is an RDS read replica pair: use `failover`",
+                        r.database
+                    )));
                 }
             }
             config.functions.failover.clone()
@@ -361,18 +370,35 @@ fn route_command(
 /// logged): failing would make Lambda retry the event, and the router's own error alarm, in the
 /// same region, would feed the loop.
 fn route_alarm(config: &Config, alarm: AlarmTrigger) -> Result<Route, WorkerError> {
-    let db = config
+    // (name, alarms, health check) of every protected database, of both kinds
+    let watched: Vec<(&str, &[crate::config::AlarmRef], Option<&String>)> = config
         .databases
         .iter()
-        .find(|d| d.alarms.iter().any(|a| a.name == alarm.alarm_name))
+        .map(|d| {
+            (
+                d.name.as_str(),
+                d.alarms.as_slice(),
+                d.health_check_id.as_ref(),
+            )
+        })
+        .chain(config.aurora_global.iter().map(|d| {
+            (
+                d.name.as_str(),
+                d.alarms.as_slice(),
+                d.health_check_id.as_ref(),
+            )
+        }))
+        .collect();
+    let db = watched
+        .iter()
+        .find(|d| d.1.iter().any(|a| a.name == alarm.alarm_name))
         .or_else(|| {
-            alarm.health_check_id.as_ref().and_then(|hc| {
-                config
-                    .databases
-                    .iter()
-                    .find(|d| d.health_check_id.as_ref() == Some(hc))
-            })
-        });
+            alarm
+                .health_check_id
+                .as_ref()
+                .and_then(|hc| watched.iter().find(|d| d.2 == Some(hc)))
+        })
+        .map(|d| d.0);
     let Some(db) = db else {
         return Ok(Route::Ignore {
             reason: format!(
@@ -390,7 +416,7 @@ fn route_alarm(config: &Config, alarm: AlarmTrigger) -> Result<Route, WorkerErro
         return Ok(Route::Ignore {
             reason: format!(
                 "alarm `{}` of database `{}` is now `{}`: nothing to do",
-                alarm.alarm_name, db.name, alarm.state
+                alarm.alarm_name, db, alarm.state
             ),
         });
     }
@@ -398,7 +424,7 @@ fn route_alarm(config: &Config, alarm: AlarmTrigger) -> Result<Route, WorkerErro
         function: config.functions.failover.clone(),
         invocation: Invocation::Asynchronous,
         command: Command::Failover(FailoverRequest {
-            database: db.name.clone(),
+            database: db.to_owned(),
             dry_run: false,
             force: false,
             reason: None,
@@ -423,6 +449,6 @@ fn worker(
 
 /// The message for a database name that is not in the configuration.
 pub fn unknown_database(config: &Config, name: &str) -> String {
-    let known: Vec<&str> = config.databases.iter().map(|d| d.name.as_str()).collect();
+    let known = config.database_names();
     format!("unknown database `{name}`: the protected databases are {known:?}")
 }
