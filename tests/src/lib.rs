@@ -174,6 +174,20 @@ impl Emulator {
         );
     }
 
+    /// As [`Emulator::inject_fault`], only for requests whose path or body contains `matching`.
+    pub fn inject_fault_matching(&self, action: &str, count: u32, error: Value, matching: &str) {
+        self.control(
+            "POST",
+            "/faults",
+            Some(json!({"action": action, "count": count, "error": error, "match": matching})),
+        );
+    }
+
+    /// Clear every injected fault.
+    pub fn control_clear_faults(&self) {
+        self.control("DELETE", "/faults", None);
+    }
+
     /// Set a Route 53 health check's status (`Success` or `Failure`).
     pub fn set_health_check(&self, id: &str, status: &str) {
         self.control(
@@ -207,6 +221,17 @@ impl Emulator {
     /// takes) and/or `{"hold": true|false}` (stay `modifying` until released).
     pub fn set_promotions(&self, settings: Value) {
         self.control("PUT", "/promotions", Some(settings));
+    }
+
+    /// How Aurora global switchovers and failovers started from now on behave: `{"seconds": S}`
+    /// and/or `{"hold": true|false}` (`/_pilotlight/global-failovers`).
+    pub fn set_global_failovers(&self, settings: Value) {
+        self.control("PUT", "/global-failovers", Some(settings));
+    }
+
+    /// Finish every Aurora global switchover or failover in flight now.
+    pub fn release_global_failovers(&self) {
+        self.control("POST", "/global-failovers/release", Some(json!({})));
     }
 
     /// Finish every promotion in flight now.
@@ -913,4 +938,181 @@ pub async fn put_metric_series(
 /// Sleep helper for polling loops in tests.
 pub async fn pause(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// An Aurora global database on top of a [`Scenario`] (its zone, record, health check, alarm,
+/// topic and ledger): a primary cluster in [`PRIMARY_REGION`] and a secondary in [`DR_REGION`],
+/// each with one instance, members of the global database `<name>-global`; the record points at
+/// the primary cluster's endpoint, and the configuration holds one `aurora_global` entry.
+pub struct AuroraScenario {
+    /// The shared pieces; `base.config` is the Aurora configuration.
+    pub base: Scenario,
+    /// Global cluster id.
+    pub global_id: String,
+    /// Primary cluster ARN.
+    pub primary_arn: String,
+    /// Secondary cluster ARN.
+    pub secondary_arn: String,
+    /// Primary cluster endpoint.
+    pub primary_endpoint: String,
+    /// Secondary cluster endpoint.
+    pub secondary_endpoint: String,
+}
+
+impl AuroraScenario {
+    /// Build it; `secondary_version`: the secondary's engine version (the primary's is
+    /// `8.0.mysql_aurora.3.05.2`).
+    pub async fn create(
+        emu: &Emulator,
+        name: &str,
+        rpo_budget_seconds: u64,
+        secondary_version: &str,
+    ) -> Self {
+        let mut base = Scenario::create(emu, name, None, rpo_budget_seconds).await;
+        let global_id = format!("{name}-global");
+        let cluster = |rds: aws_sdk_rds::Client,
+                       id: String,
+                       version: String,
+                       global: Option<String>| async move {
+            let out = rds
+                .create_db_cluster()
+                .db_cluster_identifier(&id)
+                .engine("aurora-mysql")
+                .engine_version(version)
+                .master_username("pilotlight")
+                .master_user_password("not-a-secret-1")
+                .set_global_cluster_identifier(global)
+                .send()
+                .await
+                .expect("create cluster");
+            rds.create_db_instance()
+                .db_instance_identifier(format!("{id}-1"))
+                .db_cluster_identifier(&id)
+                .engine("aurora-mysql")
+                .db_instance_class("db.r6g.large")
+                .send()
+                .await
+                .expect("create cluster instance");
+            let c = out.db_cluster().expect("cluster");
+            (
+                c.db_cluster_arn().expect("arn").to_owned(),
+                c.endpoint().expect("endpoint").to_owned(),
+            )
+        };
+        let (primary_arn, primary_endpoint) = cluster(
+            base.aws.rds_primary.clone(),
+            format!("{name}-use1"),
+            "8.0.mysql_aurora.3.05.2".into(),
+            None,
+        )
+        .await;
+        base.aws
+            .rds_primary
+            .create_global_cluster()
+            .global_cluster_identifier(&global_id)
+            .source_db_cluster_identifier(&primary_arn)
+            .send()
+            .await
+            .expect("create global cluster");
+        let (secondary_arn, secondary_endpoint) = cluster(
+            base.aws.rds_dr.clone(),
+            format!("{name}-usw2"),
+            secondary_version.into(),
+            Some(global_id.clone()),
+        )
+        .await;
+        // the record points at the primary cluster
+        let record = aws_sdk_route53::types::ResourceRecordSet::builder()
+            .name(format!("{}.", base.record_name.trim_end_matches('.')))
+            .r#type(aws_sdk_route53::types::RrType::Cname)
+            .ttl(60)
+            .resource_records(
+                aws_sdk_route53::types::ResourceRecord::builder()
+                    .value(&primary_endpoint)
+                    .build()
+                    .expect("value"),
+            )
+            .build()
+            .expect("record");
+        base.aws
+            .route53
+            .change_resource_record_sets()
+            .hosted_zone_id(&base.zone_id)
+            .change_batch(
+                aws_sdk_route53::types::ChangeBatch::builder()
+                    .changes(
+                        aws_sdk_route53::types::Change::builder()
+                            .action(aws_sdk_route53::types::ChangeAction::Upsert)
+                            .resource_record_set(record)
+                            .build()
+                            .expect("change"),
+                    )
+                    .build()
+                    .expect("batch"),
+            )
+            .send()
+            .await
+            .expect("point the record at the primary cluster");
+        let mut doc: Value =
+            serde_json::from_str(&serde_json::to_string(&base.config).expect("json"))
+                .expect("json");
+        doc["databases"] = json!([{
+            "name": name,
+            "kind": "aurora_global",
+            "global_cluster_id": global_id,
+            "primary": {"region": PRIMARY_REGION, "cluster_id": format!("{name}-use1")},
+            "secondary": {"region": DR_REGION, "cluster_id": format!("{name}-usw2")},
+            "records": [{"hosted_zone_id": base.zone_id, "name": base.record_name, "type": "CNAME", "ttl": 60}],
+            "alarms": [{"name": base.alarm_name, "region": PRIMARY_REGION}],
+            "health_check_id": base.health_check_id,
+            "rpo_budget_seconds": rpo_budget_seconds
+        }]);
+        base.config = Config::from_json(&doc.to_string()).expect("aurora config");
+        emu.clear_requests();
+        Self {
+            base,
+            global_id,
+            primary_arn,
+            secondary_arn,
+            primary_endpoint,
+            secondary_endpoint,
+        }
+    }
+
+    /// `PutMetricData` of the secondary's `AuroraGlobalDBRPOLag` (milliseconds) at each of
+    /// `minutes_ago`.
+    pub async fn put_lag_ms(&self, ms: f64, minutes_ago: &[i64]) {
+        let points: Vec<(i64, f64)> = minutes_ago.iter().map(|m| (*m, ms)).collect();
+        put_metric_series(
+            &self.base.aws.cw_dr,
+            "AWS/RDS",
+            "AuroraGlobalDBRPOLag",
+            ("DBClusterIdentifier", &format!("{}-usw2", self.base.name)),
+            &points,
+        )
+        .await;
+    }
+
+    /// The writer's ARN, as the global database reports it.
+    pub async fn writer(&self) -> String {
+        let out = self
+            .base
+            .aws
+            .rds_dr
+            .describe_global_clusters()
+            .global_cluster_identifier(&self.global_id)
+            .send()
+            .await
+            .expect("describe global cluster");
+        out.global_clusters()
+            .first()
+            .and_then(|g| {
+                g.global_cluster_members()
+                    .iter()
+                    .find(|m| m.is_writer() == Some(true))
+            })
+            .and_then(|m| m.db_cluster_arn())
+            .unwrap_or_default()
+            .to_owned()
+    }
 }

@@ -821,7 +821,9 @@ impl AuroraRun<'_> {
         let copy = CopySnapshot {
             db_id: self.db.primary.cluster_id.to_string(),
             kind: DbKind::Cluster,
-            source_arn: source.arn.clone(),
+            // in the same region RDS takes the identifier (the `rds:` prefix of an automated
+            // snapshot included); an ARN is for a copy across regions
+            source_arn: source.id.clone(),
             source_id: source.id.clone(),
             region: self.db.primary.region.to_string(),
             target_id: copy_id.clone(),
