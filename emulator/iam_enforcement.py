@@ -255,34 +255,57 @@ def sam_parameters(config: dict[str, Any], account: str = ACCOUNT) -> dict[str, 
     """The SAM parameters (``infra/sam/template.yaml``) a person deploying pilotlight with this
     pilotlight configuration passes, derived as ``infra/README.md`` tells them to:
     ``NamePrefix`` from ``notifications.topic_arn`` (``<NamePrefix>-notifications``), the instance
-    ARNs, zones, normalized record names, alarm ARNs and health checks of ``databases``, and
+    ARNs of the RDS entries of ``databases`` (``kind`` absent or ``rds_replica``), the global
+    cluster ARNs (``arn:<partition>:rds::<account>:global-cluster:<id>``, no region) and the
+    primary and secondary cluster ARNs of the Aurora entries (``kind`` ``aurora_global``), the
+    zones, normalized record names, alarm ARNs and health checks of every entry, and
     ``KmsKeyArns`` from ``snapshots.kms_keys``."""
     topic = config["notifications"]["topic_arn"].rsplit(":", 1)[-1]
     prefix = topic[: -len("-notifications")] if topic.endswith("-notifications") else topic
     dbs = config.get("databases", [])
+    rds, aurora = [], []
+    for db in dbs:
+        kind = db.get("kind") or "rds_replica"
+        if kind == "rds_replica":
+            rds.append(db)
+        elif kind == "aurora_global":
+            aurora.append(db)
+        else:
+            raise ValueError(f"databases[].kind `{kind}` is not a kind of database (rds_replica, aurora_global)")
 
     def arn(ref: dict[str, str]) -> str:
         return f"arn:{PARTITION}:rds:{ref['region']}:{account}:db:{ref['instance_id']}"
 
+    def cluster_arn(ref: dict[str, str]) -> str:
+        return f"arn:{PARTITION}:rds:{ref['region']}:{account}:cluster:{ref['cluster_id']}"
+
+    def add(items: list[str], item: str) -> None:
+        if item not in items:
+            items.append(item)
+
     zones, names, alarms, checks = [], [], [], []
     for db in dbs:
-        for record in db.get("records", []):
-            zone = record["hosted_zone_id"].removeprefix("/hostedzone/")
-            if zone not in zones:
-                zones.append(zone)
-            name = record["name"].lower().rstrip(".")
-            if name not in names:
-                names.append(name)
-        for alarm in db.get("alarms", []):
+        for record in db.get("records") or []:
+            add(zones, record["hosted_zone_id"].removeprefix("/hostedzone/"))
+            add(names, record["name"].lower().rstrip("."))
+        for alarm in db.get("alarms") or []:
             alarms.append(f"arn:{PARTITION}:cloudwatch:{alarm['region']}:{account}:alarm:{alarm['name']}")
         if db.get("health_check_id"):
             checks.append(db["health_check_id"])
+    global_clusters: list[str] = []
+    clusters: list[str] = []
+    for db in aurora:
+        add(global_clusters, f"arn:{PARTITION}:rds::{account}:global-cluster:{db['global_cluster_id']}")
+        add(clusters, cluster_arn(db["primary"]))
+        add(clusters, cluster_arn(db["secondary"]))
     keys = list(((config.get("snapshots") or {}).get("kms_keys") or {}).values())
     return {
         "NamePrefix": prefix,
         "PilotlightConfig": json.dumps(config),
-        "PrimaryInstanceArns": ",".join(arn(db["primary"]) for db in dbs),
-        "ReplicaInstanceArns": ",".join(arn(db["replica"]) for db in dbs),
+        "PrimaryInstanceArns": ",".join(arn(db["primary"]) for db in rds),
+        "ReplicaInstanceArns": ",".join(arn(db["replica"]) for db in rds),
+        "AuroraGlobalClusterArns": ",".join(global_clusters),
+        "AuroraClusterArns": ",".join(clusters),
         "HostedZoneIds": ",".join(zones),
         "RecordNames": ",".join(names),
         "AlarmArns": ",".join(alarms),

@@ -14,7 +14,7 @@ Usage: python scripts/check-iam.py --calls CALLS.jsonl [--terraform POLICIES.jso
   to the emulator by ``scripts/check-infra.sh`` (read back with ``iam get-role-policy``). Without
   it the Terraform half is skipped with a message.
 * SAM: the template's role policies with every optional statement present (non-empty alarm,
-  health check and KMS key parameters).
+  health check, KMS key and Aurora global database parameters).
 
 Actions are compared at the action level (``rds:DescribeDBInstances``, wildcards such as
 ``kms:ReEncrypt*`` matched as IAM does); resources and conditions are enforced while the tests run.
@@ -66,6 +66,8 @@ def sam_policies() -> dict[str, list[dict]]:
         "PilotlightConfig": "{}",
         "PrimaryInstanceArns": arn,
         "ReplicaInstanceArns": arn.replace("us-east-1", "us-west-2"),
+        "AuroraGlobalClusterArns": "arn:aws:rds::123456789012:global-cluster:g",
+        "AuroraClusterArns": "arn:aws:rds:us-east-1:123456789012:cluster:c,arn:aws:rds:us-west-2:123456789012:cluster:c2",
         "HostedZoneIds": "Z1",
         "RecordNames": "db.example.internal",
         "AlarmArns": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:x",

@@ -250,9 +250,13 @@ apply_example() {
     -auto-approve -input=false -no-color "$@" >"$WORK/apply.log" 2>&1
 }
 
+# The example's Aurora global database (databases[] of kind aurora_global): the failover role's
+# Aurora statements exist only with one, and scripts/check-iam.py reads the applied role policies.
+AURORA_VAR='aurora_global_database={name = "ledger", global_cluster_id = "ledger-global", primary_cluster_id = "ledger-use1", secondary_cluster_id = "ledger-usw2", primary_endpoint = "ledger-use1.example.com"}'
+
 check_emulator_apply() {
   local copy=$WORK/apply/terraform dir=$WORK/apply/terraform/examples/complete
-  local vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts")
+  local vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts" -var "$AURORA_VAR")
   copy_terraform "$copy"
   make_placeholder_artifacts
   # Nothing from a developer's AWS configuration may leak into the run.
@@ -272,7 +276,7 @@ check_emulator_apply() {
     kill "$EMULATOR_PID" 2>/dev/null || true
     rm -f "$dir"/terraform.tfstate "$dir"/terraform.tfstate.backup
     start_emulator || return 1
-    vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts")
+    vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts" -var "$AURORA_VAR")
     if ! apply_example "$dir" "${vars[@]}"; then
       tail -n 40 "$WORK/apply.log" >&2
       return 1
@@ -286,6 +290,8 @@ check_emulator_apply() {
   for address in \
     'module.health_check.aws_route53_health_check.primary["orders"]' \
     'module.health_check.aws_cloudwatch_metric_alarm.primary_unhealthy["orders"]' \
+    'module.health_check.aws_route53_health_check.primary["ledger"]' \
+    'module.health_check.aws_cloudwatch_metric_alarm.primary_unhealthy["ledger"]' \
     'module.health_check.aws_sns_topic.alarms' \
     'module.pilotlight.aws_sns_topic.notifications' \
     'module.pilotlight.aws_sns_topic.alarms' \
@@ -312,7 +318,7 @@ check_emulator_apply() {
   [ "$missing" = 0 ]
 
   # A few resources read back through the AWS API, as a user would see them.
-  local account=123456789012 region=us-west-2 retention_role
+  local account=123456789012 region=us-west-2 retention_role failover_role
   # No reservation: failover's runs for one database are serialised by a lease in the ledger.
   expect "failover reserved concurrency (none)" \
     "$(aws_local $region lambda get-function-concurrency --function-name pilotlight-failover --query ReservedConcurrentExecutions)" None
@@ -336,8 +342,8 @@ check_emulator_apply() {
     "arn:aws:lambda:$region:$account:function:pilotlight-router${TAB}"'{"command":"reconcile","invoke":"async"}'
   expect "alarm-state-change rule matches only the configured alarms" \
     "$(aws_local $region events describe-rule --name pilotlight-alarm-state-change --query EventPattern |
-      "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["resources"])')" \
-    "['arn:aws:cloudwatch:us-east-1:$account:alarm:pilotlight-orders-primary-unhealthy']"
+      "$PYTHON" -c 'import json,sys; print(sorted(json.load(sys.stdin)["resources"]))')" \
+    "['arn:aws:cloudwatch:us-east-1:$account:alarm:pilotlight-ledger-primary-unhealthy', 'arn:aws:cloudwatch:us-east-1:$account:alarm:pilotlight-orders-primary-unhealthy']"
   expect "ledger table" \
     "$(aws_local $region dynamodb describe-table --table-name pilotlight-ledger --query \
       'Table.[BillingModeSummary.BillingMode, KeySchema[0].AttributeName, KeySchema[0].KeyType, KeySchema[1].AttributeName, KeySchema[1].KeyType, SSEDescription.Status, DeletionProtectionEnabled]')" \
@@ -348,6 +354,18 @@ check_emulator_apply() {
   expect "dead-letter queue encryption" \
     "$(aws_local $region sqs get-queue-attributes --attribute-names SqsManagedSseEnabled \
       --queue-url "$ENDPOINT/$account/pilotlight-failover-dlq" --query Attributes.SqsManagedSseEnabled)" true
+  failover_role=$(tf apply -chdir="$dir" output -json role_arns | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["failover"].split("/")[-1])')
+  expect "failover's Aurora statements name the configured global cluster and clusters" \
+    "$(aws_local $region iam get-role-policy --role-name "$failover_role" --policy-name failover --output json |
+      "$PYTHON" -c 'import json,sys
+doc = json.load(sys.stdin)["PolicyDocument"]
+doc = json.loads(doc) if isinstance(doc, str) else doc
+res = lambda r: sorted(r if isinstance(r, list) else [r])
+by_sid = {s["Sid"]: res(s["Resource"]) for s in doc["Statement"] if s.get("Sid")}
+print(by_sid["DescribeProtectedGlobalClusters"], by_sid["SwitchOverOrFailOverConfiguredGlobalClusters"], by_sid["FenceConfiguredClusters"], sep="\n")')" \
+    "['arn:aws:rds::$account:global-cluster:ledger-global']
+['arn:aws:rds::$account:global-cluster:ledger-global', 'arn:aws:rds:us-east-1:$account:cluster:ledger-use1', 'arn:aws:rds:us-west-2:$account:cluster:ledger-usw2']
+['arn:aws:rds:us-east-1:$account:cluster:ledger-use1', 'arn:aws:rds:us-west-2:$account:cluster:ledger-usw2']"
   retention_role=$(tf apply -chdir="$dir" output -json role_arns | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["retention"].split("/")[-1])')
   expect "retention deletes only tagged snapshots" \
     "$(aws_local $region iam get-role-policy --role-name "$retention_role" --policy-name retention --output json |

@@ -423,3 +423,58 @@ async fn bad_input_is_named_and_changes_nothing() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_old_primary_detached_as_a_writer_is_fenced_by_security_group_once() {
+    let emu = Emulator::start();
+    emu.set_global_failovers(json!({"seconds": 1}));
+    let s = AuroraScenario::create(&emu, "fen", 60, "8.0.mysql_aurora.3.05.2").await;
+    let mut doc: serde_json::Value = serde_json::to_value(&s.base.config).unwrap();
+    doc["databases"][0]["fencing"] =
+        json!({"mode": "security_group", "security_group_ids": ["sg-0123456789abcdef0"]});
+    let mut deps = s.base.failover_deps();
+    deps.config = pilotlight::config::Config::from_json(&doc.to_string()).expect("config");
+    deps.clients = s.base.role_clients("failover", &deps.config);
+    let r = run(&deps, OperationKind::Switchover, &switchover(&s, false)).await;
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    // a read-only secondary of the global database is fenced by Aurora itself
+    assert_eq!(emu.calls("ModifyDBCluster"), 0);
+    // someone detaches the old primary: a standalone cluster takes writes, a second writer
+    s.base
+        .aws
+        .rds_primary
+        .remove_from_global_cluster()
+        .global_cluster_identifier(&s.global_id)
+        .db_cluster_identifier(&s.primary_arn)
+        .send()
+        .await
+        .expect("detach");
+    let r = run(&deps, OperationKind::Switchover, &switchover(&s, false)).await;
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    assert!(
+        r.fencing
+            .as_deref()
+            .unwrap_or_default()
+            .contains("sg-0123456789abcdef0"),
+        "{r:#?}"
+    );
+    assert_eq!(emu.succeeded("ModifyDBCluster"), 1);
+    let groups = s
+        .base
+        .aws
+        .rds_primary
+        .describe_db_clusters()
+        .db_cluster_identifier("fen-use1")
+        .send()
+        .await
+        .expect("cluster");
+    let ids: Vec<&str> = groups.db_clusters()[0]
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .collect();
+    assert_eq!(ids, vec!["sg-0123456789abcdef0"]);
+    let again = run(&deps, OperationKind::Switchover, &switchover(&s, false)).await;
+    assert_eq!(again.outcome, Outcome::AlreadyFailedOver, "{again:#?}");
+    assert_eq!(emu.calls("ModifyDBCluster"), 1, "fenced once");
+}

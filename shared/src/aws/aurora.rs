@@ -6,8 +6,6 @@
 //! <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_SwitchoverGlobalCluster.html>,
 //! <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_GlobalCluster.html>.
 
-use aws_sdk_rds::error::ProvideErrorMetadata;
-
 use super::AwsError;
 use crate::plan::aurora::{
     ClusterRead, ClusterState, GlobalClusterState, GlobalFailover, GlobalMember,
@@ -29,7 +27,12 @@ pub async fn describe_global_cluster(
         .await
     {
         Ok(out) => out,
-        Err(e) if e.code() == Some("GlobalClusterNotFoundFault") => return Ok(None),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_global_cluster_not_found_fault()) =>
+        {
+            return Ok(None)
+        }
         Err(e) => return Err(AwsError::from_sdk("DescribeGlobalClusters", e)),
     };
     Ok(out.global_clusters().first().map(|g| GlobalClusterState {
@@ -81,7 +84,12 @@ pub async fn read_cluster(rds: &aws_sdk_rds::Client, id: &str) -> ClusterRead {
             }),
             None => ClusterRead::NotFound,
         },
-        Err(e) if e.code() == Some("DBClusterNotFoundFault") => ClusterRead::NotFound,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_db_cluster_not_found_fault()) =>
+        {
+            ClusterRead::NotFound
+        }
         Err(e) => {
             let e = AwsError::from_sdk("DescribeDBClusters", e);
             if e.transient() {
@@ -127,10 +135,12 @@ pub async fn switchover(
         .await
     {
         Ok(_) => Ok(GlobalCallOutcome::Started),
-        Err(e) if e.code() == Some("InvalidGlobalClusterStateFault") => Ok(
-            GlobalCallOutcome::AlreadyUnderWay(e.message().unwrap_or_default().to_owned()),
-        ),
-        Err(e) => Err(AwsError::from_sdk("SwitchoverGlobalCluster", e)),
+        Err(e) => match e.as_service_error() {
+            Some(s) if s.is_invalid_global_cluster_state_fault() => {
+                Ok(GlobalCallOutcome::AlreadyUnderWay(s.to_string()))
+            }
+            _ => Err(AwsError::from_sdk("SwitchoverGlobalCluster", e)),
+        },
     }
 }
 
@@ -153,10 +163,12 @@ pub async fn failover(
         .await
     {
         Ok(_) => Ok(GlobalCallOutcome::Started),
-        Err(e) if e.code() == Some("InvalidGlobalClusterStateFault") => Ok(
-            GlobalCallOutcome::AlreadyUnderWay(e.message().unwrap_or_default().to_owned()),
-        ),
-        Err(e) => Err(AwsError::from_sdk("FailoverGlobalCluster", e)),
+        Err(e) => match e.as_service_error() {
+            Some(s) if s.is_invalid_global_cluster_state_fault() => {
+                Ok(GlobalCallOutcome::AlreadyUnderWay(s.to_string()))
+            }
+            _ => Err(AwsError::from_sdk("FailoverGlobalCluster", e)),
+        },
     }
 }
 

@@ -1,6 +1,7 @@
 # A complete deployment: the health check in us-east-1 and pilotlight in the DR region, for the
-# database of events/config.example.json. With local_endpoint set, every call goes to a local
-# emulator with dummy credentials (scripts/check-infra.sh applies it against moto).
+# database of events/config.example.json and, when aurora_global_database is set, an Aurora global
+# database too. With local_endpoint set, every call goes to a local emulator with dummy credentials
+# (scripts/check-infra.sh applies it against moto).
 
 locals {
   local_mode    = var.local_endpoint != ""
@@ -9,6 +10,7 @@ locals {
   name_prefix   = "pilotlight"
   account       = data.aws_caller_identity.current.account_id
   partition     = data.aws_partition.current.partition
+  aurora        = var.aurora_global_database == null ? [] : [var.aurora_global_database]
 }
 
 provider "aws" {
@@ -77,9 +79,10 @@ module "health_check" {
   }
 
   name_prefix = local.name_prefix
-  databases = {
-    orders = { endpoint = var.primary_endpoint, port = 5432 }
-  }
+  databases = merge(
+    { orders = { endpoint = var.primary_endpoint, port = 5432 } },
+    { for a in local.aurora : a.name => { endpoint = a.primary_endpoint, port = a.port } },
+  )
 }
 
 module "pilotlight" {
@@ -95,16 +98,31 @@ module "pilotlight" {
 
   # The configuration the functions read; the names and ARNs below must agree with it.
   pilotlight_config = jsonencode({
-    databases = [{
-      name    = "orders"
-      primary = { region = var.primary_region, instance_id = var.primary_instance_id }
-      replica = { region = var.dr_region, instance_id = var.replica_instance_id }
-      records = [{ hosted_zone_id = var.hosted_zone_id, name = var.record_name, type = "CNAME", ttl = 60 }]
-      alarms  = [{ name = module.health_check.alarm_names["orders"], region = "us-east-1" }]
+    databases = concat(
+      [{
+        name    = "orders"
+        primary = { region = var.primary_region, instance_id = var.primary_instance_id }
+        replica = { region = var.dr_region, instance_id = var.replica_instance_id }
+        records = [{ hosted_zone_id = var.hosted_zone_id, name = var.record_name, type = "CNAME", ttl = 60 }]
+        alarms  = [{ name = module.health_check.alarm_names["orders"], region = "us-east-1" }]
 
-      health_check_id    = module.health_check.health_check_ids["orders"]
-      rpo_budget_seconds = 300
-    }]
+        health_check_id    = module.health_check.health_check_ids["orders"]
+        rpo_budget_seconds = 300
+      }],
+      # Applications on the global writer endpoint need no records: Aurora moves it.
+      [for a in local.aurora : {
+        name              = a.name
+        kind              = "aurora_global"
+        global_cluster_id = a.global_cluster_id
+        primary           = { region = var.primary_region, cluster_id = a.primary_cluster_id }
+        secondary         = { region = var.dr_region, cluster_id = a.secondary_cluster_id }
+        alarms            = [{ name = module.health_check.alarm_names[a.name], region = "us-east-1" }]
+
+        health_check_id    = module.health_check.health_check_ids[a.name]
+        rpo_budget_seconds = a.rpo_budget_seconds
+        fencing            = { mode = "none" }
+      }],
+    )
     notifications = { topic_arn = "arn:${local.partition}:sns:${var.dr_region}:${local.account}:${local.name_prefix}-notifications" }
     functions = {
       failover      = "${local.name_prefix}-failover"
@@ -123,6 +141,13 @@ module "pilotlight" {
   alarm_arns            = values(module.health_check.alarm_arns)
   health_check_ids      = values(module.health_check.health_check_ids)
   kms_key_arns          = values(var.snapshot_kms_keys)
+
+  # Global clusters have no region in their ARN.
+  aurora_global_cluster_arns = [for a in local.aurora : "arn:${local.partition}:rds::${local.account}:global-cluster:${a.global_cluster_id}"]
+  aurora_cluster_arns = flatten([for a in local.aurora : [
+    "arn:${local.partition}:rds:${var.primary_region}:${local.account}:cluster:${a.primary_cluster_id}",
+    "arn:${local.partition}:rds:${var.dr_region}:${local.account}:cluster:${a.secondary_cluster_id}",
+  ]])
 
   subscribe_health_alarm_topic = true
   health_alarm_topic_arn       = module.health_check.alarm_topic_arn

@@ -52,6 +52,25 @@ variable "record_name" {
   default     = "orders-db.example.internal"
 }
 
+variable "aurora_global_database" {
+  description = <<-EOT
+    An Aurora global database to protect as well (a databases[] entry of kind aurora_global), or
+    null for none: its name in the configuration, the global cluster's GlobalClusterIdentifier, its
+    primary cluster (in primary_region) and secondary cluster (in dr_region), and the host name the
+    Route 53 health check probes (the primary cluster's endpoint, reachable from the internet).
+  EOT
+  type = object({
+    name                 = string
+    global_cluster_id    = string
+    primary_cluster_id   = string
+    secondary_cluster_id = string
+    primary_endpoint     = string
+    port                 = optional(number, 3306)
+    rpo_budget_seconds   = optional(number, 60)
+  })
+  default = null
+}
+
 variable "snapshot_kms_keys" {
   description = "KMS key ARN re-encrypting copies of encrypted snapshots, by DR region (snapshots.kms_keys); add the source keys to the module's kms_key_arns too."
   type        = map(string)

@@ -16,6 +16,12 @@ locals {
   own_snapshot_arns         = "arn:${local.partition}:rds:*:${local.account}:snapshot:${var.managed_snapshot_prefix}*"
   own_cluster_snapshot_arns = "arn:${local.partition}:rds:*:${local.account}:cluster-snapshot:${var.managed_snapshot_prefix}*"
 
+  # Aurora global databases: both lists come from the same databases[] entries, and the Aurora
+  # statements need both. Aurora's unplanned-failover snapshots are automated snapshots named
+  # rds:unplanned-global-failover-<...>, in the old primary's region.
+  has_aurora                       = length(var.aurora_global_cluster_arns) > 0 && length(var.aurora_cluster_arns) > 0
+  unplanned_failover_snapshot_arns = "arn:${local.partition}:rds:*:${local.account}:cluster-snapshot:rds:unplanned-global-failover-*"
+
   policies = {
     router          = data.aws_iam_policy_document.router.json
     failover        = data.aws_iam_policy_document.failover.json
@@ -114,6 +120,68 @@ data "aws_iam_policy_document" "failover" {
     sid       = "DescribeProtectedInstances"
     actions   = ["rds:DescribeDBInstances"]
     resources = local.primary_and_replica_arns
+  }
+
+  # Aurora global databases (databases[] of kind aurora_global): read the global database and its
+  # clusters; switch over or fail over to the secondary (resource types cluster* and
+  # global-cluster*, both required); fence the old primary cluster (ModifyDBCluster
+  # VpcSecurityGroupIds, fencing security_group); keep Aurora's unplanned-failover snapshot of the
+  # old primary (DescribeDBClusterSnapshots of that cluster, acting on the cluster) as a copy, in
+  # its region, tagged on creation.
+  dynamic "statement" {
+    for_each = local.has_aurora ? [1] : []
+    content {
+      sid       = "DescribeProtectedGlobalClusters"
+      actions   = ["rds:DescribeGlobalClusters"]
+      resources = var.aurora_global_cluster_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.has_aurora ? [1] : []
+    content {
+      sid       = "DescribeProtectedClustersAndTheirSnapshots"
+      actions   = ["rds:DescribeDBClusters", "rds:DescribeDBClusterSnapshots"]
+      resources = var.aurora_cluster_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.has_aurora ? [1] : []
+    content {
+      sid       = "SwitchOverOrFailOverConfiguredGlobalClusters"
+      actions   = ["rds:SwitchoverGlobalCluster", "rds:FailoverGlobalCluster"]
+      resources = concat(var.aurora_global_cluster_arns, var.aurora_cluster_arns)
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.has_aurora ? [1] : []
+    content {
+      sid       = "FenceConfiguredClusters"
+      actions   = ["rds:ModifyDBCluster"]
+      resources = var.aurora_cluster_arns
+    }
+  }
+
+  # The source (Aurora's automated snapshot rds:unplanned-global-failover-...) and the copy
+  # (pilotlight-<db>-unplanned-...), in the old primary's region.
+  dynamic "statement" {
+    for_each = local.has_aurora ? [1] : []
+    content {
+      sid       = "CopyUnplannedFailoverSnapshots"
+      actions   = ["rds:CopyDBClusterSnapshot"]
+      resources = [local.unplanned_failover_snapshot_arns, local.own_cluster_snapshot_arns]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.has_aurora ? [1] : []
+    content {
+      sid       = "TagUnplannedFailoverSnapshotCopies"
+      actions   = ["rds:AddTagsToResource"]
+      resources = [local.own_cluster_snapshot_arns]
+    }
   }
 
   statement {

@@ -61,6 +61,28 @@ variable "replica_instance_arns" {
   }
 }
 
+variable "aurora_global_cluster_arns" {
+  description = "ARNs of the protected Aurora global databases (databases[] of kind aurora_global), which have no region: arn:aws:rds::ACCOUNT:global-cluster:GLOBAL_CLUSTER_ID. failover reads them, switches them over and fails them over. Empty (with aurora_cluster_arns) for none: no Aurora statement."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.aurora_global_cluster_arns : can(regex("^arn:[^:]+:rds::[0-9]{12}:global-cluster:[^:]+$", a))])
+    error_message = "aurora_global_cluster_arns must be global cluster ARNs, without a region: arn:aws:rds::ACCOUNT:global-cluster:ID."
+  }
+}
+
+variable "aurora_cluster_arns" {
+  description = "ARNs of the primary and secondary clusters of those global databases (arn:aws:rds:REGION:ACCOUNT:cluster:CLUSTER_ID), which failover reads, switches over or fails over to, fences (security groups) and whose unplanned-failover snapshots it copies. Empty for none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.aurora_cluster_arns : can(regex("^arn:[^:]+:rds:[a-z0-9-]+:[0-9]{12}:cluster:[^:]+$", a))])
+    error_message = "aurora_cluster_arns must be DB cluster ARNs: arn:aws:rds:REGION:ACCOUNT:cluster:ID."
+  }
+}
+
 variable "hosted_zone_ids" {
   description = "Route 53 hosted zone ids (Z...) holding the records failover repoints."
   type        = list(string)
@@ -112,7 +134,7 @@ variable "kms_key_arns" {
 }
 
 variable "managed_snapshot_prefix" {
-  description = "Identifier prefix of the snapshots pilotlight creates and copies (pilotlight-<db>-<time>): creating, copying, tagging and deleting are limited to snapshot:<prefix>*. Empty: any identifier."
+  description = "Identifier prefix of the snapshots pilotlight creates and copies (pilotlight-<db>-<time>, and failover's copies of Aurora's unplanned-failover snapshots, pilotlight-<db>-unplanned-<time>): creating, copying, tagging and deleting are limited to snapshot:<prefix>*. Empty: any identifier."
   type        = string
   default     = "pilotlight-"
 
