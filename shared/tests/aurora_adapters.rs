@@ -118,3 +118,36 @@ async fn a_failover_refused_by_iam_is_an_error_not_an_outcome() {
     assert_eq!(err.operation, "FailoverGlobalCluster");
     assert!(!err.transient(), "{err:?}");
 }
+
+#[tokio::test]
+async fn an_empty_failover_state_is_no_operation_under_way() {
+    use aws_sdk_rds::operation::describe_global_clusters::DescribeGlobalClustersOutput;
+    use aws_sdk_rds::types::{FailoverState, GlobalCluster, GlobalClusterMember};
+    let rule = mock!(aws_sdk_rds::Client::describe_global_clusters).then_output(|| {
+        DescribeGlobalClustersOutput::builder()
+            .global_clusters(
+                GlobalCluster::builder()
+                    .global_cluster_identifier("ledger-global")
+                    .status("available")
+                    .failover_state(FailoverState::builder().build())
+                    .global_cluster_members(
+                        GlobalClusterMember::builder()
+                            .db_cluster_arn(ARN)
+                            .is_writer(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let rds = mock_client!(aws_sdk_rds, [&rule]);
+    let g = aurora::describe_global_cluster(&rds, "ledger-global")
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(
+        g.failover, None,
+        "an empty FailoverState is no operation: {g:?}"
+    );
+    assert_eq!(g.writer(), Some(ARN));
+}

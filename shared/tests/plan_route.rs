@@ -389,3 +389,67 @@ fn a_command_cannot_carry_an_alarm_or_a_detection() {
     let err = route(&config, triggers[0].clone()).expect_err("forged detection");
     assert_eq!(err.error_type(), "InvalidCommand");
 }
+
+/// The example configuration with one Aurora global database, `ledger`, added.
+fn with_aurora() -> Config {
+    let mut doc: Value =
+        serde_json::from_str(include_str!("../../events/config.example.json")).expect("json");
+    doc["databases"].as_array_mut().expect("list").push(json!({
+        "name": "ledger",
+        "kind": "aurora_global",
+        "global_cluster_id": "ledger-global",
+        "primary": {"region": "us-east-1", "cluster_id": "ledger-use1"},
+        "secondary": {"region": "us-west-2", "cluster_id": "ledger-usw2"},
+        "alarms": [{"name": "ledger-primary-unhealthy", "region": "us-east-1"}],
+        "rpo_budget_seconds": 60
+    }));
+    Config::from_json(&doc.to_string()).expect("config with an aurora entry")
+}
+
+#[test]
+fn a_switchover_goes_to_the_failover_function_for_aurora_and_is_refused_for_an_rds_pair() {
+    let aurora = with_aurora();
+    let trigger = parse_trigger(&event("command-switchover-dry-run.json")).expect("parsed");
+    let routes: Vec<Route> = trigger
+        .into_iter()
+        .map(|t| route(&aurora, t).expect("routed"))
+        .collect();
+    assert!(
+        matches!(routes.as_slice(), [Route::Invoke { function, command: Command::Switchover(r), .. }] if function == "pilotlight-failover" && r.dry_run && r.database == "ledger"),
+        "{routes:?}"
+    );
+    let rds =
+        parse_trigger(&json!({"command": "switchover", "database": "orders"})).expect("parsed");
+    let err = route(&aurora, rds.into_iter().next().expect("one")).err();
+    assert!(
+        matches!(&err, Some(WorkerError::InvalidCommand(m)) if m.contains("RDS read replica pair")),
+        "{err:?}"
+    );
+    // without the aurora entry, `ledger` is unknown and the known names are listed
+    let unknown = parse_trigger(&event("command-switchover-dry-run.json")).expect("parsed");
+    let err = route(&config(), unknown.into_iter().next().expect("one")).err();
+    assert!(
+        matches!(&err, Some(WorkerError::UnknownDatabase(m)) if m.contains("orders")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn an_aurora_databases_alarm_asks_for_its_failover() {
+    let config = with_aurora();
+    let mut payload = event("sns-alarm-orders-alarm.json");
+    let raw = payload["Records"][0]["Sns"]["Message"]
+        .as_str()
+        .expect("message")
+        .replace("orders-primary-unhealthy", "ledger-primary-unhealthy");
+    payload["Records"][0]["Sns"]["Message"] = raw.into();
+    let routes: Vec<Route> = parse_trigger(&payload)
+        .expect("parsed")
+        .into_iter()
+        .map(|t| route(&config, t).expect("routed"))
+        .collect();
+    assert!(
+        matches!(routes.as_slice(), [Route::Invoke { command: Command::Failover(r), .. }] if r.database == "ledger" && r.trigger.is_some()),
+        "{routes:?}"
+    );
+}

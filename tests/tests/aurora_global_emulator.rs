@@ -73,7 +73,7 @@ async fn a_switchover_swaps_the_roles_repoints_the_record_once_and_a_rerun_chang
     );
 
     let report = run(&deps, OperationKind::Switchover, &switchover(&s, false)).await;
-    assert_eq!(report.outcome, Outcome::FailedOver, "{report:#?}");
+    assert_eq!(report.outcome, Outcome::SwitchedOver, "{report:#?}");
     assert_eq!(s.writer().await, s.secondary_arn);
     assert_eq!(
         s.base.record_values().await,
@@ -288,6 +288,18 @@ async fn duplicated_and_concurrent_alarms_fail_over_once_and_a_crash_after_the_c
     let ops = history(&deps, "dup", 5).await.expect("history").operations;
     assert_eq!(ops.len(), 1, "{ops:#?}");
     assert_eq!(ops[0].state, OperationState::Completed, "{:#?}", ops[0]);
+    // the crash after the call did not lose what the failover means: data may be lost (its RPO)
+    // and Aurora's snapshot of the old primary is kept
+    assert_eq!(ops[0].rpo_seconds, Some(1.0), "{:#?}", ops[0]);
+    assert!(ops[0].data_loss_failover_at.is_some(), "{:#?}", ops[0]);
+    assert!(
+        ops[0]
+            .held_snapshot
+            .as_deref()
+            .is_some_and(|h| h.contains("pilotlight-dup-unplanned-")),
+        "{:#?}",
+        ops[0]
+    );
     let results = s
         .base
         .notifications()
@@ -436,7 +448,7 @@ async fn an_old_primary_detached_as_a_writer_is_fenced_by_security_group_once() 
     deps.config = pilotlight::config::Config::from_json(&doc.to_string()).expect("config");
     deps.clients = s.base.role_clients("failover", &deps.config);
     let r = run(&deps, OperationKind::Switchover, &switchover(&s, false)).await;
-    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    assert_eq!(r.outcome, Outcome::SwitchedOver, "{r:#?}");
     // a read-only secondary of the global database is fenced by Aurora itself
     assert_eq!(emu.calls("ModifyDBCluster"), 0);
     // someone detaches the old primary: a standalone cluster takes writes, a second writer
@@ -450,7 +462,7 @@ async fn an_old_primary_detached_as_a_writer_is_fenced_by_security_group_once() 
         .await
         .expect("detach");
     let r = run(&deps, OperationKind::Switchover, &switchover(&s, false)).await;
-    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    assert_eq!(r.outcome, Outcome::SwitchedOver, "{r:#?}");
     assert!(
         r.fencing
             .as_deref()

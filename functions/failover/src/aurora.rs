@@ -28,15 +28,15 @@ use chrono::{DateTime, Utc};
 use pilotlight::aws::aurora::{self, GlobalCallOutcome};
 use pilotlight::aws::route53::{self, RecordChange};
 use pilotlight::aws::{rds, sns, AwsError};
-use pilotlight::command::{AlarmTrigger, FailoverRequest, SwitchoverRequest};
+use pilotlight::command::{AlarmTrigger, FailoverRequest};
 use pilotlight::config::AuroraGlobalDatabase;
 use pilotlight::error::WorkerError;
 use pilotlight::ledger::{brief, Operation, OperationKind, OperationState, StepRecord};
 use pilotlight::observe::aurora::observe_aurora;
 use pilotlight::plan::aurora::{
-    aurora_fence, decide_aurora, record_updates, unplanned_copy_id, unplanned_wait_over,
-    AuroraAction, AuroraDecision, AuroraFence, AuroraIntent, AuroraObservation, ClusterRead,
-    GlobalClusterState,
+    aurora_fence, decide_aurora, is_cluster, record_updates, unplanned_copy_id,
+    unplanned_wait_over, AuroraAction, AuroraDecision, AuroraFence, AuroraIntent,
+    AuroraObservation, ClusterRead, GlobalClusterState,
 };
 use pilotlight::plan::failover::{after_conflict, AfterConflict};
 use pilotlight::plan::snapshot_copy::CopySnapshot;
@@ -45,7 +45,10 @@ use serde::Serialize;
 use tracing::info;
 
 use crate::report::{NotifyEvent, Outcome};
-use crate::{error_policy, ledger_error, save, with_lease, Deps, Leased, Policy, RunId};
+use crate::{error_policy, ledger_error, opened_at, save, with_lease, Deps, Leased, Policy, RunId};
+
+/// `waiting_for` of a failover that only waits for Aurora's unplanned-failover snapshot.
+const SNAPSHOT_PENDING: &str = "unplanned-failover snapshot";
 
 /// The JSON report of an Aurora switchover or failover run (also the SNS message's `report`).
 #[derive(Debug, Clone, Serialize)]
@@ -54,8 +57,9 @@ pub struct AuroraReport {
     pub database: String,
     /// Always `aurora_global`.
     pub kind: &'static str,
-    /// `failover` or `switchover`: what was asked (a person's failover while the primary answers
-    /// is carried out as a switchover: see `decision`).
+    /// `failover` or `switchover`: the operation this run worked on (a request that finds one
+    /// open continues it; a person's failover while the primary answers is carried out as a
+    /// switchover: see `decision`).
     pub operation: OperationKind,
     /// The outcome.
     pub outcome: Outcome,
@@ -292,15 +296,9 @@ impl AuroraRun<'_> {
         &mut self.report
     }
 
-    /// The report, leaving a placeholder.
-    fn take_report(&mut self) -> AuroraReport {
-        let req = SwitchoverRequest {
-            database: self.db.name.clone(),
-            ..SwitchoverRequest::default()
-        }
-        .as_failover();
-        let empty = AuroraReport::placeholder(self.db, self.report.operation, &req);
-        std::mem::replace(&mut self.report, empty)
+    /// The report as it stands.
+    fn take_report(&self) -> AuroraReport {
+        self.report.clone()
     }
 
     fn record(&mut self, step: &str, detail: String) {
@@ -374,6 +372,32 @@ impl AuroraRun<'_> {
         let forced_by_person = req.force && req.trigger.is_none();
         // an open operation is continued with its own request (the same incident); a person's
         // forced failover takes it over
+        if resumed && open.is_none() {
+            // the operation the pass found closed meanwhile: nothing to advance
+            self.report.outcome = Outcome::AlreadyFailedOver;
+            return Ok(self.take_report());
+        }
+        let open = match open {
+            // a failover that only waits for Aurora's unplanned-failover snapshot does not hold
+            // up a person's new switchover (a failback): it is closed, the snapshot not kept
+            Some(mut op)
+                if !resumed
+                    && kind == OperationKind::Switchover
+                    && op.kind == OperationKind::Failover
+                    && op.waiting_for.as_deref() == Some(SNAPSHOT_PENDING) =>
+            {
+                op.add_steps(&[StepRecord {
+                    step: "snapshot_abandoned".into(),
+                    at: Utc::now(),
+                    detail: "a person's switchover closed this failover while Aurora's unplanned-failover snapshot was still awaited".into(),
+                }]);
+                op.held_snapshot = Some("none: the wait was ended by a switchover".into());
+                op.close(OperationState::Completed, Utc::now());
+                self.save(&op).await?;
+                None
+            }
+            other => other,
+        };
         let (kind, req, mut open) = match open {
             Some(mut op) if !resumed && forced_by_person && kind == OperationKind::Failover => {
                 op.kind = OperationKind::Failover;
@@ -404,13 +428,20 @@ impl AuroraRun<'_> {
                         self.report().operation_id = Some(seen.operation_id);
                         return Ok(self.take_report());
                     }
-                    // the same alarm delivered again after its operation closed: nothing to do
-                    (Some(seen), _) if seen.state != OperationState::Open => {
+                    // the same alarm delivered again after its operation completed: nothing to do
+                    (Some(seen), AuroraDecision::WriterMoved)
+                        if seen.state == OperationState::Completed && self.finished(&obs) =>
+                    {
                         self.report().operation_id = Some(seen.operation_id);
                         self.report().outcome = Outcome::AlreadyFailedOver;
                         return Ok(self.take_report());
                     }
-                    (Some(seen), _) => seen,
+                    // refused (or closed) before, and there is something to do now: reopened
+                    (Some(mut seen), _) => {
+                        seen.state = OperationState::Open;
+                        seen.closed_at = None;
+                        seen
+                    }
                     (None, AuroraDecision::WriterMoved) if self.finished(&obs) => {
                         // nothing open, nothing to do: the ledger is left as it is
                         self.report().outcome = Outcome::AlreadyFailedOver;
@@ -447,7 +478,7 @@ impl AuroraRun<'_> {
         }
         match &result {
             Ok(()) => match report.outcome {
-                Outcome::FailedOver | Outcome::AlreadyFailedOver => {
+                Outcome::FailedOver | Outcome::SwitchedOver | Outcome::AlreadyFailedOver => {
                     op.waiting_for = None;
                     op.close(OperationState::Completed, now);
                 }
@@ -484,7 +515,7 @@ impl AuroraRun<'_> {
     fn finished(&self, obs: &AuroraObservation) -> bool {
         let endpoint = obs.secondary.found().and_then(|c| c.endpoint.clone());
         let records_done = obs.records_error.is_none()
-            && endpoint.is_some_and(|e| record_updates(self.db, obs, &e).is_empty());
+            && endpoint.is_some_and(|e| record_updates(obs, &e).is_empty());
         records_done && matches!(aurora_fence(self.db, obs), AuroraFence::Done { .. })
     }
 
@@ -526,6 +557,15 @@ impl AuroraRun<'_> {
                     .clients
                     .rds(region)
                     .map_err(|e| WorkerError::InvalidCommand(e.to_string()))?;
+                // recorded before the call: a crash after it resumes knowing that data may be
+                // lost (the snapshot to keep, the RPO), and never calls again blindly
+                let before = op.data_loss_failover_at;
+                if action == AuroraAction::Failover && before.is_none() {
+                    op.data_loss_failover_at = Some(Utc::now());
+                }
+                op.waiting_for = Some("writer".into());
+                op.updated_at = Utc::now();
+                self.save(op).await?;
                 let outcome = match action {
                     AuroraAction::Switchover => {
                         aurora::switchover(rds, &self.db.global_cluster_id, &secondary.arn).await
@@ -533,25 +573,58 @@ impl AuroraRun<'_> {
                     AuroraAction::Failover => {
                         aurora::failover(rds, &self.db.global_cluster_id, &secondary.arn).await
                     }
-                }
-                .map_err(|e| self.aws(e))?;
+                };
+                let outcome = match outcome {
+                    Ok(o) => o,
+                    Err(e) => {
+                        if !e.transient() {
+                            // refused: nothing was started
+                            op.data_loss_failover_at = before;
+                        }
+                        return Err(self.aws(e));
+                    }
+                };
                 let detail = match &outcome {
                     GlobalCallOutcome::Started => format!(
                         "{call} to `{}` accepted (in {region})",
                         self.db.secondary.cluster_id
                     ),
                     GlobalCallOutcome::AlreadyUnderWay(m) => {
-                        format!("{call}: an operation is already under way ({m})")
+                        // ours (a concurrent or earlier call), or the global database is busy
+                        // with something else: read which
+                        let under_way =
+                            aurora::describe_global_cluster(rds, &self.db.global_cluster_id)
+                                .await
+                                .ok()
+                                .flatten()
+                                .and_then(|g| g.failover)
+                                .filter(|f| f.to_arn.as_deref() == Some(secondary.arn.as_str()));
+                        match under_way {
+                            Some(f) => {
+                                if !f.data_loss_allowed {
+                                    op.data_loss_failover_at = before;
+                                }
+                                format!(
+                                    "{call}: a {} to `{}` is already under way",
+                                    if f.data_loss_allowed {
+                                        "failover"
+                                    } else {
+                                        "switchover"
+                                    },
+                                    self.db.secondary.cluster_id
+                                )
+                            }
+                            None => {
+                                op.data_loss_failover_at = before;
+                                return Err(WorkerError::Refused(format!(
+                                    "`{}` is busy and not switching to `{}` ({m}): the next pass tries again",
+                                    self.db.global_cluster_id, self.db.secondary.cluster_id
+                                )));
+                            }
+                        }
                     }
                 };
                 self.record(call, detail);
-                if action == AuroraAction::Failover && op.data_loss_failover_at.is_none() {
-                    op.data_loss_failover_at = Some(Utc::now());
-                }
-                op.waiting_for = Some("writer".into());
-                op.updated_at = Utc::now();
-                // recorded at once: a crash after the call resumes, never calls again blindly
-                self.save(op).await?;
                 Box::pin(self.wait_and_finish(op, req, started)).await
             }
             AuroraDecision::InProgress { reasons } => {
@@ -582,11 +655,11 @@ impl AuroraRun<'_> {
             {
                 Ok(Some(g)) => {
                     let writer = g.writer().map(str::to_owned);
+                    // no operation under way and the secondary is the writer (the global
+                    // database's status may stay busy while the old region is down)
                     let done = g.failover.is_none()
-                        && g.status == "available"
                         && writer.as_deref().is_some_and(|w| {
-                            w.ends_with(&format!(":cluster:{}", self.db.secondary.cluster_id))
-                                && w.contains(&format!(":{}:", self.db.secondary.region))
+                            is_cluster(w, &self.db.secondary.region, &self.db.secondary.cluster_id)
                         });
                     self.report().global_cluster = Some(g);
                     done
@@ -642,7 +715,7 @@ impl AuroraRun<'_> {
             pending.push("dns".into());
             self.notify(NotifyEvent::DnsPending).await;
         } else {
-            for update in record_updates(self.db, &obs, &endpoint) {
+            for update in record_updates(&obs, &endpoint) {
                 let comment = format!("pilotlight: `{}` to its new writer", self.db.name);
                 match route53::change_record(
                     &self.deps.clients.route53,
@@ -686,6 +759,7 @@ impl AuroraRun<'_> {
                     Err(e) if e.transient() => {
                         self.report().dns_pending = true;
                         pending.push("dns".into());
+                        self.notify(NotifyEvent::DnsPending).await;
                         break;
                     }
                     Err(e) => return Err(self.aws(e)),
@@ -751,25 +825,28 @@ impl AuroraRun<'_> {
                     self.record("snapshot_held", held.clone());
                     op.held_snapshot = Some(held);
                 }
-                None => pending.push("unplanned-failover snapshot".into()),
+                None => pending.push(SNAPSHOT_PENDING.into()),
             }
         }
         self.report().held_snapshot = op.held_snapshot.clone();
-        let failure = req
-            .trigger
-            .as_ref()
-            .and_then(|t| t.state_change_time)
-            .unwrap_or(op.opened_at);
-        if pending.is_empty() || pending.iter().all(|p| p == "unplanned-failover snapshot") {
-            let now = Utc::now();
-            let rto = now.signed_duration_since(failure).num_milliseconds() as f64 / 1000.0;
-            self.report().rto_seconds = Some(rto);
-            if self.report().rpo_seconds.is_none() {
-                self.report().rpo_seconds = op.rpo_seconds;
-            }
+        // the RTO is measured once: when the writer moved and DNS is in sync (a wait for the
+        // snapshot or for fencing afterwards is not part of it)
+        let serving = !pending.iter().any(|p| p.starts_with("dns"));
+        if serving && op.rto_seconds.is_none() {
+            let failure = failure_time(req, op.opened_at);
+            let rto = Utc::now().signed_duration_since(failure).num_milliseconds() as f64 / 1000.0;
+            op.rto_seconds = Some(rto);
+        }
+        self.report().rto_seconds = op.rto_seconds;
+        if self.report().rpo_seconds.is_none() {
+            self.report().rpo_seconds = op.rpo_seconds;
         }
         if pending.is_empty() {
-            self.report().outcome = Outcome::FailedOver;
+            self.report().outcome = if op.data_loss_failover_at.is_some() {
+                Outcome::FailedOver
+            } else {
+                Outcome::SwitchedOver
+            };
             self.notify(NotifyEvent::Result).await;
         } else {
             self.report().outcome = Outcome::InProgress;
@@ -795,16 +872,36 @@ impl AuroraRun<'_> {
                     .into()
             });
         }
+        let over = unplanned_wait_over(done_at, Utc::now());
         let rds = self.deps.clients.rds(&self.db.primary.region).ok()?;
         let bound = Duration::from_secs(self.deps.config.failover.observe_timeout_seconds);
-        let found = tokio::time::timeout(
+        let found = match tokio::time::timeout(
             bound,
             aurora::unplanned_snapshots(rds, &self.db.primary.cluster_id),
         )
         .await
-        .ok()?
-        .ok()?;
-        let Some(source) = found.iter().rev().find(|s| s.status == "available") else {
+        {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                self.record("snapshot_not_held", e.to_string());
+                return over.then(|| {
+                    format!(
+                        "none: the old primary's snapshots could not be read within 6 hours ({e})"
+                    )
+                });
+            }
+            Err(_) => {
+                return over
+                    .then(|| "none: the old primary's region did not answer within 6 hours".into())
+            }
+        };
+        // Aurora's snapshot of this failover (not an earlier drill's): the newest taken after it
+        let since = done_at - chrono::Duration::minutes(5);
+        let source = found
+            .iter()
+            .filter(|s| s.status == "available" && s.created_at.is_none_or(|t| t >= since))
+            .max_by_key(|s| s.created_at);
+        let Some(source) = source else {
             return unplanned_wait_over(done_at, Utc::now()).then(|| {
                 "none: Aurora took no unplanned-failover snapshot of the old primary within 6 hours".into()
             });
@@ -897,9 +994,7 @@ pub(crate) async fn status(
         })
         .unwrap_or_default();
     let configuration_disagrees = global.and_then(|g| g.writer()).and_then(|w| {
-        let configured = w.ends_with(&format!(":cluster:{}", db.primary.cluster_id))
-            && w.contains(&format!(":{}:", db.primary.region));
-        (!configured).then(|| {
+        (!is_cluster(w, &db.primary.region, &db.primary.cluster_id)).then(|| {
             format!(
                 "the writer is {w}, not the configured primary `{}` in {}: swap `primary` and `secondary` in the configuration once the operation is closed",
                 db.primary.cluster_id, db.primary.region
@@ -924,15 +1019,6 @@ pub(crate) async fn status(
         lease_holder,
         observation: obs,
     }))
-}
-
-/// When an operation of `req` opens: the alarm's state change (a duplicated delivery is the same
-/// operation), else `now`.
-fn opened_at(req: &FailoverRequest, now: DateTime<Utc>) -> DateTime<Utc> {
-    req.trigger
-        .as_ref()
-        .and_then(|t| t.state_change_time)
-        .unwrap_or(now)
 }
 
 impl AuroraReport {

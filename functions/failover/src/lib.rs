@@ -803,7 +803,7 @@ fn check_times(req: &FailoverRequest, now: DateTime<Utc>) -> Result<(), WorkerEr
 
 /// When an operation of `req` opens: the alarm's state change (a duplicated delivery is the same
 /// operation), the detection's first pass, else `now`.
-fn opened_at(req: &FailoverRequest, now: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn opened_at(req: &FailoverRequest, now: DateTime<Utc>) -> DateTime<Utc> {
     req.dr_detection
         .map(|d| d.since)
         .or_else(|| req.trigger.as_ref().and_then(|t| t.state_change_time))

@@ -14,6 +14,8 @@ use serde::Serialize;
 pub enum Outcome {
     /// This run finished the failover: the replica is the writer, DNS points to it and is in sync.
     FailedOver,
+    /// This run finished an Aurora switchover: the secondary is the writer, DNS in sync.
+    SwitchedOver,
     /// Nothing was left to do.
     AlreadyFailedOver,
     /// The checks said no; see `reasons`.
@@ -34,6 +36,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::FailedOver => "failed_over",
+            Outcome::SwitchedOver => "switched_over",
             Outcome::AlreadyFailedOver => "already_failed_over",
             Outcome::Refused => "refused",
             Outcome::InProgress => "in_progress",

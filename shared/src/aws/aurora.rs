@@ -49,15 +49,20 @@ pub async fn describe_global_cluster(
                 synchronization: m.synchronization_status().map(|s| s.as_str().to_owned()),
             })
             .collect(),
-        failover: g.failover_state().map(|f| GlobalFailover {
-            status: f
-                .status()
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default(),
-            from_arn: f.from_db_cluster_arn().map(str::to_owned),
-            to_arn: f.to_db_cluster_arn().map(str::to_owned),
-            data_loss_allowed: f.is_data_loss_allowed().unwrap_or(false),
-        }),
+        // "empty unless a switchover or failover is scheduled or in progress"
+        // (<https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_FailoverState.html>)
+        failover: g
+            .failover_state()
+            .filter(|f| f.status().is_some() && f.to_db_cluster_arn().is_some())
+            .map(|f| GlobalFailover {
+                status: f
+                    .status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                from_arn: f.from_db_cluster_arn().map(str::to_owned),
+                to_arn: f.to_db_cluster_arn().map(str::to_owned),
+                data_loss_allowed: f.is_data_loss_allowed().unwrap_or(false),
+            }),
     }))
 }
 
@@ -92,7 +97,8 @@ pub async fn read_cluster(rds: &aws_sdk_rds::Client, id: &str) -> ClusterRead {
         }
         Err(e) => {
             let e = AwsError::from_sdk("DescribeDBClusters", e);
-            if e.transient() {
+            // throttled is an answer: the region is up (no evidence the primary is gone)
+            if e.unreachable {
                 ClusterRead::Unreachable {
                     error: e.to_string(),
                 }
@@ -201,6 +207,8 @@ pub struct ClusterSnapshotRef {
     pub arn: String,
     /// `Status` (`creating`, `available`, ...).
     pub status: String,
+    /// `SnapshotCreateTime` (UTC).
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The unplanned-failover snapshots Aurora took of `cluster_id` (ids starting with
@@ -231,6 +239,7 @@ pub async fn unplanned_snapshots(
                     id: id.to_owned(),
                     arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_owned(),
                     status: s.status().unwrap_or_default().to_owned(),
+                    created_at: s.snapshot_create_time().and_then(super::to_chrono),
                 })
         }));
         match out.marker() {

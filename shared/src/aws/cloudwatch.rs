@@ -45,6 +45,12 @@ pub async fn series(
                 .value(metric.dimension.1)
                 .build(),
         )
+        .set_dimensions(Some(
+            std::iter::once(metric.dimension)
+                .chain(metric.extra)
+                .map(|(n, v)| Dimension::builder().name(n).value(v).build())
+                .collect(),
+        ))
         .start_time(aws_smithy_types::DateTime::from_secs(start))
         .end_time(aws_smithy_types::DateTime::from_secs(end))
         .period(60)
@@ -75,8 +81,11 @@ pub struct MetricRef<'a> {
     pub namespace: &'a str,
     /// Metric name.
     pub name: &'a str,
-    /// The one dimension: (name, value).
+    /// The dimension: (name, value).
     pub dimension: (&'a str, &'a str),
+    /// A second dimension, when the metric is published with two (`GetMetricStatistics` matches
+    /// the exact set).
+    pub extra: Option<(&'a str, &'a str)>,
     /// `Maximum` or `Minimum`.
     pub statistic: Statistic,
 }
@@ -89,6 +98,7 @@ impl<'a> MetricRef<'a> {
             name: "ReplicaLag",
             dimension: ("DBInstanceIdentifier", instance_id),
             statistic: Statistic::Maximum,
+            extra: None,
         }
     }
 
@@ -99,6 +109,7 @@ impl<'a> MetricRef<'a> {
             name: "TransactionLogsGeneration",
             dimension: ("DBInstanceIdentifier", instance_id),
             statistic: Statistic::Maximum,
+            extra: None,
         }
     }
 
@@ -106,13 +117,14 @@ impl<'a> MetricRef<'a> {
     /// cluster, Maximum: how far it is behind on user transactions (Aurora PostgreSQL, Aurora
     /// MySQL 3.04+/2.12+;
     /// <https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.AuroraMonitoring.Metrics.html>).
-    /// Read with the `DBClusterIdentifier` dimension.
+    /// Read with the `DBClusterIdentifier` dimension ([`MetricRef::with`] adds `SourceRegion`).
     pub fn aurora_rpo_lag(cluster_id: &'a str) -> Self {
         Self {
             namespace: "AWS/RDS",
             name: "AuroraGlobalDBRPOLag",
             dimension: ("DBClusterIdentifier", cluster_id),
             statistic: Statistic::Maximum,
+            extra: None,
         }
     }
 
@@ -124,7 +136,16 @@ impl<'a> MetricRef<'a> {
             name: "AuroraGlobalDBReplicationLag",
             dimension: ("DBClusterIdentifier", cluster_id),
             statistic: Statistic::Maximum,
+            extra: None,
         }
+    }
+
+    /// The same metric with a second dimension, e.g. `("SourceRegion", "us-east-1")`: AWS
+    /// publishes the global database metrics of a secondary per source region
+    /// (<https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/dimensions.html>).
+    pub fn with(mut self, name: &'a str, value: &'a str) -> Self {
+        self.extra = Some((name, value));
+        self
     }
 
     /// `AWS/Route53` `HealthCheckStatus` of `health_check_id`, Minimum.
@@ -134,6 +155,7 @@ impl<'a> MetricRef<'a> {
             name: "HealthCheckStatus",
             dimension: ("HealthCheckId", health_check_id),
             statistic: Statistic::Minimum,
+            extra: None,
         }
     }
 }

@@ -41,7 +41,8 @@ pub struct AuroraGlobalDatabase {
     /// Route 53 health check on the primary (mapped through its alarm's `HealthCheckId`).
     #[serde(default)]
     pub health_check_id: Option<String>,
-    /// RPO budget in seconds: the largest `AuroraGlobalDBReplicationLag` (read in milliseconds,
+    /// RPO budget in seconds: the largest lag of the secondary at the failure
+    /// (`AuroraGlobalDBRPOLag`, else `AuroraGlobalDBReplicationLag`; read in milliseconds,
     /// compared in seconds) an automatic failover may accept.
     pub rpo_budget_seconds: u64,
     /// What to do to the old primary cluster once the secondary is the writer and the old
@@ -77,7 +78,7 @@ pub struct DbClusterRef {
 }
 
 impl AuroraGlobalDatabase {
-    /// Every alarm name, region and health check, for the router's mapping.
+    /// Every region the entry names (its clusters' and its alarms'), for the clients.
     pub fn regions(&self) -> impl Iterator<Item = &Region> {
         [&self.primary.region, &self.secondary.region]
             .into_iter()

@@ -66,19 +66,21 @@ pub async fn observe_aurora(
         }
     };
     let (region, secondary_id) = (&*db.secondary.region, &*db.secondary.cluster_id);
-    let rpo_lag = metric(
-        clients,
-        region,
-        MetricRef::aurora_rpo_lag(secondary_id),
-        from,
-        until,
-    );
-    let replication_lag = metric(
-        clients,
-        region,
-        MetricRef::aurora_replication_lag(secondary_id),
-        from,
-        until,
+    let source = &*db.primary.region;
+    // each metric with `SourceRegion` (how AWS publishes a secondary's global database metrics)
+    // and without (the exact dimension set is not documented): the first with datapoints counts
+    let lag_metrics = join_all(
+        [
+            MetricRef::aurora_rpo_lag(secondary_id).with("SourceRegion", source),
+            MetricRef::aurora_rpo_lag(secondary_id),
+            MetricRef::aurora_replication_lag(secondary_id).with("SourceRegion", source),
+            MetricRef::aurora_replication_lag(secondary_id),
+        ]
+        .into_iter()
+        .map(|m| async move {
+            let name = m.name;
+            (name, metric(clients, region, m, from, until).await)
+        }),
     );
     let alarm_states = async {
         cut(bound, "DescribeAlarms", alarms(clients, &db.alarms))
@@ -103,12 +105,11 @@ pub async fn observe_aurora(
                 .map(|r| route53::record_state(&clients.route53, r)),
         ),
     );
-    let (global, secondary, primary, rpo_lag, replication_lag, alarms, health_check, records) = futures::join!(
+    let (global, secondary, primary, lag_metrics, alarms, health_check, records) = futures::join!(
         global,
         secondary,
         primary,
-        rpo_lag,
-        replication_lag,
+        lag_metrics,
         alarm_states,
         health,
         records
@@ -121,7 +122,7 @@ pub async fn observe_aurora(
                 (vec![], Some(e.to_string()))
             }
         };
-    let newest = |points: Result<Vec<(DateTime<Utc>, f64)>, AwsError>, name: &str| {
+    let lag = lag_metrics.into_iter().find_map(|(name, points)| {
         points
             .map_err(|e| warn!(database = %db.name, metric = name, error = %e, "lag unknown"))
             .ok()
@@ -131,9 +132,7 @@ pub async fn observe_aurora(
                     .max_by_key(|p| p.0)
             })
             .map(|(_, v)| (v, name.to_owned()))
-    };
-    let lag = newest(rpo_lag, "AuroraGlobalDBRPOLag")
-        .or_else(|| newest(replication_lag, "AuroraGlobalDBReplicationLag"));
+    });
     AuroraObservation {
         at: now,
         global,

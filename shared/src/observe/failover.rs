@@ -205,7 +205,7 @@ const ACTIVITY_MINUTES: i64 = 15;
 
 /// The first minute of the trailing run of unhealthy (`< 1`) `HealthCheckStatus` minutes; `None`
 /// when the newest minute is healthy or there is no datapoint.
-pub(crate) fn unhealthy_since(points: &[(DateTime<Utc>, f64)]) -> Option<DateTime<Utc>> {
+fn unhealthy_since(points: &[(DateTime<Utc>, f64)]) -> Option<DateTime<Utc>> {
     let mut since = None;
     for (at, v) in points.iter().rev() {
         if *v < 1.0 {

@@ -151,9 +151,9 @@ pub struct AuroraObservation {
     pub primary: ClusterRead,
     /// The configured secondary cluster, read in its region.
     pub secondary: ClusterRead,
-    /// The secondary's lag in milliseconds at the failure: the largest of
-    /// `AuroraGlobalDBRPOLag` (else `AuroraGlobalDBReplicationLag`) in the minutes up to the
-    /// onset; `None` without a datapoint.
+    /// The secondary's lag in milliseconds at the failure: the newest datapoint of
+    /// `AuroraGlobalDBRPOLag` (else `AuroraGlobalDBReplicationLag`) at or before the failure's
+    /// minute; `None` without a datapoint.
     pub lag_ms: Option<f64>,
     /// Which metric `lag_ms` is (`AuroraGlobalDBRPOLag` or `AuroraGlobalDBReplicationLag`).
     pub lag_metric: Option<String>,
@@ -308,16 +308,9 @@ pub fn decide_aurora(
         };
     }
     if member.is_writer {
-        return if global.status == "available" {
-            AuroraDecision::WriterMoved
-        } else {
-            AuroraDecision::InProgress {
-                reasons: vec![format!(
-                    "`{}` is the writer; the global database is `{}`",
-                    db.secondary.cluster_id, global.status
-                )],
-            }
-        };
+        // no operation under way and the secondary is the writer: it takes writes (the global
+        // database's own status may stay busy while the old primary's region is down)
+        return AuroraDecision::WriterMoved;
     }
     let primary_arn = primary_arn(db, secondary);
     if let Some(w) = global.writer() {
@@ -329,12 +322,10 @@ pub fn decide_aurora(
         }
     }
     if global.status != "available" {
-        return AuroraDecision::InProgress {
-            reasons: vec![format!(
-                "the global database `{}` is `{}`",
-                db.global_cluster_id, global.status
-            )],
-        };
+        return refused(format!(
+            "the global database `{}` is `{}` with no switchover or failover under way: try again when it is `available`",
+            db.global_cluster_id, global.status
+        ));
     }
     let foreign = foreign_records(db, obs, secondary);
     match intent {
@@ -438,9 +429,12 @@ fn switchover_blockers(
             ));
         }
     }
-    if primary.engine_version != secondary.engine_version {
+    if !same_major_minor(
+        primary.engine_version.as_deref(),
+        secondary.engine_version.as_deref(),
+    ) {
         reasons.push(format!(
-            "the engine versions differ (`{}` {}, `{}` {}): a switchover needs the members at the same version; upgrade first, or fail over",
+            "the engine versions differ (`{}` {}, `{}` {}): a switchover needs the members at the same major and minor version; upgrade first, or fail over",
             primary.id,
             primary.engine_version.as_deref().unwrap_or("unknown"),
             secondary.id,
@@ -487,7 +481,7 @@ fn automatic_blockers(
     }
     match &obs.primary {
         ClusterRead::Unreachable { .. } | ClusterRead::NotFound => {}
-        ClusterRead::Found(p) if p.status != "available" => {}
+        ClusterRead::Found(p) if is_down(&p.status) => {}
         ClusterRead::Found(p) => reasons.push(format!(
             "the primary `{}` still answers `{}`: no evidence it is gone (a person can `switchover`)",
             p.id, p.status
@@ -525,6 +519,7 @@ fn foreign_records(
                 && !r.values.iter().all(|v| {
                     secondary.endpoint.as_deref().is_some_and(|e| same_host(v, e))
                         || is_primary_endpoint(db, obs, v)
+                        || is_global_endpoint(obs, v)
                 })
         })
         .map(|r| {
@@ -553,15 +548,13 @@ pub fn is_primary_endpoint(
 }
 
 /// The record changes that point every configured record at `endpoint` (the new writer's
-/// cluster endpoint); records already there need none.
-pub fn record_updates(
-    db: &AuroraGlobalDatabase,
-    obs: &AuroraObservation,
-    endpoint: &str,
-) -> Vec<RecordUpdate> {
+/// cluster endpoint); records already there need none, and a record that holds the global writer
+/// endpoint is left alone (Aurora moves that endpoint itself).
+pub fn record_updates(obs: &AuroraObservation, endpoint: &str) -> Vec<RecordUpdate> {
     obs.records
         .iter()
         .filter(|r| !points_to(&r.values, endpoint))
+        .filter(|r| !(r.values.len() == 1 && is_global_endpoint(obs, &r.values[0])))
         .map(|r| RecordUpdate {
             hosted_zone_id: r.record.zone_id().to_owned(),
             name: r.record.fqdn(),
@@ -570,22 +563,53 @@ pub fn record_updates(
             to: Some(endpoint.to_owned()),
             ttl: r.record.ttl,
         })
-        .chain(
-            // configured records the observation did not list (not read): none when read
-            db.records
-                .iter()
-                .filter(|c| !obs.records.iter().any(|r| r.record == **c))
-                .filter(|_| obs.records_error.is_none() && !obs.records.is_empty())
-                .map(|c| RecordUpdate {
-                    hosted_zone_id: c.zone_id().to_owned(),
-                    name: c.fqdn(),
-                    from: vec![],
-                    from_ttl: None,
-                    to: Some(endpoint.to_owned()),
-                    ttl: c.ttl,
-                }),
-        )
         .collect()
+}
+
+/// Whether `value` is the global database's writer endpoint (`GlobalCluster.Endpoint`).
+fn is_global_endpoint(obs: &AuroraObservation, value: &str) -> bool {
+    obs.global
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .and_then(|g| g.endpoint.as_deref())
+        .is_some_and(|e| same_host(value, e))
+}
+
+/// Cluster statuses that say the cluster cannot take writes: evidence that the primary is gone
+/// (<https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Aurora.Status>).
+/// Busy statuses (`backing-up`, `modifying`, `upgrading`, `maintenance`, ...) are not.
+pub fn is_down(status: &str) -> bool {
+    matches!(
+        status,
+        "inaccessible-encryption-credentials"
+            | "inaccessible-encryption-credentials-recoverable"
+            | "migration-failed"
+            | "cloning-failed"
+            | "stopped"
+            | "stopping"
+            | "deleting"
+            | "failed"
+    )
+}
+
+/// Whether two Aurora engine versions have the same major and minor version: Aurora MySQL
+/// `8.0.mysql_aurora.3.05.2` is 3.05, Aurora PostgreSQL `15.4` is 15.4 (AWS needs the same major
+/// and minor version for a switchover; patch levels may differ where AWS allows it).
+pub fn same_major_minor(a: Option<&str>, b: Option<&str>) -> bool {
+    fn key(v: &str) -> Vec<&str> {
+        let tail = v.rsplit_once("mysql_aurora.").map_or(v, |(_, t)| t);
+        tail.split('.').take(2).collect()
+    }
+    match (a, b) {
+        (Some(a), Some(b)) => key(a) == key(b),
+        _ => false,
+    }
+}
+
+/// Whether `arn` is the cluster `id` in `region`.
+pub fn is_cluster(arn: &str, region: &str, id: &str) -> bool {
+    arn.ends_with(&format!(":cluster:{id}")) && arn.contains(&format!(":rds:{region}:"))
 }
 
 /// What fencing the old primary needs once the secondary is the writer.
