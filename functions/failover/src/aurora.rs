@@ -407,8 +407,28 @@ impl AuroraRun<'_> {
             Some(op) => (op.kind, op.request.clone(), Some(op)),
             None => (kind, req.clone(), None),
         };
-        let obs = observe(self.deps, self.db, &req, started).await;
-        let decision = decide_aurora(self.db, &obs, intent(kind, &req));
+        let mut obs = observe(self.deps, self.db, &req, started).await;
+        let mut decision = decide_aurora(self.db, &obs, intent(kind, &req));
+        // An alarm's failover whose evidence is only "the primary's region did not answer" looks
+        // once more after the poll interval: one lost answer is no outage.
+        let unreachable_only = matches!(obs.primary, ClusterRead::Unreachable { .. });
+        if req.trigger.is_some()
+            && unreachable_only
+            && matches!(
+                decision,
+                AuroraDecision::Proceed {
+                    action: AuroraAction::Failover,
+                    ..
+                }
+            )
+        {
+            tokio::time::sleep(Duration::from_millis(
+                self.deps.config.failover.poll_interval_ms,
+            ))
+            .await;
+            obs = observe(self.deps, self.db, &req, started).await;
+            decision = decide_aurora(self.db, &obs, intent(kind, &req));
+        }
         info!(database = %self.db.name, ?decision, "aurora decision");
         self.report = AuroraReport::begin(self.db, kind, &req, &obs, decision.clone());
         let now = Utc::now();
@@ -957,27 +977,8 @@ pub(crate) async fn status(
         observe_aurora(&deps.clients, &deps.config.failover, db, now, now),
         ledger.state(&db.name)
     );
-    let (open_operation, lease_holder) = match state {
-        Ok(state) => {
-            let open = match &state.open_operation {
-                Some(sk) => ledger.operation(&db.name, sk).await.ok().flatten(),
-                None => None,
-            };
-            (
-                open.map(|o| crate::OpenOperation {
-                    operation_id: o.operation_id,
-                    waiting_for: o.waiting_for,
-                    outcome: o.outcome,
-                    opened_at: o.opened_at,
-                    runs: o.runs,
-                }),
-                state
-                    .leased_at(now)
-                    .then(|| pilotlight::ledger::LeaseHolder::of(&state)),
-            )
-        }
-        Err(_) => (None, None),
-    };
+    let (open_operation, lease_holder, ledger_error) =
+        crate::ledger_view(&ledger, &db.name, state, now).await;
     let global = obs.global.as_ref().ok().and_then(|g| g.as_ref());
     let members = global
         .map(|g| {
@@ -1017,6 +1018,7 @@ pub(crate) async fn status(
         configuration_disagrees,
         open_operation,
         lease_holder,
+        ledger_error,
         observation: obs,
     }))
 }

@@ -253,26 +253,8 @@ pub async fn status(deps: &Deps, only: Option<&str>) -> Result<StatusReport, Wor
                     }
                 }
             };
-            let (open_operation, lease_holder, ledger_error) = match state {
-                Ok(state) => {
-                    let open = match &state.open_operation {
-                        Some(sk) => ledger.operation(&db.name, sk).await.ok().flatten(),
-                        None => None,
-                    };
-                    (
-                        open.map(|o| OpenOperation {
-                            operation_id: o.operation_id,
-                            waiting_for: o.waiting_for,
-                            outcome: o.outcome,
-                            opened_at: o.opened_at,
-                            runs: o.runs,
-                        }),
-                        state.leased_at(now).then(|| LeaseHolder::of(&state)),
-                        None,
-                    )
-                }
-                Err(e) => (None, None, Some(e.to_string())),
-            };
+            let (open_operation, lease_holder, ledger_error) =
+                ledger_view(ledger, &db.name, state, now).await;
             StatusEntry::Observed(Box::new(ObservedStatus {
                 fencing: fence_state(db, &observation),
                 observation,
@@ -286,6 +268,36 @@ pub async fn status(deps: &Deps, only: Option<&str>) -> Result<StatusReport, Wor
     let mut entries = entries;
     entries.extend(join_all(aurora.iter().map(|db| aurora::status(deps, db, now))).await);
     Ok(StatusReport { databases: entries })
+}
+
+/// What `status` shows of a database's ledger: its open operation, the lease holder, or why the
+/// ledger could not be read. Takes no lease.
+pub(crate) async fn ledger_view(
+    ledger: &Ledger,
+    name: &str,
+    state: Result<pilotlight::ledger::DatabaseState, pilotlight::aws::AwsError>,
+    now: DateTime<Utc>,
+) -> (Option<OpenOperation>, Option<LeaseHolder>, Option<String>) {
+    match state {
+        Ok(state) => {
+            let open = match &state.open_operation {
+                Some(sk) => ledger.operation(name, sk).await.ok().flatten(),
+                None => None,
+            };
+            (
+                open.map(|o| OpenOperation {
+                    operation_id: o.operation_id,
+                    waiting_for: o.waiting_for,
+                    outcome: o.outcome,
+                    opened_at: o.opened_at,
+                    runs: o.runs,
+                }),
+                state.leased_at(now).then(|| LeaseHolder::of(&state)),
+                None,
+            )
+        }
+        Err(e) => (None, None, Some(e.to_string())),
+    }
 }
 
 /// Run `history`: the last `limit` (1..=100) operations of `database`, newest first, with their
@@ -919,25 +931,11 @@ pub async fn reconcile(
         report: None,
         aurora_report: None,
     };
-    if let Some(sk) = &state.open_operation {
-        if state.leased_at(now) {
-            return Ok(entry("lease_held"));
-        }
-        let Some(op) = ledger
-            .operation(&db.name, sk)
-            .await
-            .map_err(|e| ledger_error(&db.name, e))?
-        else {
-            return Ok(entry("idle"));
+    if state.open_operation.is_some() {
+        let op = match to_advance(&ledger, &db.name, &state, now).await? {
+            Ok(op) => op,
+            Err(action) => return Ok(entry(action)),
         };
-        if op.state != OperationState::Open {
-            // a close whose pointer was not cleared: clear it, nothing to advance
-            ledger
-                .clear_pointer(&db.name, sk)
-                .await
-                .map_err(|e| ledger_error(&db.name, e))?;
-            return Ok(entry("idle"));
-        }
         let report = Box::pin(run_failover(
             deps,
             &op.request,
@@ -1008,6 +1006,41 @@ pub async fn reconcile(
     })
 }
 
+/// The open operation the reconcile pass advances, or what it does instead (`Err`): `idle` (none,
+/// or one already closed, whose pointer is then cleared) or `lease_held` (a run is acting).
+///
+/// # Errors
+/// [`WorkerError::Aws`] when the ledger cannot be read or written.
+async fn to_advance(
+    ledger: &Ledger,
+    name: &str,
+    state: &pilotlight::ledger::DatabaseState,
+    now: DateTime<Utc>,
+) -> Result<Result<Operation, &'static str>, WorkerError> {
+    let Some(sk) = &state.open_operation else {
+        return Ok(Err("idle"));
+    };
+    if state.leased_at(now) {
+        return Ok(Err("lease_held"));
+    }
+    let Some(op) = ledger
+        .operation(name, sk)
+        .await
+        .map_err(|e| ledger_error(name, e))?
+    else {
+        return Ok(Err("idle"));
+    };
+    if op.state != OperationState::Open {
+        // a close whose pointer was not cleared: clear it, nothing to advance
+        ledger
+            .clear_pointer(name, sk)
+            .await
+            .map_err(|e| ledger_error(name, e))?;
+        return Ok(Err("idle"));
+    }
+    Ok(Ok(op))
+}
+
 /// The reconcile pass for one Aurora global database: advance its open operation (a switchover
 /// or failover run with the operation's own request). Aurora has no DR-region detection: the
 /// global database's own failover needs a person or an alarm.
@@ -1036,26 +1069,10 @@ pub async fn reconcile_aurora(
         report: None,
         aurora_report: None,
     };
-    let Some(sk) = &state.open_operation else {
-        return Ok(entry("idle"));
+    let op = match to_advance(&ledger, &db.name, &state, now).await? {
+        Ok(op) => op,
+        Err(action) => return Ok(entry(action)),
     };
-    if state.leased_at(now) {
-        return Ok(entry("lease_held"));
-    }
-    let Some(op) = ledger
-        .operation(&db.name, sk)
-        .await
-        .map_err(|e| ledger_error(&db.name, e))?
-    else {
-        return Ok(entry("idle"));
-    };
-    if op.state != OperationState::Open {
-        ledger
-            .clear_pointer(&db.name, sk)
-            .await
-            .map_err(|e| ledger_error(&db.name, e))?;
-        return Ok(entry("idle"));
-    }
     let report = Box::pin(aurora::run(
         deps,
         db,

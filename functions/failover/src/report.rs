@@ -388,6 +388,9 @@ pub struct AuroraStatus {
     /// Who holds the database's lease now, if anyone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_holder: Option<LeaseHolder>,
+    /// Why the ledger could not be read, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger_error: Option<String>,
 }
 
 /// One database's `status`: the observation, and the fencing of the old primary.

@@ -6,6 +6,9 @@
 //! <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_SwitchoverGlobalCluster.html>,
 //! <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_GlobalCluster.html>.
 
+use aws_sdk_rds::error::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+
 use super::AwsError;
 use crate::plan::aurora::{
     ClusterRead, ClusterState, GlobalClusterState, GlobalFailover, GlobalMember,
@@ -133,21 +136,15 @@ pub async fn switchover(
     global_id: &str,
     target_arn: &str,
 ) -> Result<GlobalCallOutcome, AwsError> {
-    match rds
-        .switchover_global_cluster()
-        .global_cluster_identifier(global_id)
-        .target_db_cluster_identifier(target_arn)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(GlobalCallOutcome::Started),
-        Err(e) => match e.as_service_error() {
-            Some(s) if s.is_invalid_global_cluster_state_fault() => {
-                Ok(GlobalCallOutcome::AlreadyUnderWay(s.to_string()))
-            }
-            _ => Err(AwsError::from_sdk("SwitchoverGlobalCluster", e)),
-        },
-    }
+    started_or_busy(
+        "SwitchoverGlobalCluster",
+        rds.switchover_global_cluster()
+            .global_cluster_identifier(global_id)
+            .target_db_cluster_identifier(target_arn)
+            .send()
+            .await,
+        |e| e.is_invalid_global_cluster_state_fault(),
+    )
 }
 
 /// `FailoverGlobalCluster` with `AllowDataLoss` to `target_arn` (call it with a client of the
@@ -160,20 +157,37 @@ pub async fn failover(
     global_id: &str,
     target_arn: &str,
 ) -> Result<GlobalCallOutcome, AwsError> {
-    match rds
-        .failover_global_cluster()
-        .global_cluster_identifier(global_id)
-        .target_db_cluster_identifier(target_arn)
-        .allow_data_loss(true)
-        .send()
-        .await
-    {
+    started_or_busy(
+        "FailoverGlobalCluster",
+        rds.failover_global_cluster()
+            .global_cluster_identifier(global_id)
+            .target_db_cluster_identifier(target_arn)
+            .allow_data_loss(true)
+            .send()
+            .await,
+        |e| e.is_invalid_global_cluster_state_fault(),
+    )
+}
+
+/// Accepted, or `InvalidGlobalClusterStateFault` (`busy`) as [`GlobalCallOutcome::AlreadyUnderWay`],
+/// else an [`AwsError`] of `operation` telling "no answer" from a refusal.
+fn started_or_busy<O, E>(
+    operation: &'static str,
+    result: Result<O, SdkError<E, HttpResponse>>,
+    busy: impl Fn(&E) -> bool,
+) -> Result<GlobalCallOutcome, AwsError>
+where
+    E: std::error::Error
+        + aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + Send
+        + Sync
+        + 'static,
+{
+    match result {
         Ok(_) => Ok(GlobalCallOutcome::Started),
         Err(e) => match e.as_service_error() {
-            Some(s) if s.is_invalid_global_cluster_state_fault() => {
-                Ok(GlobalCallOutcome::AlreadyUnderWay(s.to_string()))
-            }
-            _ => Err(AwsError::from_sdk("FailoverGlobalCluster", e)),
+            Some(s) if busy(s) => Ok(GlobalCallOutcome::AlreadyUnderWay(s.to_string())),
+            _ => Err(AwsError::from_sdk(operation, e)),
         },
     }
 }

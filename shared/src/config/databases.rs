@@ -21,6 +21,10 @@ pub enum DatabaseEntry {
     AuroraGlobal(AuroraGlobalDatabase),
 }
 
+/// Separates an entry's inner field path from the message in a deserialization error, so that
+/// [`super::Config::from_json`] names the whole path (`databases[1].primary.cluster_id`).
+pub(super) const INNER_PATH: char = '\u{1f}';
+
 impl<'de> Deserialize<'de> for DatabaseEntry {
     /// Dispatch on `kind`, keeping the inner field's path in the message (`primary.cluster_id:
     /// missing field`), which the outer path (`databases[1]`) prefixes.
@@ -31,7 +35,7 @@ impl<'de> Deserialize<'de> for DatabaseEntry {
             .get("kind")
             .map(|k| k.as_str().map(str::to_owned).ok_or(k.to_string()));
         let inner = |e: serde_path_to_error::Error<serde_json::Error>| {
-            D::Error::custom(format!("{}: {}", e.path(), e.inner()))
+            D::Error::custom(format!("{}{INNER_PATH}{}", e.path(), e.inner()))
         };
         match kind {
             None => serde_path_to_error::deserialize(value)

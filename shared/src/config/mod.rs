@@ -137,12 +137,20 @@ impl Config {
     /// [`ConfigError::Invalid`] when a value breaks a rule.
     pub fn from_json(raw: &str) -> Result<Self, ConfigError> {
         let mut de = serde_json::Deserializer::from_str(raw);
-        let raw: RawConfig =
-            serde_path_to_error::deserialize(&mut de).map_err(|e| ConfigError::Malformed {
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let (path, message) = (e.path().to_string(), e.inner().to_string());
+            // an entry of `databases[]` names its own inner path (see `DatabaseEntry`)
+            let (path, message) = match message.split_once(databases::INNER_PATH) {
+                Some((".", rest)) => (path, rest.to_owned()),
+                Some((inner, rest)) => (format!("{path}.{inner}"), rest.to_owned()),
+                None => (path, message),
+            };
+            ConfigError::Malformed {
                 var: CONFIG_ENV,
-                path: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?;
+                path,
+                message,
+            }
+        })?;
         // the entries' rules with their places in the document
         databases::validate(&raw.databases)?;
         let (mut rds, mut aurora) = (vec![], vec![]);
@@ -366,6 +374,64 @@ mod tests {
             ),
         ] {
             let mut v = example();
+            if let Some(slot) = v.pointer_mut(pointer) {
+                *slot = value;
+            }
+            let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(expect), "{pointer}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_aurora_entry_is_read_by_kind_and_its_mistakes_are_named_with_their_path() {
+        let aurora = serde_json::json!({
+            "name": "ledger", "kind": "aurora_global", "global_cluster_id": "ledger-global",
+            "primary": {"region": "us-east-1", "cluster_id": "ledger-use1"},
+            "secondary": {"region": "us-west-2", "cluster_id": "ledger-usw2"},
+            "alarms": [{"name": "ledger-down", "region": "us-east-1"}],
+            "rpo_budget_seconds": 60
+        });
+        let mut v = example();
+        v["databases"]
+            .as_array_mut()
+            .map(|d| d.insert(0, aurora.clone()));
+        let config = load(&v).map_err(|e| e.to_string());
+        assert!(
+            config.as_ref().is_ok_and(|c| c.aurora_global.len() == 1
+                && c.databases.len() == 1
+                && c.aurora_global[0].fencing == Fencing::None),
+            "{config:?}"
+        );
+        // the RDS entry after it keeps its place in messages
+        v["databases"][1]["rpo_budget_seconds"] = 0.into();
+        let err = load(&v).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("databases[1].rpo_budget_seconds"), "{err}");
+        for (pointer, value, expect) in [
+            (
+                "/databases/0/primary/cluster_id",
+                serde_json::json!("Ledger_1"),
+                "databases[0].primary.cluster_id",
+            ),
+            (
+                "/databases/0/kind",
+                serde_json::json!("aurora"),
+                "`aurora` is not a kind of database",
+            ),
+            (
+                "/databases/0/fencing",
+                serde_json::json!({"mode": "stop"}),
+                "databases[0].fencing",
+            ),
+            (
+                "/databases/0/secondary/region",
+                serde_json::json!("us-east-1"),
+                "databases[0].secondary.region",
+            ),
+        ] {
+            let mut v = example();
+            v["databases"]
+                .as_array_mut()
+                .map(|d| d.insert(0, aurora.clone()));
             if let Some(slot) = v.pointer_mut(pointer) {
                 *slot = value;
             }
