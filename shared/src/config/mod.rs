@@ -432,6 +432,7 @@ mod tests {
             v["databases"]
                 .as_array_mut()
                 .map(|d| d.insert(0, aurora.clone()));
+            v["databases"][0]["fencing"] = serde_json::json!({"mode": "none"});
             if let Some(slot) = v.pointer_mut(pointer) {
                 *slot = value;
             }
