@@ -392,9 +392,9 @@ mod tests {
             "rpo_budget_seconds": 60
         });
         let mut v = example();
-        v["databases"]
-            .as_array_mut()
-            .map(|d| d.insert(0, aurora.clone()));
+        if let Some(d) = v["databases"].as_array_mut() {
+            d.insert(0, aurora.clone());
+        }
         let config = load(&v).map_err(|e| e.to_string());
         assert!(
             config.as_ref().is_ok_and(|c| c.aurora_global.len() == 1
@@ -429,9 +429,9 @@ mod tests {
             ),
         ] {
             let mut v = example();
-            v["databases"]
-                .as_array_mut()
-                .map(|d| d.insert(0, aurora.clone()));
+            if let Some(d) = v["databases"].as_array_mut() {
+                d.insert(0, aurora.clone());
+            }
             v["databases"][0]["fencing"] = serde_json::json!({"mode": "none"});
             if let Some(slot) = v.pointer_mut(pointer) {
                 *slot = value;
