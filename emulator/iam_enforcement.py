@@ -520,6 +520,10 @@ def authorisations(service: str, region: str, action: str, request: Any, body: b
         elif action == "DeleteDBClusterSnapshot":
             snap = p.get("DBClusterSnapshotIdentifier", "")
             need(iam, _rds_arn(region, "cluster-snapshot", snap), resource_tags("cluster-snapshot", snap, "rds:cluster-snapshot-tag"))
+        elif action == "DescribeAccountAttributes":
+            # No resource types in the Service Authorization Reference (list_amazonrds.html,
+            # access level List): only a statement with Resource "*" allows it.
+            need(iam, "*")
         else:
             need(iam, "*")
     elif prefix == "route53":

@@ -57,6 +57,10 @@ What it patches in moto 5.2.1 (each one is a behaviour of the real AWS API the t
     both); over it, ``SnapshotQuotaExceeded``.
   * Deleting an automated snapshot answers ``InvalidDBSnapshotState`` /
     ``InvalidDBClusterSnapshotStateFault`` "Only manual snapshots may be deleted." (moto deleted it).
+  * ``DescribeAccountAttributes`` (moto: HTTP 500, not implemented) answers ``AccountQuotas``
+    ``ManualSnapshots`` and ``ManualClusterSnapshots``, each ``{AccountQuotaName, Used, Max}``:
+    ``Used`` the manual DB snapshots / DB cluster snapshots of the request's region, ``Max`` the
+    ``--snapshot-limit`` (default 1000).
 
 * Aurora global databases (``global_cluster_patches.py``, whose docstring has the details and the AWS
   documentation behind each):

@@ -40,6 +40,16 @@ Patches (each one is a behaviour of the real RDS API that moto 5.2.1 lacks):
 * ``DeleteDBSnapshot``/``DeleteDBClusterSnapshot`` of an automated snapshot is refused with
   ``InvalidDBSnapshotState``/``InvalidDBClusterSnapshotStateFault`` "Only manual snapshots may be
   deleted." (moto deleted it).
+* ``DescribeAccountAttributes`` (moto 5.2.1 does not implement it: its server answered HTTP 500,
+  ``NotImplementedError``) answers, per region, the two manual snapshot quotas
+  (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeAccountAttributes.html,
+  API_AccountQuota.html): ``AccountQuotas`` = ``[{"AccountQuotaName": "ManualSnapshots", "Used": N,
+  "Max": L}, {"AccountQuotaName": "ManualClusterSnapshots", "Used": M, "Max": L}]``, N and M the
+  manual DB snapshots and manual DB cluster snapshots of the request's region (copies and copies in
+  flight included, automated snapshots not), L the limit above (``MOTO_RDS_SNAPSHOT_LIMIT`` /
+  ``--snapshot-limit``, read at every call). Snapshots made with the bulk control call's ``"quota":
+  "bypass"`` count too, so ``Used`` can exceed ``Max``. RDS's other quotas (``DBInstances``,
+  ``AllocatedStorage``, ...) are not answered: moto models none of them.
 
 Control API (JSON over HTTP):
 
@@ -246,11 +256,15 @@ def _limit() -> int:
     return int(os.environ.get("MOTO_RDS_SNAPSHOT_LIMIT", 1000))
 
 
-def _check_manual_quota(store: Any) -> None:
+def _manual_count(store: Any) -> int:
+    """The manual snapshots of one store (``database_snapshots`` or ``cluster_snapshots``)."""
     # list() copies the values in one step under the GIL: concurrent creates must not make the
     # count fail with "OrderedDict mutated during iteration".
-    manual = sum(1 for s in list(store.values()) if s.snapshot_type == "manual")
-    if manual >= _limit():
+    return sum(1 for s in list(store.values()) if s.snapshot_type == "manual")
+
+
+def _check_manual_quota(store: Any) -> None:
+    if _manual_count(store) >= _limit():
         raise SnapshotQuotaExceededFault()
 
 
@@ -347,6 +361,25 @@ def _copy_db_cluster_snapshot(*args: Any, **kwargs: Any) -> Any:
     _apply_create_time(self.cluster_snapshots, ident, snapshot, is_copy=True)
     _hold_copy(snapshot, self.region_name, snapshot.db_cluster_snapshot_identifier, "cluster-snapshot")
     return snapshot
+
+
+# --------------------------------------------------------------------------------------------
+# DescribeAccountAttributes: the manual snapshot quotas (moto 5.2.1 has no such action)
+# --------------------------------------------------------------------------------------------
+def account_quotas(backend: Any) -> list[dict[str, Any]]:
+    """The ``AccountQuotas`` of one account's backend in one region: ``ManualSnapshots`` and
+    ``ManualClusterSnapshots``, ``Used`` = its manual snapshots (copies in flight included), ``Max`` =
+    the limit ``_check_manual_quota`` enforces. Per region, like the quota itself."""
+    limit = _limit()
+    return [
+        {"AccountQuotaName": "ManualSnapshots", "Used": _manual_count(backend.database_snapshots), "Max": limit},
+        {"AccountQuotaName": "ManualClusterSnapshots", "Used": _manual_count(backend.cluster_snapshots), "Max": limit},
+    ]
+
+
+def _describe_account_attributes_response(self: Any) -> ActionResult:
+    # No parameters (API_DescribeAccountAttributes); the region is the request's.
+    return ActionResult({"AccountQuotas": account_quotas(self.backend)})
 
 
 # --------------------------------------------------------------------------------------------
@@ -568,7 +601,7 @@ def _bulk_snapshots(payload: dict[str, Any]) -> Response:
         if taken:
             return _error(f"DBSnapshotAlreadyExists: Cannot create the snapshot because a snapshot with the identifier {taken[0]} already exists.")
         if quota == "enforce":
-            manual = sum(1 for s in backend.database_snapshots.values() if s.snapshot_type == "manual")
+            manual = _manual_count(backend.database_snapshots)
             if manual + count > _limit():
                 return _error(
                     f"SnapshotQuotaExceeded: {manual} manual snapshots + {count} is over the limit of {_limit()} "
@@ -614,6 +647,8 @@ def install() -> None:
     RDSBackend.copy_db_snapshot = _copy_db_snapshot  # type: ignore[method-assign]
     RDSBackend.create_db_cluster_snapshot = _create_db_cluster_snapshot  # type: ignore[method-assign]
     RDSBackend.copy_db_cluster_snapshot = _copy_db_cluster_snapshot  # type: ignore[method-assign]
+
+    RDSResponse.describe_account_attributes = _describe_account_attributes_response  # type: ignore[attr-defined]
 
     RDSResponse.delete_db_snapshot = _delete_db_snapshot_response  # type: ignore[method-assign]
     RDSResponse.delete_db_cluster_snapshot = _delete_db_cluster_snapshot_response  # type: ignore[method-assign]

@@ -628,6 +628,59 @@ def snapshot_limit_option_sets_the_manual_snapshot_quota() -> None:
         em.stop()
 
 
+def manual_quotas(em: Emulator, region: str) -> dict[str, tuple[int, int]]:
+    """DescribeAccountAttributes of one region: {AccountQuotaName: (Used, Max)}."""
+    quotas = em.rds(region).describe_account_attributes()["AccountQuotas"]
+    return {q["AccountQuotaName"]: (q["Used"], q["Max"]) for q in quotas}
+
+
+@check
+def describe_account_attributes_reports_the_manual_snapshot_quotas_per_region() -> None:
+    em = Emulator("--snapshot-limit", "5")
+    try:
+        rds, west = em.rds(SRC), em.rds(DST)
+        make_instance(em, SRC, "aa-db")  # its automated snapshot does not count
+        make_cluster(em, SRC, "aa-cluster")  # nor does the cluster's
+        assert manual_quotas(em, SRC) == {"ManualSnapshots": (0, 5), "ManualClusterSnapshots": (0, 5)}
+        for i in range(3):
+            rds.create_db_snapshot(DBInstanceIdentifier="aa-db", DBSnapshotIdentifier=f"aa-{i}")
+        for i in range(2):
+            rds.create_db_cluster_snapshot(DBClusterIdentifier="aa-cluster", DBClusterSnapshotIdentifier=f"aac-{i}")
+        rds.copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier="aac-0", TargetDBClusterSnapshotIdentifier="aac-copy")
+        em.ok("POST", "/snapshots/automated", {"region": SRC, "instance_id": "aa-db", "id": "rds:aa-db-extra"})
+        assert manual_quotas(em, SRC) == {"ManualSnapshots": (3, 5), "ManualClusterSnapshots": (3, 5)}
+        # A copy in flight (copying) already takes its slot; a cross-region copy counts in its
+        # destination region only: the quota is per region.
+        em.ok("PUT", "/snapshot-copies", {"hold": True})
+        west.copy_db_snapshot(
+            SourceDBSnapshotIdentifier=f"arn:aws:rds:{SRC}:{ACCOUNT}:snapshot:aa-0", TargetDBSnapshotIdentifier="aa-0",
+            SourceRegion=SRC,
+        )
+        rds.copy_db_snapshot(SourceDBSnapshotIdentifier="aa-1", TargetDBSnapshotIdentifier="aa-1-copy")
+        assert west.describe_db_snapshots(DBSnapshotIdentifier="aa-0")["DBSnapshots"][0]["Status"] == "copying"
+        assert manual_quotas(em, DST) == {"ManualSnapshots": (1, 5), "ManualClusterSnapshots": (0, 5)}
+        assert manual_quotas(em, SRC) == {"ManualSnapshots": (4, 5), "ManualClusterSnapshots": (3, 5)}
+        em.ok("PUT", "/snapshot-copies", {"hold": False})
+        em.ok("POST", "/snapshot-copies/release", {})
+        # Used == Max: the next manual snapshot is refused, as the quota says.
+        rds.create_db_snapshot(DBInstanceIdentifier="aa-db", DBSnapshotIdentifier="aa-4")
+        assert manual_quotas(em, SRC)["ManualSnapshots"] == (5, 5)
+        expect_error("SnapshotQuotaExceeded", rds.create_db_snapshot, DBInstanceIdentifier="aa-db", DBSnapshotIdentifier="aa-5")
+        # Deletes free the slots.
+        rds.delete_db_snapshot(DBSnapshotIdentifier="aa-2")
+        rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier="aac-1")
+        assert manual_quotas(em, SRC) == {"ManualSnapshots": (4, 5), "ManualClusterSnapshots": (2, 5)}
+        # The request log names the action.
+        assert ("rds", SRC, "DescribeAccountAttributes", 200) in [
+            (r["service"], r["region"], r["action"], r["status"]) for r in em.requests()
+        ]
+    finally:
+        em.stop()
+    # The main launcher: moto's default limit (1000) and its 250+ manual snapshots in SRC.
+    manual = sum(len(p) for p in all_pages(EM.rds(SRC).describe_db_snapshots, "DBSnapshots", SnapshotType="manual"))
+    assert manual_quotas(EM, SRC)["ManualSnapshots"] == (manual, 1000), (manual_quotas(EM, SRC), manual)
+
+
 @check
 def snapshot_limit_zero_and_default() -> None:
     em = Emulator("--snapshot-limit", "0")

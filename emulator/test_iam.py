@@ -175,6 +175,19 @@ def snapshot_copy_creates_only_tagged_pilotlight_snapshots_and_needs_the_tagging
 
 
 @check
+def snapshot_copy_reads_the_snapshot_quotas_on_resource_star_and_retention_may_not() -> None:
+    # rds:DescribeAccountAttributes has no resource type (Service Authorization Reference): it acts
+    # on "*", which only snapshot-copy's ReadSnapshotQuotas statement allows.
+    rds = role_client("snapshot-copy", "rds", DST, STATE["config"])
+    names = [q["AccountQuotaName"] for q in rds.describe_account_attributes()["AccountQuotas"]]
+    assert names == ["ManualSnapshots", "ManualClusterSnapshots"], names
+    entry = [r for r in EM.requests() if r.get("principal") == "snapshot-copy" and r["action"] == "DescribeAccountAttributes"][-1]
+    assert [(c["action"], c["resource"], c["allowed"]) for c in entry["iam"]] == [("rds:DescribeAccountAttributes", "*", True)], entry
+    message = denied("AccessDenied", role_client("retention", "rds", DST, STATE["config"]).describe_account_attributes)
+    assert "rds:DescribeAccountAttributes" in message, message
+
+
+@check
 def retention_deletes_only_snapshots_tagged_as_pilotlights() -> None:
     rds = role_client("retention", "rds", SRC, STATE["config"])
     admin = EM.rds(SRC)

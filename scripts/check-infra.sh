@@ -344,6 +344,18 @@ check_emulator_apply() {
     "$(aws_local $region events describe-rule --name pilotlight-alarm-state-change --query EventPattern |
       "$PYTHON" -c 'import json,sys; print(sorted(json.load(sys.stdin)["resources"]))')" \
     "['arn:aws:cloudwatch:us-east-1:$account:alarm:pilotlight-ledger-primary-unhealthy', 'arn:aws:cloudwatch:us-east-1:$account:alarm:pilotlight-orders-primary-unhealthy']"
+  # Only the RDS events that can start work (created, copy finished; never RDS-EVENT-0041, a
+  # deletion), and the same pattern as the SAM template's SnapshotEventRule.
+  expect "snapshot-events rule pattern (the same as SAM's SnapshotEventRule)" \
+    "$(aws_local $region events describe-rule --name pilotlight-snapshot-events --query EventPattern |
+      .venv/bin/python -B -c 'import json, sys, yaml
+sys.path.insert(0, "emulator")
+from iam_enforcement import _CfnLoader
+applied = json.load(sys.stdin)
+with open("infra/sam/template.yaml") as f:
+    sam = yaml.load(f, Loader=_CfnLoader)["Resources"]["SnapshotEventRule"]["Properties"]["EventPattern"]
+print(json.dumps(applied, sort_keys=True) if applied == sam else f"Terraform {applied} != SAM {sam}")')" \
+    '{"detail": {"EventID": ["RDS-EVENT-0042", "RDS-EVENT-0060", "RDS-EVENT-0197", "RDS-EVENT-0075"], "SourceIdentifier": [{"prefix": "pilotlight-"}]}, "detail-type": ["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"], "source": ["aws.rds"]}'
   expect "ledger table" \
     "$(aws_local $region dynamodb describe-table --table-name pilotlight-ledger --query \
       'Table.[BillingModeSummary.BillingMode, KeySchema[0].AttributeName, KeySchema[0].KeyType, KeySchema[1].AttributeName, KeySchema[1].KeyType, SSEDescription.Status, DeletionProtectionEnabled]')" \

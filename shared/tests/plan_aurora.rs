@@ -82,7 +82,7 @@ fn down() -> AuroraObservation {
             "ledger-usw2",
             "us-west-2",
             "available",
-            "8.0.3.05.2",
+            "8.0.mysql_aurora.3.05.2",
         )),
         lag_ms: Some(2000.0),
         lag_metric: Some("AuroraGlobalDBRPOLag".into()),
@@ -112,7 +112,7 @@ fn healthy_primary(obs: &mut AuroraObservation) {
         "ledger-use1",
         "us-east-1",
         "available",
-        "8.0.3.05.2",
+        "8.0.mysql_aurora.3.05.2",
     ));
 }
 
@@ -164,7 +164,7 @@ fn an_alarm_is_refused_while_the_primary_answers_available_and_a_person_gets_a_s
         "ledger-usw2",
         "us-west-2",
         "available",
-        "8.0.3.04.0",
+        "8.0.mysql_aurora.3.04.0",
     ));
     let d = decide_aurora(&db(), &obs, PERSON);
     assert!(
@@ -310,6 +310,22 @@ fn fencing_is_aurora_s_own_for_a_member_and_a_security_group_for_a_detached_writ
         aurora_fence(&sg, &obs),
         AuroraFence::Pending { .. }
     ));
+}
+
+#[test]
+fn engine_versions_compare_by_major_and_minor() {
+    use pilotlight::plan::aurora::same_major_minor;
+    assert!(same_major_minor(
+        Some("8.0.mysql_aurora.3.05.2"),
+        Some("8.0.mysql_aurora.3.05.1")
+    ));
+    assert!(!same_major_minor(
+        Some("8.0.mysql_aurora.3.05.2"),
+        Some("8.0.mysql_aurora.3.04.0")
+    ));
+    assert!(same_major_minor(Some("15.4"), Some("15.4")));
+    assert!(!same_major_minor(Some("15.4"), Some("15.5")));
+    assert!(!same_major_minor(None, Some("15.4")));
 }
 
 proptest! {

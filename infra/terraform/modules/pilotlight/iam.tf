@@ -305,6 +305,15 @@ data "aws_iam_policy_document" "snapshot_copy" {
     resources = [local.own_snapshot_arns, local.own_cluster_snapshot_arns]
   }
 
+  # The manual snapshot quotas (ManualSnapshots, ManualClusterSnapshots), read before creating or
+  # copying. rds:DescribeAccountAttributes supports no resource-level permission (Service
+  # Authorization Reference, list_amazonrds.html); read-only.
+  statement {
+    sid       = "ReadSnapshotQuotas"
+    actions   = ["rds:DescribeAccountAttributes"]
+    resources = ["*"]
+  }
+
   dynamic "statement" {
     for_each = length(var.kms_key_arns) > 0 ? [1] : []
     content {

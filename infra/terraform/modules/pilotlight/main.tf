@@ -268,13 +268,23 @@ locals {
       schedule_expression = var.reconcile_schedule
       input               = jsonencode({ command = "reconcile", invoke = "async" })
     }
+    # Only the RDS events that can start work
+    # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Events.Messages.html,
+    # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Events.Messages.html):
+    # DB snapshot RDS-EVENT-0042 (manual snapshot created), RDS-EVENT-0060 (finished a cross-region
+    # copy), RDS-EVENT-0197 (finished a same-region copy); DB cluster snapshot RDS-EVENT-0075 (manual
+    # cluster snapshot created). Never a deletion (RDS-EVENT-0041: retention's own deletes) nor any
+    # other event about the snapshot. Same pattern as the SAM template's SnapshotEventRule.
     "snapshot-events" = {
-      description = "RDS events about pilotlight's snapshots in this region (copies finishing), to the router"
-      # The router ignores every other snapshot: do not invoke it for them.
+      description = "RDS events about pilotlight's snapshots in this region (created, copies finishing), to the router"
       event_pattern = jsonencode({
         source        = ["aws.rds"]
         "detail-type" = ["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"]
-        detail        = { SourceIdentifier = [{ prefix = "pilotlight-" }] }
+        detail = {
+          EventID = ["RDS-EVENT-0042", "RDS-EVENT-0060", "RDS-EVENT-0197", "RDS-EVENT-0075"]
+          # The router ignores every other snapshot: do not invoke it for them.
+          SourceIdentifier = [{ prefix = "pilotlight-" }]
+        }
       })
       schedule_expression = null
       input               = null
