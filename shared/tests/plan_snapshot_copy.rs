@@ -30,6 +30,9 @@ fn settings() -> PlanSettings {
             "arn:aws:kms:us-west-2:123456789012:key/dr".to_owned(),
         )]),
         option_groups: BTreeMap::new(),
+        quotas: BTreeMap::new(),
+        quota_reserve_percent: 10,
+        quota_alert_days: 14,
     }
 }
 
@@ -85,7 +88,7 @@ fn a_database_with_no_snapshot_gets_one_named_after_the_interval() {
     assert_eq!(create.snapshot_id, "pilotlight-orders-202611200000");
     assert_eq!(
         create.snapshot_id,
-        snapshot_name("orders", now() + Duration::hours(3), 86_400),
+        snapshot_name("orders", DbKind::Instance, now() + Duration::hours(3), 86_400),
         "same name all day"
     );
     assert!(

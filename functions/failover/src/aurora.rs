@@ -947,6 +947,7 @@ impl AuroraRun<'_> {
             kms_key_id: None,
             option_group: None,
             tags,
+            incremental: false,
         };
         match rds::copy_snapshot(rds, &copy).await {
             Ok(rds::CallOutcome::Done) | Ok(rds::CallOutcome::AlreadyExists) => Some(format!(

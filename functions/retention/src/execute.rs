@@ -1,6 +1,7 @@
 //! Executes retention's decisions: `DeleteDBSnapshot` / `DeleteDBClusterSnapshot` of every
 //! snapshot decided `delete`, `delete_concurrency` at a time. A failed delete is recorded and the
-//! others go on; not found (already gone) and invalid state (busy) are reported, not retried.
+//! others go on; not found (already gone: an overlapping run, a person) is what a delete wants and
+//! counts as deleted; invalid state (busy) is reported, not retried.
 
 use futures::stream::{self, StreamExt};
 use pilotlight::aws::rds::{self, CallOutcome};
@@ -57,7 +58,7 @@ async fn delete(deps: &Deps, region: &str, kind: DbKind, id: &str) -> Option<Str
         Err(e) => Err(e.to_string()),
     };
     match result {
-        Ok(CallOutcome::Done | CallOutcome::AlreadyExists) => None,
+        Ok(CallOutcome::Done | CallOutcome::AlreadyExists | CallOutcome::AlreadyGone) => None,
         Ok(CallOutcome::Skipped(m) | CallOutcome::QuotaExceeded(m)) | Err(m) => {
             Some(format!("`{id}` not deleted: {m}"))
         }

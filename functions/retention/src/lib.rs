@@ -160,10 +160,16 @@ fn decide_all(
     listed: Vec<SnapshotInfo>,
     now: DateTime<Utc>,
 ) -> Vec<RegionReport> {
-    // Every snapshot belongs to one (region, kind, database): group them by moving, not copying.
-    let mut groups: HashMap<(String, DbKind, String), Vec<SnapshotInfo>> = HashMap::new();
+    // Every snapshot belongs to one (region, kind, source region, database): group them by
+    // moving, not copying. Two databases with the same identifier in two regions are two groups.
+    let mut groups: HashMap<(String, DbKind, String, String), Vec<SnapshotInfo>> = HashMap::new();
     for s in listed {
-        let key = (s.region.clone(), s.kind, s.source_db().to_owned());
+        let key = (
+            s.region.clone(),
+            s.kind,
+            s.source_region().to_owned(),
+            s.source_db().to_owned(),
+        );
         groups.entry(key).or_default().push(s);
     }
     let rt = &config.retention;
@@ -174,7 +180,12 @@ fn decide_all(
             let source = &sources[t.source];
             let policy = policy_for(config, &source.db_id, &source.region, t.role);
             let of_db = groups
-                .remove(&(t.region.clone(), source.kind, source.db_id.clone()))
+                .remove(&(
+                    t.region.clone(),
+                    source.kind,
+                    source.region.clone(),
+                    source.db_id.clone(),
+                ))
                 .unwrap_or_default();
             let decision = decide_retention(&of_db, &policy, now, stall, &rt.hold_tag);
             drop(of_db);

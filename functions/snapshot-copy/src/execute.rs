@@ -10,7 +10,7 @@ use pilotlight::aws::rds::{self, CallOutcome};
 use pilotlight::aws::AwsError;
 use pilotlight::plan::snapshot_copy::{CopyPlan, CopySnapshot, CreateSnapshot};
 use pilotlight::plan::snapshots::{
-    MANAGED_BY, TAG_CREATED_AT, TAG_MANAGED_BY, TAG_SOURCE_DB, TAG_SOURCE_REGION,
+    MANAGED_BY, TAG_COPY_OF, TAG_CREATED_AT, TAG_MANAGED_BY, TAG_SOURCE_DB, TAG_SOURCE_REGION,
 };
 
 use crate::report::{CopyReport, CreateStatus, RegionReport};
@@ -74,6 +74,8 @@ async fn create_all(
                 d.errors.push(m);
                 CreateStatus::Failed
             }
+            // a create never answers "gone"
+            Ok(CallOutcome::AlreadyGone) => CreateStatus::Failed,
         };
     }
 }
@@ -120,9 +122,23 @@ async fn copy_all(
                 return (i, j, c.target_id.clone(), Err(NOT_STARTED.to_owned()));
             }
             let result = match deps.clients.rds(&c.region) {
-                Ok(client) => rds::copy_snapshot(client, c)
-                    .await
-                    .map_err(|e: AwsError| e.to_string()),
+                Ok(client) => match rds::copy_snapshot(client, c).await {
+                    // the name is taken: ours only if it is a copy of this very source
+                    Ok(CallOutcome::AlreadyExists) => {
+                        match rds::snapshot_tag(client, c.kind, &c.target_id, TAG_COPY_OF).await {
+                            Ok(Some(of)) if of == c.source_arn => Ok(CallOutcome::AlreadyExists),
+                            Ok(other) => Err(format!(
+                                "`{}` exists in `{}` but is not a copy of `{}` (its `{TAG_COPY_OF}` is {}): not counted as this source's copy",
+                                c.target_id,
+                                c.region,
+                                c.source_arn,
+                                other.map_or("absent".to_owned(), |o| format!("`{o}`"))
+                            )),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                    other => other.map_err(|e: AwsError| e.to_string()),
+                },
                 Err(e) => Err(e.to_string()),
             };
             (i, j, c.target_id.clone(), result)
@@ -142,6 +158,7 @@ fn record_copy(r: &mut RegionReport, id: String, result: Result<CallOutcome, Str
         return;
     }
     r.copies_started.retain(|c| c != &id);
+    r.full_copies.retain(|c| c != &id);
     match result {
         Ok(CallOutcome::AlreadyExists) => r.copies_already_present.push(id),
         Ok(CallOutcome::QuotaExceeded(m)) => {
@@ -153,6 +170,6 @@ fn record_copy(r: &mut RegionReport, id: String, result: Result<CallOutcome, Str
         }
         Err(m) if m == NOT_STARTED => r.queued.push(id),
         Ok(CallOutcome::Skipped(m)) | Err(m) => r.errors.push(m),
-        Ok(CallOutcome::Done) => {}
+        Ok(CallOutcome::Done | CallOutcome::AlreadyGone) => {}
     }
 }

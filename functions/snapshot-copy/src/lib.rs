@@ -11,15 +11,15 @@
 mod execute;
 mod report;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use pilotlight::command::{parse_command, Command, SnapshotCopyRequest};
 use pilotlight::error::WorkerError;
 use pilotlight::observe::snapshots::{list_regions, sources};
-use pilotlight::plan::snapshot_copy::{plan_snapshot_copy, PlanSettings};
-use pilotlight::plan::snapshots::select_sources;
+use pilotlight::plan::snapshot_copy::{plan_snapshot_copy, PlanSettings, Quota};
+use pilotlight::plan::snapshots::{select_sources, DbKind};
 use serde_json::Value;
 use tracing::info;
 
@@ -65,13 +65,43 @@ pub async fn run(
 ///
 /// # Errors
 /// As [`run`].
+/// Every region's manual snapshot quotas (`DescribeAccountAttributes`, concurrently), and an
+/// error for each region whose quotas could not be read (its creates and copies are then limited
+/// by AWS alone).
+async fn read_quotas(
+    deps: &Deps,
+    regions: &BTreeSet<&str>,
+) -> (BTreeMap<(String, DbKind), Quota>, Vec<String>) {
+    let answers = futures::future::join_all(regions.iter().map(|region| async move {
+        let result = match deps.clients.rds(region) {
+            Ok(c) => pilotlight::aws::rds::snapshot_quotas(c)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        (region.to_string(), result)
+    }))
+    .await;
+    let mut quotas = BTreeMap::new();
+    let mut errors = vec![];
+    for (region, answer) in answers {
+        match answer {
+            Ok(found) => quotas.extend(found.into_iter().map(|(k, q)| ((region.clone(), k), q))),
+            Err(e) => errors.push(format!(
+                "the manual snapshot quota of `{region}` could not be read ({e}): its creates and copies are not held back from the reserve"
+            )),
+        }
+    }
+    (quotas, errors)
+}
+
 pub async fn run_until(
     deps: &Deps,
     req: &SnapshotCopyRequest,
     now: DateTime<Utc>,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<CopyReport, WorkerError> {
-    let (mut sources, errors) = sources(&deps.config, &deps.clients).await;
+    let (mut sources, source_errors) = sources(&deps.config, &deps.clients).await;
     if let Some(name) = &req.database {
         select_sources(&mut sources, &deps.config, name)?;
     }
@@ -81,7 +111,12 @@ pub async fn run_until(
             std::iter::once(s.region.as_str()).chain(s.dr_regions.iter().map(String::as_str))
         })
         .collect();
-    let snapshots = list_regions(&deps.clients, &regions, "snapshot-copy failed").await?;
+    let (snapshots, (quotas, mut errors)) = futures::join!(
+        list_regions(&deps.clients, &regions, "snapshot-copy failed"),
+        read_quotas(deps, &regions),
+    );
+    let snapshots = snapshots?;
+    errors.splice(0..0, source_errors);
     let sn = &deps.config.snapshots;
     let settings = PlanSettings {
         interval_seconds: sn.interval_seconds,
@@ -97,6 +132,9 @@ pub async fn run_until(
             .iter()
             .map(|(r, g)| (r.to_string(), g.clone()))
             .collect(),
+        quotas,
+        quota_reserve_percent: sn.quota_reserve_percent,
+        quota_alert_days: sn.quota_alert_days,
     };
     let plan = plan_snapshot_copy(&sources, &snapshots, now, &settings);
     info!(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use pilotlight::metrics;
-use pilotlight::plan::snapshot_copy::{CopyPlan, RegionExposure};
+use pilotlight::plan::snapshot_copy::{CopyPlan, RegionExposure, RegionQuota};
 use pilotlight::plan::snapshots::{DbKind, Origin};
 use serde::Serialize;
 
@@ -25,6 +25,8 @@ pub enum CreateStatus {
     Planned,
     /// The newest snapshot is recent enough.
     NotDue,
+    /// Due, but held back: the region's manual snapshot quota is in its reserve (`quotas`).
+    HeldBack,
 }
 
 /// One database × DR region in the report.
@@ -34,6 +36,10 @@ pub struct RegionReport {
     pub region: String,
     /// Copies started by this run (snapshot ids); in a dry-run, the copies it would start.
     pub copies_started: Vec<String>,
+    /// Of `copies_started`, those expected to be full copies rather than incremental (no earlier
+    /// available copy of the source there, or an Aurora cluster snapshot): they take longer and
+    /// transfer the whole snapshot.
+    pub full_copies: Vec<String>,
     /// Copies that an earlier run had already started (`DBSnapshotAlreadyExists`).
     pub copies_already_present: Vec<String>,
     /// Copies left for a later run (the region's in-flight budget was used up).
@@ -77,6 +83,9 @@ pub struct CopyReport {
     pub databases: Vec<DatabaseReport>,
     /// Copies in flight per destination region before this run.
     pub in_flight_before: BTreeMap<String, usize>,
+    /// Every region's manual snapshot quota: used, reserve, what this run starts there, what it
+    /// held back, and the days until it is full.
+    pub quotas: Vec<RegionQuota>,
     /// Errors not tied to one database (e.g. discovery in a region failed).
     pub errors: Vec<String>,
     /// What was alerted (RPO over target, quota, errors).
@@ -101,6 +110,8 @@ impl CopyReport {
                 snapshot_created: d.create.as_ref().map(|c| c.snapshot_id.clone()),
                 snapshot_status: if d.create.is_some() {
                     CreateStatus::Planned
+                } else if d.create_held_back.is_some() {
+                    CreateStatus::HeldBack
                 } else {
                     CreateStatus::NotDue
                 },
@@ -110,6 +121,12 @@ impl CopyReport {
                     .map(|r| RegionReport {
                         region: r.region.clone(),
                         copies_started: r.copies.iter().map(|c| c.target_id.clone()).collect(),
+                        full_copies: r
+                            .copies
+                            .iter()
+                            .filter(|c| !c.incremental)
+                            .map(|c| c.target_id.clone())
+                            .collect(),
                         copies_already_present: vec![],
                         queued: r.queued.clone(),
                         errors: r.errors.clone(),
@@ -124,6 +141,7 @@ impl CopyReport {
             now,
             databases,
             in_flight_before: p.in_flight.clone(),
+            quotas: p.quotas.clone(),
             errors,
             alerts: vec![],
             notification_errors: vec![],
@@ -134,6 +152,7 @@ impl CopyReport {
     /// every failure, one line each.
     pub fn collect_alerts(&self) -> Vec<String> {
         let mut alerts: Vec<String> = self.errors.clone();
+        alerts.extend(self.quotas.iter().filter_map(|q| q.alert.clone()));
         for d in &self.databases {
             alerts.extend(d.errors.iter().map(|e| format!("`{}`: {e}", d.database)));
             for r in &d.regions {

@@ -294,9 +294,12 @@ pub enum CallOutcome {
     AlreadyExists,
     /// `SnapshotQuotaExceeded`: the account's manual snapshot quota in the region is used up.
     QuotaExceeded(String),
-    /// `DBSnapshotNotFound` (on delete: already gone) or `InvalidDBSnapshotState` (e.g. still
-    /// copying); the message says which.
+    /// `InvalidDBSnapshotState` / `InvalidDBClusterSnapshotStateFault` (e.g. still copying);
+    /// the message says why.
     Skipped(String),
+    /// Delete: `DBSnapshotNotFound` / `DBClusterSnapshotNotFoundFault`: already gone (an
+    /// overlapping run or a person deleted it). The end state a delete wants: not a failure.
+    AlreadyGone,
 }
 
 /// Map a create/copy/delete result to a [`CallOutcome`]: `skip` faults (already exists, not found,
@@ -435,6 +438,83 @@ async fn list_cluster_snapshots(
         });
     }
     Ok(())
+}
+
+/// The value of tag `key` on snapshot `id` of `kind` in the client's region
+/// (`DescribeDBSnapshots` / `DescribeDBClusterSnapshots` by identifier, whose answer carries the
+/// tags); `Ok(None)` when the snapshot or the tag does not exist.
+///
+/// # Errors
+/// [`AwsError`] when the call fails.
+pub async fn snapshot_tag(
+    rds: &aws_sdk_rds::Client,
+    kind: DbKind,
+    id: &str,
+    key: &str,
+) -> Result<Option<String>, AwsError> {
+    let find = |list: &[Tag]| {
+        list.iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+            .map(str::to_owned)
+    };
+    match kind {
+        DbKind::Instance => match rds.describe_db_snapshots().db_snapshot_identifier(id).send().await {
+            Ok(out) => Ok(out.db_snapshots().first().and_then(|s| find(s.tag_list()))),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_db_snapshot_not_found_fault()) => Ok(None),
+            Err(e) => Err(AwsError::from_sdk("DescribeDBSnapshots", e)),
+        },
+        DbKind::Cluster => match rds
+            .describe_db_cluster_snapshots()
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.db_cluster_snapshots().first().and_then(|s| find(s.tag_list()))),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_db_cluster_snapshot_not_found_fault()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(AwsError::from_sdk("DescribeDBClusterSnapshots", e)),
+        },
+    }
+}
+
+/// `DescribeAccountAttributes` in the client's region: the manual DB snapshot and manual DB
+/// cluster snapshot quotas (`ManualSnapshots`, `ManualClusterSnapshots`: `Used` and `Max`; per
+/// region, <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_AccountQuota.html>).
+/// A quota the answer does not list is absent from the map.
+///
+/// # Errors
+/// [`AwsError`] when the call fails.
+pub async fn snapshot_quotas(
+    rds: &aws_sdk_rds::Client,
+) -> Result<BTreeMap<DbKind, crate::plan::snapshot_copy::Quota>, AwsError> {
+    let out = rds
+        .describe_account_attributes()
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeAccountAttributes", e))?;
+    Ok(out
+        .account_quotas()
+        .iter()
+        .filter_map(|q| {
+            let kind = match q.account_quota_name()? {
+                "ManualSnapshots" => DbKind::Instance,
+                "ManualClusterSnapshots" => DbKind::Cluster,
+                _ => return None,
+            };
+            Some((
+                kind,
+                crate::plan::snapshot_copy::Quota {
+                    used: u64::try_from(q.used()?).unwrap_or(0),
+                    max: u64::try_from(q.max()?).unwrap_or(0),
+                },
+            ))
+        })
+        .collect())
 }
 
 /// A database found by its opt-in tag.
@@ -585,7 +665,17 @@ pub async fn copy_snapshot(
     }
 }
 
-/// `DeleteDBSnapshot` / `DeleteDBClusterSnapshot`.
+/// A delete's "already exists" slot carries not-found: [`CallOutcome::AlreadyGone`].
+fn gone(outcome: CallOutcome) -> CallOutcome {
+    match outcome {
+        CallOutcome::AlreadyExists => CallOutcome::AlreadyGone,
+        other => other,
+    }
+}
+
+/// `DeleteDBSnapshot` / `DeleteDBClusterSnapshot`
+/// (<https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBSnapshot.html>: not
+/// found is 404 `DBSnapshotNotFound`, [`CallOutcome::AlreadyGone`]).
 ///
 /// # Errors
 /// [`AwsError`] for anything but not-found (already gone) and invalid state (still busy).
@@ -601,22 +691,21 @@ pub async fn delete_snapshot(
                 .db_snapshot_identifier(id)
                 .send()
                 .await,
+            |e| e.is_db_snapshot_not_found_fault(),
             |_| false,
-            |_| false,
-            |e| e.is_db_snapshot_not_found_fault() || e.is_invalid_db_snapshot_state_fault(),
-        ),
+            |e| e.is_invalid_db_snapshot_state_fault(),
+        )
+        .map(gone),
         DbKind::Cluster => classify(
             "DeleteDBClusterSnapshot",
             rds.delete_db_cluster_snapshot()
                 .db_cluster_snapshot_identifier(id)
                 .send()
                 .await,
+            |e| e.is_db_cluster_snapshot_not_found_fault(),
             |_| false,
-            |_| false,
-            |e| {
-                e.is_db_cluster_snapshot_not_found_fault()
-                    || e.is_invalid_db_cluster_snapshot_state_fault()
-            },
-        ),
+            |e| e.is_invalid_db_cluster_snapshot_state_fault(),
+        )
+        .map(gone),
     }
 }

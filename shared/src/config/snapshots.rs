@@ -32,6 +32,14 @@ pub struct SnapshotSettings {
     pub option_groups: BTreeMap<Region, BTreeMap<String, String>>,
     /// Also protect every DB instance and Aurora DB cluster carrying a tag.
     pub discover: Option<Discovery>,
+    /// Share of each region's manual snapshot quota (`DescribeAccountAttributes`:
+    /// `ManualSnapshots`, `ManualClusterSnapshots`; 100 each by default, adjustable) that
+    /// pilotlight never fills, in percent (default 10, 0 to 50): creates and copies that would
+    /// enter it are queued and alerted, so a person's manual snapshot still fits.
+    pub quota_reserve_percent: u32,
+    /// Alert when a region's manual snapshot quota fills within this many days at the rate of the
+    /// last 7 days (default 14).
+    pub quota_alert_days: u32,
 }
 
 impl Default for SnapshotSettings {
@@ -44,6 +52,8 @@ impl Default for SnapshotSettings {
             max_copies_in_flight: 20,
             option_groups: BTreeMap::new(),
             discover: None,
+            quota_reserve_percent: 10,
+            quota_alert_days: 14,
         }
     }
 }
@@ -87,6 +97,15 @@ pub(super) fn validate(sn: &SnapshotSettings) -> Result<(), ConfigError> {
             format!(
                 "{} is outside 1..=20 (AWS allows 20 copies in flight per region)",
                 sn.max_copies_in_flight
+            ),
+        ));
+    }
+    if sn.quota_reserve_percent > 50 {
+        return Err(invalid(
+            "snapshots.quota_reserve_percent",
+            format!(
+                "{} is outside 0..=50 (percent of the manual snapshot quota kept free)",
+                sn.quota_reserve_percent
             ),
         ));
     }

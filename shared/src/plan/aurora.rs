@@ -692,29 +692,22 @@ pub fn aurora_fence(db: &AuroraGlobalDatabase, obs: &AuroraObservation) -> Auror
     }
 }
 
-/// The manual copy's identifier of Aurora's unplanned-failover snapshot `source_id`:
-/// `pilotlight-<database>-unplanned-<the snapshot's timestamp part>`, cut to RDS's 255
-/// characters and without the `rds:` prefix that only AWS may use.
+/// The manual copy's identifier of Aurora's unplanned-failover snapshot `source_id`
+/// (`rds:unplanned-global-failover-<cluster>-<YYYY-MM-DD-HH-MM>`):
+/// `pilotlight-<database>-unplanned-<YYYYMMDDHHMM>`, within the 63 characters of a DB cluster
+/// snapshot identifier (a long database name is cut and hashed), never AWS's `rds:` prefix.
 pub fn unplanned_copy_id(database: &str, source_id: &str) -> String {
-    let tail = source_id
-        .strip_prefix(UNPLANNED_SNAPSHOT_PREFIX)
-        .unwrap_or(source_id);
-    let raw = format!("pilotlight-{database}-unplanned-{tail}");
-    let mut id: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while id.contains("--") {
-        id = id.replace("--", "-");
-    }
-    id.truncate(255);
-    id.trim_end_matches('-').to_owned()
+    // the time stamp: the digits at the end of the source id (the last 12), else none
+    let digits: String = source_id.chars().filter(char::is_ascii_digit).collect();
+    let stamp = digits
+        .get(digits.len().saturating_sub(12)..)
+        .unwrap_or_default()
+        .to_owned();
+    crate::plan::snapshots::fit_identifier(
+        &format!("pilotlight-{database}-unplanned"),
+        &stamp,
+        crate::plan::snapshots::MAX_CLUSTER_SNAPSHOT_ID,
+    )
 }
 
 /// `true` once the unplanned-failover snapshot has been waited for long enough after `done_at`.

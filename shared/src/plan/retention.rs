@@ -69,6 +69,11 @@ pub enum Rule {
     Monthly,
     /// Stall guard: backups of this database have stopped.
     Stalled,
+    /// The newest available copy while a newer copy of the same source is still copying: the
+    /// next copy is incremental only if the previous one still exists in the destination
+    /// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_CopySnapshot.html>), so it
+    /// is kept until the newer copy is `available`.
+    IncrementalBase,
 }
 
 /// Why a snapshot is not even a candidate.
@@ -175,7 +180,20 @@ pub fn decide_retention(
         .filter(|s| s.created_at.is_some())
         .find(|s| s.snapshot_type == "manual");
     let stalled = newest.and_then(|n| stall_message(n, now, stall_after_seconds));
-    let keep = kept_by_rules(&candidates, newest, policy, now);
+    let mut keep = kept_by_rules(&candidates, newest, policy, now);
+    // the incremental chain: a newer copy still copying keeps the newest available one
+    if let Some(base) = newest {
+        let newer_in_flight = ordered.iter().any(|s| {
+            s.is_pilotlights()
+                && s.is_copy_in_flight()
+                && s.data_time().is_none_or(|t| base.data_time().is_some_and(|b| t >= b))
+        });
+        if newer_in_flight {
+            keep.entry(base.id.clone())
+                .or_default()
+                .push(Rule::IncrementalBase);
+        }
+    }
     let decisions = ordered
         .iter()
         .map(|s| SnapshotDecision {

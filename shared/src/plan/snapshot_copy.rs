@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::snapshots::{
-    DbKind, SnapshotInfo, SnapshotSource, MANAGED_BY, TAG_COPY_OF, TAG_MANAGED_BY, TAG_SOURCE_DB,
+    fit_identifier, DbKind, SnapshotInfo, SnapshotSource, MANAGED_BY, TAG_COPY_OF, TAG_MANAGED_BY, TAG_SOURCE_DB,
     TAG_SOURCE_REGION,
 };
 use super::status::SnapshotStatus;
@@ -32,6 +32,48 @@ pub struct PlanSettings {
     pub kms_keys: BTreeMap<String, String>,
     /// Option group per destination region and engine.
     pub option_groups: BTreeMap<String, BTreeMap<String, String>>,
+    /// Manual snapshot quota per (region, kind), read before the plan; a region without one is
+    /// not limited here (AWS still refuses with `SnapshotQuotaExceeded`).
+    pub quotas: BTreeMap<(String, DbKind), Quota>,
+    /// Percent of each quota never filled (`snapshots.quota_reserve_percent`).
+    pub quota_reserve_percent: u32,
+    /// Alert when a quota fills within this many days (`snapshots.quota_alert_days`).
+    pub quota_alert_days: u32,
+}
+
+/// A region's manual snapshot quota of one kind (`DescribeAccountAttributes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Quota {
+    /// Manual snapshots there now (`Used`).
+    pub used: u64,
+    /// The quota (`Max`).
+    pub max: u64,
+}
+
+/// A region's quota as the plan uses it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionQuota {
+    /// Region.
+    pub region: String,
+    /// Manual DB snapshots (`instance`) or manual DB cluster snapshots (`cluster`).
+    pub kind: DbKind,
+    /// Used before this run.
+    pub used: u64,
+    /// The quota.
+    pub max: u64,
+    /// Snapshots kept free: `max × quota_reserve_percent / 100`, rounded up.
+    pub reserve: u64,
+    /// Creates and copies this plan starts there.
+    pub planned: u64,
+    /// Creates and copies held back because they would enter the reserve (snapshot ids).
+    pub held_back: Vec<String>,
+    /// pilotlight snapshots created there per day, over the last 7 days.
+    pub per_day: f64,
+    /// Days until the quota is full at that rate (`None`: no growth).
+    pub days_to_full: Option<f64>,
+    /// Why this region alerts (in the reserve, or full within `quota_alert_days`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
 }
 
 /// A snapshot to create.
@@ -60,7 +102,7 @@ pub struct CopySnapshot {
     pub source_id: String,
     /// Destination region (the call is made there).
     pub region: String,
-    /// Name of the copy (same as the source's).
+    /// Name of the copy: the source's and its region ([`copy_name`]).
     pub target_id: String,
     /// KMS key in the destination region, for an encrypted source.
     pub kms_key_id: Option<String>,
@@ -68,6 +110,13 @@ pub struct CopySnapshot {
     pub option_group: Option<String>,
     /// Tags the copy carries (the source's pilotlight tags plus [`TAG_COPY_OF`]).
     pub tags: BTreeMap<String, String>,
+    /// Expected incremental (else a full copy: time and transfer). Heuristic, as AWS reports
+    /// nothing: a DB snapshot whose source has an earlier `available` copy in the destination
+    /// (pilotlight copies with the region's one configured KMS key, the other condition); an
+    /// Aurora DB cluster snapshot copy is always full
+    /// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_CopySnapshot.html>,
+    /// <https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_CopySnapshot.html>).
+    pub incremental: bool,
 }
 
 /// What a DR region holds of one database, and how old its newest available copy's data is.
@@ -108,6 +157,9 @@ pub struct DatabasePlan {
     pub source: SnapshotSource,
     /// A snapshot to create, when the newest is older than the interval.
     pub create: Option<CreateSnapshot>,
+    /// The snapshot that was due but held back: its region's manual snapshot quota is in its
+    /// reserve.
+    pub create_held_back: Option<String>,
     /// Per DR region.
     pub regions: Vec<RegionPlan>,
 }
@@ -120,19 +172,29 @@ pub struct CopyPlan {
     /// Copies in flight per destination region before this run (all of the account's copies
     /// visible there).
     pub in_flight: BTreeMap<String, usize>,
+    /// The manual snapshot quota of every region and kind the plan creates or copies into.
+    pub quotas: Vec<RegionQuota>,
 }
 
-/// The deterministic name of the snapshot of `db_id` for the interval containing `now`:
-/// `pilotlight-<db_id>-<YYYYMMDDHHMM>` (UTC), at most 255 characters.
-pub fn snapshot_name(db_id: &str, now: DateTime<Utc>, interval_seconds: u64) -> String {
+/// The deterministic name of the snapshot of `db_id` (of `kind`) for the interval containing
+/// `now`: `pilotlight-<db_id>-<YYYYMMDDHHMM>` (UTC), within RDS's limit for the kind (255 for a DB
+/// snapshot, 63 for a DB cluster snapshot: a longer id is cut and hashed by [`fit_identifier`]).
+pub fn snapshot_name(db_id: &str, kind: DbKind, now: DateTime<Utc>, interval_seconds: u64) -> String {
     let interval = interval_seconds.max(60) as i64;
     let start = now.timestamp().div_euclid(interval) * interval;
     let stamp = DateTime::from_timestamp(start, 0)
         .map(|t| t.format("%Y%m%d%H%M").to_string())
         .unwrap_or_default();
-    let mut name = format!("pilotlight-{db_id}-{stamp}");
-    name.truncate(255);
-    name
+    fit_identifier(&format!("pilotlight-{db_id}"), &stamp, kind.max_snapshot_id())
+}
+
+/// The name of the copy of `source_id` (a snapshot in `source_region`):
+/// `<source_id>-<source_region>`, e.g. `pilotlight-app-db-202611220000-us-east-1`, within the
+/// kind's identifier limit. Two databases with the same identifier in two regions copied to one
+/// DR region get two names; copies made before the region was in the name are still recognised,
+/// by their `pilotlight:copy-of` tag.
+pub fn copy_name(source_id: &str, source_region: &str, kind: DbKind) -> String {
+    fit_identifier(source_id, source_region, kind.max_snapshot_id())
 }
 
 /// Plan a snapshot-copy run.
@@ -188,10 +250,119 @@ pub fn plan_snapshot_copy(
         databases.push(plan);
     }
     hand_out_budget(&mut databases, candidates, &in_flight, settings);
+    let quotas = hold_back_over_quota(&mut databases, snapshots, now, settings);
     CopyPlan {
         databases,
         in_flight,
+        quotas,
     }
+}
+
+/// Keep every region's manual snapshot quota out of its reserve: creates first (a database
+/// without a fresh snapshot has nothing to copy), then copies, in plan order; what would enter the
+/// reserve is held back (a create is dropped, a copy queued) and named. Then each region's growth
+/// rate over the last 7 days and the days until it is full.
+fn hold_back_over_quota(
+    databases: &mut [DatabasePlan],
+    snapshots: &[SnapshotInfo],
+    now: DateTime<Utc>,
+    settings: &PlanSettings,
+) -> Vec<RegionQuota> {
+    let mut quotas: BTreeMap<(String, DbKind), RegionQuota> = settings
+        .quotas
+        .iter()
+        .map(|((region, kind), q)| {
+            let reserve = (q.max * u64::from(settings.quota_reserve_percent)).div_ceil(100);
+            let week = now - chrono::Duration::days(7);
+            let recent = snapshots
+                .iter()
+                .filter(|s| &s.region == region && s.kind == *kind && s.is_pilotlights())
+                .filter(|s| s.created_at.is_some_and(|t| t >= week))
+                .count();
+            (
+                (region.clone(), *kind),
+                RegionQuota {
+                    region: region.clone(),
+                    kind: *kind,
+                    used: q.used,
+                    max: q.max,
+                    reserve,
+                    planned: 0,
+                    held_back: vec![],
+                    per_day: recent as f64 / 7.0,
+                    days_to_full: None,
+                    alert: None,
+                },
+            )
+        })
+        .collect();
+    let mut take = |region: &str, kind: DbKind, id: &str| -> bool {
+        let Some(q) = quotas.get_mut(&(region.to_owned(), kind)) else {
+            return true; // unknown quota: AWS is the limit
+        };
+        if q.used + q.planned + q.reserve < q.max {
+            q.planned += 1;
+            true
+        } else {
+            q.held_back.push(id.to_owned());
+            false
+        }
+    };
+    for d in databases.iter_mut() {
+        if let Some(c) = &d.create {
+            if !take(&c.region, c.kind, &c.snapshot_id) {
+                d.create_held_back = d.create.take().map(|c| c.snapshot_id);
+            }
+        }
+    }
+    for d in databases.iter_mut() {
+        for r in &mut d.regions {
+            let (keep, held): (Vec<CopySnapshot>, Vec<CopySnapshot>) = std::mem::take(&mut r.copies)
+                .into_iter()
+                .partition(|c| take(&c.region, c.kind, &c.target_id));
+            r.copies = keep;
+            for c in held {
+                r.errors.push(format!(
+                    "copy `{}` held back: `{}` is in the reserve of its manual snapshot quota (`snapshots.quota_reserve_percent`)",
+                    c.target_id, r.region
+                ));
+                r.queued.push(c.source_id);
+            }
+        }
+    }
+    quotas
+        .into_values()
+        .map(|mut q| {
+            let free = q.max.saturating_sub(q.used + q.planned);
+            q.days_to_full = (q.per_day > 0.0).then(|| free as f64 / q.per_day);
+            let in_reserve = q.used + q.planned + q.reserve >= q.max;
+            q.alert = if in_reserve {
+                Some(format!(
+                    "`{}`: {} of {} manual {} snapshots used, {} held back: the last {} % of the quota is kept free; raise the quota (Service Quotas) or shorten retention",
+                    q.region,
+                    q.used + q.planned,
+                    q.max,
+                    if q.kind == DbKind::Cluster { "cluster" } else { "DB" },
+                    q.held_back.len(),
+                    settings.quota_reserve_percent
+                ))
+            } else {
+                q.days_to_full
+                    .filter(|d| *d < f64::from(settings.quota_alert_days))
+                    .map(|d| {
+                        format!(
+                            "`{}`: the manual {} snapshot quota ({} of {} used) is full in {d:.1} days at {:.1} a day",
+                            q.region,
+                            if q.kind == DbKind::Cluster { "cluster" } else { "DB" },
+                            q.used + q.planned,
+                            q.max,
+                            q.per_day
+                        )
+                    })
+            };
+            q
+        })
+        .collect()
 }
 
 /// What every database's plan reads.
@@ -212,8 +383,8 @@ impl Facts<'_> {
         let own: Vec<&SnapshotInfo> = self
             .snapshots
             .iter()
-            .filter(|s| s.is_pilotlights() && s.kind == source.kind && s.region == source.region)
-            .filter(|s| !s.tags.contains_key(TAG_COPY_OF) && s.source_db() == source.db_id)
+            .filter(|s| s.is_pilotlights() && s.region == source.region && s.belongs_to(source))
+            .filter(|s| !s.tags.contains_key(TAG_COPY_OF))
             .collect();
         let mut available: Vec<&SnapshotInfo> = own
             .iter()
@@ -235,6 +406,7 @@ impl Facts<'_> {
         let plan = DatabasePlan {
             source: source.clone(),
             create: self.create(source, &own),
+            create_held_back: None,
             regions,
         };
         (plan, wanted)
@@ -254,7 +426,12 @@ impl Facts<'_> {
                 db_id: source.db_id.clone(),
                 kind: source.kind,
                 region: source.region.clone(),
-                snapshot_id: snapshot_name(&source.db_id, self.now, self.settings.interval_seconds),
+                snapshot_id: snapshot_name(
+                    &source.db_id,
+                    source.kind,
+                    self.now,
+                    self.settings.interval_seconds,
+                ),
             }),
         }
     }
@@ -269,8 +446,8 @@ impl Facts<'_> {
         let copies: Vec<&SnapshotInfo> = self
             .snapshots
             .iter()
-            .filter(|s| s.is_pilotlights() && s.region == region && s.kind == source.kind)
-            .filter(|s| s.tags.contains_key(TAG_COPY_OF) && s.source_db() == source.db_id)
+            .filter(|s| s.is_pilotlights() && s.region == region && s.belongs_to(source))
+            .filter(|s| s.tags.contains_key(TAG_COPY_OF))
             .collect();
         let newest_copy_data = copies.iter().filter_map(|c| c.data_time()).max();
         let newest_available_copy = copies
@@ -293,7 +470,11 @@ impl Facts<'_> {
                 continue; // older than what is already there: never backfill
             }
             match self.copy(source, region, snap) {
-                Ok(copy) => wanted.push(copy),
+                Ok(mut copy) => {
+                    copy.incremental = source.kind == DbKind::Instance
+                        && copies.iter().any(|c| c.status == SnapshotStatus::Available);
+                    wanted.push(copy);
+                }
                 Err(e) => errors.push(e),
             }
         }
@@ -359,10 +540,11 @@ impl Facts<'_> {
             source_arn: snap.arn.clone(),
             source_id: snap.id.clone(),
             region: region.to_owned(),
-            target_id: snap.id.clone(),
+            target_id: copy_name(&snap.id, &source.region, source.kind),
             kms_key_id,
             option_group,
             tags,
+            incremental: false,
         })
     }
 }

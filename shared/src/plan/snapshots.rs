@@ -35,6 +35,68 @@ pub const TAG_CREATED_AT: &str = "pilotlight:created-at";
 /// Tag on a copy: the ARN of the snapshot it was copied from.
 pub const TAG_COPY_OF: &str = "pilotlight:copy-of";
 
+/// Longest DB snapshot identifier RDS accepts (`CreateDBSnapshot`, `CopyDBSnapshot`: 1–255).
+pub const MAX_DB_SNAPSHOT_ID: usize = 255;
+/// Longest DB cluster snapshot identifier RDS accepts (`CreateDBClusterSnapshot`,
+/// `CopyDBClusterSnapshot`: 1–63,
+/// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBClusterSnapshot.html>).
+pub const MAX_CLUSTER_SNAPSHOT_ID: usize = 63;
+
+impl DbKind {
+    /// The longest snapshot identifier of this kind.
+    pub fn max_snapshot_id(self) -> usize {
+        match self {
+            DbKind::Instance => MAX_DB_SNAPSHOT_ID,
+            DbKind::Cluster => MAX_CLUSTER_SNAPSHOT_ID,
+        }
+    }
+}
+
+/// `<head>-<tail>` as a valid snapshot identifier of at most `max` characters (letters, digits,
+/// single hyphens, starting with a letter, lowercase). When it is too long, `head` is cut and
+/// followed by 8 hex digits of its FNV-1a hash, so that two long heads that share their start
+/// still get different identifiers, and the same head always the same one (names stay
+/// deterministic: a re-run finds what the last run made). `tail` (a time stamp) is kept whole.
+pub fn fit_identifier(head: &str, tail: &str, max: usize) -> String {
+    let clean = |s: &str| {
+        let mut out: String = s
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        while out.contains("--") {
+            out = out.replace("--", "-");
+        }
+        out.trim_matches('-').to_owned()
+    };
+    let (head, tail) = (clean(head), clean(tail));
+    let whole = if tail.is_empty() {
+        head.clone()
+    } else {
+        format!("{head}-{tail}")
+    };
+    if whole.len() <= max {
+        return whole;
+    }
+    let hash = head
+        .bytes()
+        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    // head[..keep] + "-" + 8 hex + "-" + tail
+    let keep = max.saturating_sub(tail.len() + 10).min(head.len());
+    let cut = head[..keep].trim_end_matches('-');
+    let mut id = format!("{cut}-{hash:08x}");
+    if !tail.is_empty() {
+        id = format!("{id}-{tail}");
+    }
+    id.truncate(max);
+    id.trim_end_matches('-').to_owned()
+}
+
 /// DB instance or Aurora DB cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -106,6 +168,24 @@ impl SnapshotInfo {
             .get(TAG_SOURCE_DB)
             .map(String::as_str)
             .unwrap_or(&self.db_id)
+    }
+
+    /// The region of the database it belongs to: the source-region tag, else (a snapshot made
+    /// before pilotlight tagged it, or someone else's) the region it lives in. Two databases with
+    /// the same identifier in two regions are two databases: every plan keys them by
+    /// (source region, kind, identifier).
+    pub fn source_region(&self) -> &str {
+        self.tags
+            .get(TAG_SOURCE_REGION)
+            .map(String::as_str)
+            .unwrap_or(&self.region)
+    }
+
+    /// Whether it belongs to `source` (same source region, kind and database).
+    pub fn belongs_to(&self, source: &SnapshotSource) -> bool {
+        self.kind == source.kind
+            && self.source_db() == source.db_id
+            && self.source_region() == source.region
     }
 
     /// When its data was captured: `OriginalSnapshotCreateTime` for a copy, else `SnapshotCreateTime`.
