@@ -88,7 +88,12 @@ fn a_database_with_no_snapshot_gets_one_named_after_the_interval() {
     assert_eq!(create.snapshot_id, "pilotlight-orders-202611200000");
     assert_eq!(
         create.snapshot_id,
-        snapshot_name("orders", DbKind::Instance, now() + Duration::hours(3), 86_400),
+        snapshot_name(
+            "orders",
+            DbKind::Instance,
+            now() + Duration::hours(3),
+            86_400
+        ),
         "same name all day"
     );
     assert!(

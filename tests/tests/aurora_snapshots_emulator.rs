@@ -116,8 +116,14 @@ async fn a_discovered_aurora_cluster_is_snapshotted_copied_and_pruned_under_the_
         .await
         .expect("second snapshot-copy run");
     let copies = cluster_snapshots(&s.aws.rds_dr).await;
+    // the copy is named with its source region (two same-named clusters never collide)
+    let copy_id = pilotlight::plan::snapshot_copy::copy_name(
+        &created,
+        tests::PRIMARY_REGION,
+        pilotlight::plan::snapshots::DbKind::Cluster,
+    );
     assert!(
-        copies.contains(&created),
+        copies.contains(&copy_id),
         "the cluster snapshot was copied to {DR_REGION}: {copies:?} {second:#?}"
     );
 

@@ -307,7 +307,8 @@ async fn an_encrypted_source_without_a_destination_key_is_a_named_error_and_the_
 }
 
 #[tokio::test]
-async fn a_snapshot_quota_error_is_reported_and_alerted_not_retried() {
+async fn a_full_quota_holds_back_creates_reports_and_alerts_and_the_others_proceed() {
+    // quota 1: the one manual snapshot the region may hold is its reserve (10 %, rounded up)
     let emu = Emulator::start_with(&["--snapshot-limit", "1"]);
     let s = Scenario::create(&emu, "orders", Some(1.0), 300).await;
     tagged_instance(&s, "ledger", None).await;
@@ -317,16 +318,95 @@ async fn a_snapshot_quota_error_is_reported_and_alerted_not_retried() {
     let report = once(&d, false).await;
 
     let statuses: Vec<CreateStatus> = report.databases.iter().map(|x| x.snapshot_status).collect();
-    assert!(
-        statuses.contains(&CreateStatus::Created)
-            && statuses.contains(&CreateStatus::QuotaExceeded),
-        "{statuses:?}"
-    );
+    assert_eq!(statuses, vec![CreateStatus::HeldBack; 2], "{report:#?}");
     assert_eq!(
         emu.calls("CreateDBSnapshot"),
-        2,
-        "one call each: a quota error is not retried"
+        0,
+        "nothing enters the reserve"
     );
+    assert!(
+        emu.calls("DescribeAccountAttributes") >= 2,
+        "each region's quota read"
+    );
+    assert!(
+        report
+            .alerts
+            .iter()
+            .any(|a| a.contains("quota") && a.contains(PRIMARY_REGION)),
+        "{:?}",
+        report.alerts
+    );
+}
+
+#[tokio::test]
+async fn at_ninety_five_percent_nothing_enters_the_reserve_the_copies_elsewhere_proceed_and_the_days_to_full_are_reported(
+) {
+    let emu = Emulator::start_with(&["--snapshot-limit", "20"]);
+    let s = Scenario::create(&emu, "orders", Some(1.0), 300).await;
+    tagged_instance(&s, "ledger", None).await;
+    let d = deps(&s, config(&s, None));
+    // orders has today's snapshot (pilotlight's) and 18 more manual snapshots fill the region:
+    // 19 of 20, 95 %
+    let first = once(&d, false).await;
+    assert!(
+        first
+            .databases
+            .iter()
+            .all(|x| x.snapshot_status == CreateStatus::Created),
+        "{first:#?}"
+    );
+    for i in 0..17 {
+        s.aws
+            .rds_primary
+            .create_db_snapshot()
+            .db_instance_identifier("orders-primary")
+            .db_snapshot_identifier(format!("someone-elses-{i}"))
+            .send()
+            .await
+            .expect("someone else's snapshot");
+    }
+    // the day after: both are due again
+    emu.clear_requests();
+    let report = run(
+        &d,
+        &SnapshotCopyRequest::default(),
+        Utc::now() + chrono::Duration::days(1),
+    )
+    .await
+    .expect("run");
+    let statuses: Vec<CreateStatus> = report.databases.iter().map(|x| x.snapshot_status).collect();
+    assert_eq!(statuses, vec![CreateStatus::HeldBack; 2], "{report:#?}");
+    assert_eq!(emu.calls("CreateDBSnapshot"), 0);
+    // the copies into the DR region, whose quota is free, proceed
+    let started: usize = report
+        .databases
+        .iter()
+        .map(|x| x.regions[0].copies_started.len())
+        .sum();
+    assert_eq!(started, 2, "{report:#?}");
+    assert_eq!(emu.succeeded("CopyDBSnapshot"), 2);
+    let source = report
+        .quotas
+        .iter()
+        .find(|q| q.region == PRIMARY_REGION)
+        .expect("the source region's quota");
+    assert_eq!(
+        (source.used, source.max, source.reserve),
+        (19, 20, 2),
+        "{source:#?}"
+    );
+    assert_eq!(source.held_back.len(), 2);
+    // 2 of pilotlight's snapshots in the last 7 days: 2/7 a day, 1 free: 3.5 days to full
+    let days = source.days_to_full.expect("days to full");
+    assert!((days - 3.5).abs() < 0.01, "{source:#?}");
+    assert!(source.alert.is_some());
+    let dr = report
+        .quotas
+        .iter()
+        .find(|q| q.region == DR_REGION)
+        .expect("the DR region's quota");
+    assert_eq!((dr.used, dr.planned), (0, 2), "{dr:#?}");
+    assert!(dr.alert.is_none(), "{dr:#?}");
     assert!(
         report.alerts.iter().any(|a| a.contains("quota")),
         "{:?}",

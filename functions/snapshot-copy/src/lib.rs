@@ -61,10 +61,6 @@ pub async fn run(
     run_until(deps, req, now, None).await
 }
 
-/// [`run`], starting no creation or copy after `deadline`.
-///
-/// # Errors
-/// As [`run`].
 /// Every region's manual snapshot quotas (`DescribeAccountAttributes`, concurrently), and an
 /// error for each region whose quotas could not be read (its creates and copies are then limited
 /// by AWS alone).
@@ -95,6 +91,10 @@ async fn read_quotas(
     (quotas, errors)
 }
 
+/// [`run`], starting no creation or copy after `deadline`.
+///
+/// # Errors
+/// As [`run`].
 pub async fn run_until(
     deps: &Deps,
     req: &SnapshotCopyRequest,

@@ -459,9 +459,19 @@ pub async fn snapshot_tag(
             .map(str::to_owned)
     };
     match kind {
-        DbKind::Instance => match rds.describe_db_snapshots().db_snapshot_identifier(id).send().await {
+        DbKind::Instance => match rds
+            .describe_db_snapshots()
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.db_snapshots().first().and_then(|s| find(s.tag_list()))),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_db_snapshot_not_found_fault()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_db_snapshot_not_found_fault()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(AwsError::from_sdk("DescribeDBSnapshots", e)),
         },
         DbKind::Cluster => match rds
@@ -470,7 +480,10 @@ pub async fn snapshot_tag(
             .send()
             .await
         {
-            Ok(out) => Ok(out.db_cluster_snapshots().first().and_then(|s| find(s.tag_list()))),
+            Ok(out) => Ok(out
+                .db_cluster_snapshots()
+                .first()
+                .and_then(|s| find(s.tag_list()))),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_db_cluster_snapshot_not_found_fault()) =>

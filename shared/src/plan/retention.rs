@@ -186,7 +186,8 @@ pub fn decide_retention(
         let newer_in_flight = ordered.iter().any(|s| {
             s.is_pilotlights()
                 && s.is_copy_in_flight()
-                && s.data_time().is_none_or(|t| base.data_time().is_some_and(|b| t >= b))
+                && s.data_time()
+                    .is_none_or(|t| base.data_time().is_some_and(|b| t >= b))
         });
         if newer_in_flight {
             keep.entry(base.id.clone())

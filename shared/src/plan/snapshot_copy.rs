@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::snapshots::{
-    fit_identifier, DbKind, SnapshotInfo, SnapshotSource, MANAGED_BY, TAG_COPY_OF, TAG_MANAGED_BY, TAG_SOURCE_DB,
-    TAG_SOURCE_REGION,
+    fit_identifier, DbKind, SnapshotInfo, SnapshotSource, MANAGED_BY, TAG_COPY_OF, TAG_MANAGED_BY,
+    TAG_SOURCE_DB, TAG_SOURCE_REGION,
 };
 use super::status::SnapshotStatus;
 
@@ -179,13 +179,22 @@ pub struct CopyPlan {
 /// The deterministic name of the snapshot of `db_id` (of `kind`) for the interval containing
 /// `now`: `pilotlight-<db_id>-<YYYYMMDDHHMM>` (UTC), within RDS's limit for the kind (255 for a DB
 /// snapshot, 63 for a DB cluster snapshot: a longer id is cut and hashed by [`fit_identifier`]).
-pub fn snapshot_name(db_id: &str, kind: DbKind, now: DateTime<Utc>, interval_seconds: u64) -> String {
+pub fn snapshot_name(
+    db_id: &str,
+    kind: DbKind,
+    now: DateTime<Utc>,
+    interval_seconds: u64,
+) -> String {
     let interval = interval_seconds.max(60) as i64;
     let start = now.timestamp().div_euclid(interval) * interval;
     let stamp = DateTime::from_timestamp(start, 0)
         .map(|t| t.format("%Y%m%d%H%M").to_string())
         .unwrap_or_default();
-    fit_identifier(&format!("pilotlight-{db_id}"), &stamp, kind.max_snapshot_id())
+    fit_identifier(
+        &format!("pilotlight-{db_id}"),
+        &stamp,
+        kind.max_snapshot_id(),
+    )
 }
 
 /// The name of the copy of `source_id` (a snapshot in `source_region`):
@@ -317,9 +326,10 @@ fn hold_back_over_quota(
     }
     for d in databases.iter_mut() {
         for r in &mut d.regions {
-            let (keep, held): (Vec<CopySnapshot>, Vec<CopySnapshot>) = std::mem::take(&mut r.copies)
-                .into_iter()
-                .partition(|c| take(&c.region, c.kind, &c.target_id));
+            let (keep, held): (Vec<CopySnapshot>, Vec<CopySnapshot>) =
+                std::mem::take(&mut r.copies)
+                    .into_iter()
+                    .partition(|c| take(&c.region, c.kind, &c.target_id));
             r.copies = keep;
             for c in held {
                 r.errors.push(format!(

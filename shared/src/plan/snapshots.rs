@@ -83,9 +83,9 @@ pub fn fit_identifier(head: &str, tail: &str, max: usize) -> String {
     if whole.len() <= max {
         return whole;
     }
-    let hash = head
-        .bytes()
-        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash = head.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
     // head[..keep] + "-" + 8 hex + "-" + tail
     let keep = max.saturating_sub(tail.len() + 10).min(head.len());
     let cut = head[..keep].trim_end_matches('-');
@@ -170,14 +170,22 @@ impl SnapshotInfo {
             .unwrap_or(&self.db_id)
     }
 
-    /// The region of the database it belongs to: the source-region tag, else (a snapshot made
-    /// before pilotlight tagged it, or someone else's) the region it lives in. Two databases with
+    /// The region of the database it belongs to: the source-region tag, else the region of the
+    /// ARN in its copy-of tag, else (a snapshot made before pilotlight tagged it, or someone
+    /// else's) the region it lives in. Two databases with
     /// the same identifier in two regions are two databases: every plan keys them by
     /// (source region, kind, identifier).
     pub fn source_region(&self) -> &str {
         self.tags
             .get(TAG_SOURCE_REGION)
             .map(String::as_str)
+            // a copy without the tag: the region in its source's ARN (`arn:aws:rds:<region>:...`)
+            .or_else(|| {
+                self.tags
+                    .get(TAG_COPY_OF)
+                    .and_then(|arn| arn.split(':').nth(3))
+                    .filter(|r| !r.is_empty())
+            })
             .unwrap_or(&self.region)
     }
 
