@@ -188,3 +188,24 @@ async fn an_invalid_change_batch_that_is_not_a_conflict_is_an_error() {
         .expect_err("apex");
     assert!(err.message.contains("apex"), "{err}");
 }
+
+#[tokio::test]
+async fn deleting_a_snapshot_that_is_already_gone_is_not_a_failure() {
+    use aws_sdk_rds::operation::delete_db_snapshot::DeleteDBSnapshotError;
+    use aws_sdk_rds::types::error::DbSnapshotNotFoundFault;
+    let rule = mock!(aws_sdk_rds::Client::delete_db_snapshot).then_error(|| {
+        DeleteDBSnapshotError::DbSnapshotNotFoundFault(
+            DbSnapshotNotFoundFault::builder()
+                .message("DBSnapshot pilotlight-orders-1 not found.")
+                .build(),
+        )
+    });
+    let rds_client = mock_client!(aws_sdk_rds, [&rule]);
+    let out = rds::delete_snapshot(
+        &rds_client,
+        pilotlight::plan::snapshots::DbKind::Instance,
+        "pilotlight-orders-1",
+    )
+    .await;
+    assert_eq!(out.ok(), Some(rds::CallOutcome::AlreadyGone));
+}

@@ -274,6 +274,66 @@ fn held_foreign_automated_and_copying_snapshots_are_skipped_with_the_reason() {
     assert_eq!(reason("old"), Some(Verdict::Delete));
 }
 
+#[test]
+fn same_named_databases_of_two_regions_are_decided_apart_and_the_stalled_one_keeps_its_copies() {
+    use pilotlight::plan::retention::group_key;
+    use pilotlight::plan::snapshots::TAG_COPY_OF;
+    let now = at(2026, 11, 20, 12);
+    // copies in us-west-2 of `orders` from us-east-1 (daily, fresh) and from eu-west-1 (stopped
+    // 20 days ago); the eu copies carry only the copy-of tag (made before the source-region tag)
+    let mut listed = vec![];
+    for day in 0..40 {
+        let mut us = snap(&format!("us-{day:02}"), now - Duration::days(day));
+        us.tags.insert(
+            TAG_COPY_OF.into(),
+            format!("arn:aws:rds:us-east-1:123456789012:snapshot:u{day}"),
+        );
+        listed.push(us);
+        let mut eu = snap(&format!("eu-{day:02}"), now - Duration::days(day + 20));
+        eu.tags.insert(
+            TAG_COPY_OF.into(),
+            format!("arn:aws:rds:eu-west-1:123456789012:snapshot:e{day}"),
+        );
+        listed.push(eu);
+    }
+    let mut groups: BTreeMap<(String, DbKind, String, String), Vec<SnapshotInfo>> = BTreeMap::new();
+    for s in listed {
+        groups.entry(group_key(&s)).or_default().push(s);
+    }
+    assert_eq!(groups.len(), 2, "{:?}", groups.keys().collect::<Vec<_>>());
+    let policy = RetentionPolicy {
+        max_age_days: 7,
+        min_keep: 3,
+        daily: 7,
+        weekly: 0,
+        monthly: 0,
+    };
+    let stall = 48 * 3600;
+    let key = |r: &str| {
+        (
+            "us-west-2".to_owned(),
+            DbKind::Instance,
+            r.to_owned(),
+            "orders".to_owned(),
+        )
+    };
+    let us = decide(&groups[&key("us-east-1")], &policy, now, stall, HOLD);
+    let eu = decide(&groups[&key("eu-west-1")], &policy, now, stall, HOLD);
+    assert!(
+        us.stalled.is_none() && us.deletions().count() > 0,
+        "us is pruned by its policy"
+    );
+    assert!(
+        eu.stalled.is_some(),
+        "eu's snapshots stopped: the stall guard fires"
+    );
+    assert_eq!(
+        eu.deletions().count(),
+        0,
+        "a stalled database keeps its DR copies"
+    );
+}
+
 #[derive(Debug, Clone)]
 struct Gen {
     age_hours: u32,
@@ -395,5 +455,39 @@ proptest! {
         let a = decide(&snaps, &policy, now, 48 * 3600, HOLD);
         let b = decide(&shuffled, &policy, now, 48 * 3600, HOLD);
         prop_assert_eq!(a, b);
+    }
+
+    /// The incremental chain: whatever the history, policy and stall threshold, while a copy of
+    /// the source is still copying, the newest available copy is never deleted (the next copy is
+    /// incremental only if it still exists) and says why it is kept.
+    #[test]
+    fn the_newest_copy_is_never_deleted_while_a_newer_one_is_copying(
+        history in arb_history(),
+        policy in arb_policy(),
+        stall_hours in 1u64..2000,
+        copying_age in 0u32..48,
+    ) {
+        let now = at(2026, 11, 20, 12);
+        let mut snaps = build(&history, now);
+        let mut newer = snap("in-flight", now - Duration::hours(i64::from(copying_age)));
+        newer.status = "copying".into();
+        snaps.push(newer);
+        let d = decide(&snaps, &policy, now, stall_hours * 3600, HOLD);
+        let base = snaps
+            .iter()
+            .filter(|s| s.is_pilotlights() && s.snapshot_type == "manual" && s.status == SnapshotStatus::Available)
+            .max_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| b.id.cmp(&a.id)));
+        if let Some(base) = base {
+            prop_assert!(d.deletions().all(|x| x.id != base.id), "deleted the incremental base");
+            let verdict = d.snapshots.iter().find(|x| x.id == base.id).map(|x| x.verdict.clone());
+            if base.created_at <= snaps.last().and_then(|n| n.created_at) {
+                // kept for the chain, or held (never deleted either)
+                prop_assert!(
+                    matches!(&verdict, Some(Verdict::Keep { rules }) if rules.contains(&Rule::IncrementalBase))
+                        || matches!(&verdict, Some(Verdict::Skip { reason: SkipReason::OnHold })),
+                    "{verdict:?}"
+                );
+            }
+        }
     }
 }

@@ -318,3 +318,89 @@ fn foreign_snapshots_are_never_copied() {
         "and it does not count as pilotlight's recent snapshot"
     );
 }
+
+#[test]
+fn long_cluster_ids_get_valid_distinct_deterministic_snapshot_ids() {
+    let long_a = format!("a{}", "b".repeat(62)); // 63, the longest cluster id
+    let long_b = format!("a{}c", "b".repeat(61));
+    let t = now();
+    let a = snapshot_name(&long_a, DbKind::Cluster, t, 86_400);
+    let b = snapshot_name(&long_b, DbKind::Cluster, t, 86_400);
+    for id in [&a, &b] {
+        assert!(id.len() <= 63, "{id}");
+        assert!(
+            id.starts_with("pilotlight-") && id.ends_with("0000"),
+            "{id}"
+        );
+        assert!(!id.contains("--") && !id.ends_with('-'), "{id}");
+    }
+    assert_ne!(a, b, "two ids that share a long start stay apart");
+    assert_eq!(
+        a,
+        snapshot_name(&long_a, DbKind::Cluster, t, 86_400),
+        "deterministic"
+    );
+    // a DB snapshot of the same id keeps the whole id (255 allowed)
+    assert!(snapshot_name(&long_a, DbKind::Instance, t, 86_400).contains(&long_a));
+    // a copy's name is within the limit too
+    let copy = pilotlight::plan::snapshot_copy::copy_name(&a, "ap-southeast-2", DbKind::Cluster);
+    assert!(
+        copy.len() <= 63 && copy.ends_with("ap-southeast-2"),
+        "{copy}"
+    );
+}
+
+#[test]
+fn two_same_named_databases_in_two_regions_each_get_their_own_copies_and_rpo() {
+    const OTHER: &str = "eu-west-1";
+    let us = source("app-db");
+    let mut eu = source("app-db");
+    eu.region = OTHER.into();
+    let t = now();
+    let mut us_snap = snap(
+        "app-db",
+        "pilotlight-app-db-202611200000",
+        SRC,
+        "available",
+        t - Duration::hours(2),
+    );
+    us_snap.tags.insert(
+        pilotlight::plan::snapshots::TAG_SOURCE_REGION.into(),
+        SRC.into(),
+    );
+    let mut eu_snap = snap(
+        "app-db",
+        "pilotlight-app-db-202611200000",
+        OTHER,
+        "available",
+        t - Duration::hours(30),
+    );
+    eu_snap.tags.insert(
+        pilotlight::plan::snapshots::TAG_SOURCE_REGION.into(),
+        OTHER.into(),
+    );
+    // eu's copy already in the DR region, named the old way (no region in the name)
+    let eu_copy = copy_of(&eu_snap, "available");
+    assert_eq!(eu_copy.id, eu_snap.id, "the old naming");
+    let p = plan(
+        &[us.clone(), eu.clone()],
+        &[us_snap.clone(), eu_snap.clone(), eu_copy],
+        t,
+        &settings(),
+    );
+    let us_plan = &p.databases[0].regions[0];
+    let eu_plan = &p.databases[1].regions[0];
+    assert_eq!(us_plan.copies.len(), 1, "us has no copy yet: {us_plan:?}");
+    assert_eq!(
+        us_plan.copies[0].target_id,
+        "pilotlight-app-db-202611200000-us-east-1"
+    );
+    assert_eq!(us_plan.exposure.copies_present, 0, "eu's copy is not us's");
+    assert!(us_plan.exposure.rpo_exposure_seconds.is_none());
+    assert!(
+        eu_plan.copies.is_empty(),
+        "eu's old-named copy is recognised: {eu_plan:?}"
+    );
+    assert_eq!(eu_plan.exposure.copies_present, 1);
+    assert_eq!(eu_plan.exposure.rpo_exposure_seconds, Some(30 * 3600));
+}

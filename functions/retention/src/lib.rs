@@ -14,7 +14,7 @@ use pilotlight::command::{parse_command, Command, RetentionRequest};
 use pilotlight::config::Config;
 use pilotlight::error::WorkerError;
 use pilotlight::observe::snapshots::{list_regions, sources};
-use pilotlight::plan::retention::{decide_retention, policy_for, RegionRole};
+use pilotlight::plan::retention::{decide_retention, group_key, policy_for, RegionRole};
 use pilotlight::plan::snapshots::{select_sources, DbKind, SnapshotInfo, SnapshotSource};
 use serde_json::Value;
 use tracing::info;
@@ -164,13 +164,7 @@ fn decide_all(
     // moving, not copying. Two databases with the same identifier in two regions are two groups.
     let mut groups: HashMap<(String, DbKind, String, String), Vec<SnapshotInfo>> = HashMap::new();
     for s in listed {
-        let key = (
-            s.region.clone(),
-            s.kind,
-            s.source_region().to_owned(),
-            s.source_db().to_owned(),
-        );
-        groups.entry(key).or_default().push(s);
+        groups.entry(group_key(&s)).or_default().push(s);
     }
     let rt = &config.retention;
     let stall = rt.stall_after_hours.saturating_mul(3600);

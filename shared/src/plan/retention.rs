@@ -323,6 +323,18 @@ fn verdict(
     }
 }
 
+/// The group a listed snapshot is decided in: (the region it lives in, kind, its source's region,
+/// its source database). Two databases with the same identifier in two regions are two groups,
+/// in every region, so one's fresh copies never make the other's stale ones look current.
+pub fn group_key(s: &SnapshotInfo) -> (String, DbKind, String, String) {
+    (
+        s.region.clone(),
+        s.kind,
+        s.source_region().to_owned(),
+        s.source_db().to_owned(),
+    )
+}
+
 /// Which policy a region gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
