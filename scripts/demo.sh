@@ -29,7 +29,7 @@ say() { printf '\n== %s\n' "$*"; }
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 say "building the functions (debug)"
-cargo build --quiet --bin router --bin failover
+cargo build --quiet --bin router --bin failover --bin snapshot-copy --bin retention
 
 say "starting the AWS emulator (moto + pilotlight's patches)"
 set -m
@@ -89,7 +89,8 @@ export PILOTLIGHT_CONFIG=$(cat <<EOF
   "health_check_id":"$HC_ID","rpo_budget_seconds":300}],
  "notifications":{"topic_arn":"$TOPIC_ARN"},
  "ledger":{"table_name":"pilotlight-ledger"},
- "functions":{"failover":"failover"},
+ "functions":{"failover":"failover","snapshot_copy":"snapshot-copy","retention":"retention"},
+ "snapshots":{"dr_regions":["$DR_REGION"]},
  "failover":{"deadline_seconds":120,"poll_interval_ms":200,"max_poll_interval_ms":2000}}
 EOF
 )
@@ -200,4 +201,38 @@ for op in h["operations"]:
     print(f"{op['opened_at']} {op['operation_id']}: {op['state']} ({op['outcome']}), {len(op['steps'])} steps, "
           f"{op['runs']} run(s), RTO {op.get('rto_seconds')} s, RPO {op.get('rpo_seconds')} s")
 EOF
-say "done: the alarm became a promoted replica, a repointed record, a fenced old primary and notifications"
+say "snapshot-copy, through the router: a snapshot of orders-primary, then its copy in $DR_REGION"
+echo '{"command": "snapshot-copy"}' >"$WORK/copy-in.json"
+for pass in 1 2; do
+  invoke router "$WORK/copy-in.json" "$WORK/copy-$pass.json"
+  "$PY" - "$WORK/copy-$pass.json" "$pass" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+if "databases" not in r:
+    sys.exit(f"snapshot-copy failed: {r}")
+print(f"run {sys.argv[2]}:")
+for d in r["databases"]:
+    print(f"  {d['database']} ({d['region']}): snapshot {d['snapshot_created'] or '-'} {d['snapshot_status']}")
+    for g in d["regions"]:
+        exposure = g.get("rpo_exposure_seconds")
+        print(f"    {g['region']}: copies started {g['copies_started']}, present {g['copies_present']}, "
+              f"RPO exposure {'none yet' if exposure is None else str(exposure) + ' s'} (target {g['rpo_target_seconds']} s)")
+for q in r.get("quotas", []):
+    days = q.get("days_to_full")
+    print(f"  quota {q['region']} {q['kind']}: {q['used']} of {q['max']} used, reserve {q['reserve']}, "
+          f"{'no growth' if days is None else f'full in {days:.0f} days'}")
+EOF
+done
+say "retention dry-run, through the router: what the policy keeps and would delete (nothing is deleted)"
+echo '{"command": "retention", "dry_run": true}' >"$WORK/retention-in.json"
+invoke router "$WORK/retention-in.json" "$WORK/retention.json"
+"$PY" - "$WORK/retention.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+if "results" not in r:
+    sys.exit(f"retention failed: {r}")
+for g in r["results"]:
+    kept = ", ".join(f"{k['id']} ({'/'.join(k['rules'])})" for k in g.get("kept", []))
+    print(f"  {g['database']} in {g['region']} ({g['role']}): keep {kept or '-'}; delete {g.get('deleted') or '-'}")
+EOF
+say "done: the alarm became a promoted replica, a repointed record, a fenced old primary and notifications; the snapshot is copied to the DR region with its RPO exposure, and retention says what it keeps"

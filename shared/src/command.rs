@@ -65,6 +65,11 @@ pub struct SnapshotCopyRequest {
     /// Return the plan without creating or copying anything.
     #[serde(default)]
     pub dry_run: bool,
+    /// Set by the router only, for a run it started through the job gate (RDS snapshot events):
+    /// the gate's owner, which the run leaves (or passes once more for a queued request) when
+    /// done. A command that carries it is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
 }
 
 /// `{"command": "retention", "database": "orders", "region": "us-west-2", "dry_run": true}`.

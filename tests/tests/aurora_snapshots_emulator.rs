@@ -97,6 +97,7 @@ async fn a_discovered_aurora_cluster_is_snapshotted_copied_and_pruned_under_the_
     let req = SnapshotCopyRequest {
         database: None,
         dry_run: false,
+        gate: None,
     };
     let first = snapshot_copy::run(&copy, &req, Utc::now())
         .await

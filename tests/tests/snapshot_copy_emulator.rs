@@ -68,6 +68,7 @@ async fn once(d: &Deps, dry_run: bool) -> CopyReport {
         &SnapshotCopyRequest {
             database: None,
             dry_run,
+            gate: None,
         },
         Utc::now(),
     )

@@ -8,6 +8,8 @@
 use lambda_runtime::LambdaEvent;
 use pilotlight::aws::lambda::{invoke_async, invoke_sync};
 use pilotlight::error::WorkerError;
+use pilotlight::aws::dynamodb::GateOutcome;
+use pilotlight::command::{Command, SnapshotCopyRequest};
 use pilotlight::plan::route::{parse_trigger, route, Invocation, Route};
 use pilotlight::Config;
 use serde::Serialize;
@@ -21,7 +23,14 @@ pub struct Deps {
     pub config: Config,
     /// Lambda client (reaches `cargo lambda watch` locally through `AWS_ENDPOINT_URL_LAMBDA`).
     pub lambda: aws_sdk_lambda::Client,
+    /// The ledger table, for the snapshot-copy job's gate (coalescing RDS snapshot events).
+    /// `None` (tests of routing alone): a coalesced route is invoked like an asynchronous one.
+    pub ledger: Option<pilotlight::aws::dynamodb::Ledger>,
 }
+
+/// The job gate's lease for a snapshot-copy run: Lambda's 15-minute maximum plus a minute. A run
+/// that dies frees the gate after this.
+pub const GATE_SECONDS: i64 = 960;
 
 /// One trigger's fate, in the router's answer to an alarm or an event.
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +66,56 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
             }) => {
                 info!(function = %function, command = command.name(), "invoking worker synchronously");
                 return invoke_sync(&deps.lambda, &function, &json!(command)).await;
+            }
+            Ok(Route::Invoke {
+                function,
+                invocation: Invocation::Coalesced,
+                command: Command::SnapshotCopy(request),
+            }) if deps.ledger.is_some() => {
+                let owner = format!("router/{}", event.context.request_id);
+                let now = chrono::Utc::now();
+                let gate = match &deps.ledger {
+                    Some(ledger) => ledger
+                        .gate_enter(
+                            "snapshot-copy",
+                            &owner,
+                            now,
+                            now + chrono::Duration::seconds(GATE_SECONDS),
+                        )
+                        .await
+                        .map_err(|e| WorkerError::aws("the snapshot-copy gate failed", e))?,
+                    None => GateOutcome::Entered,
+                };
+                let command = Command::SnapshotCopy(SnapshotCopyRequest {
+                    gate: Some(owner),
+                    ..request
+                });
+                match gate {
+                    GateOutcome::Entered => {
+                        info!(function = %function, "snapshot-copy gate entered: invoking");
+                        let status = invoke_async(&deps.lambda, &function, &json!(command))
+                            .await
+                            .map_err(WorkerError::InvokeFailed)?;
+                        routed.push(Routed {
+                            route: Route::Invoke {
+                                function,
+                                invocation: Invocation::Coalesced,
+                                command,
+                            },
+                            status_code: Some(status),
+                        });
+                    }
+                    GateOutcome::Queued { holder, until_ms } => {
+                        let reason = format!(
+                            "coalesced: run `{holder}` is in flight (gate until {until_ms} ms) and passes once more for this event"
+                        );
+                        info!(%reason, "snapshot-copy event coalesced");
+                        routed.push(Routed {
+                            route: Route::Ignore { reason },
+                            status_code: None,
+                        });
+                    }
+                }
             }
             Ok(Route::Invoke {
                 function,

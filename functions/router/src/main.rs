@@ -8,5 +8,17 @@ use router::Deps;
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (config, sdk) = runtime::start().await?;
     let lambda = aws::lambda::client(&sdk);
-    runtime::serve(Deps { config, lambda }, router::handle).await
+    let ledger = Some(aws::dynamodb::Ledger::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &config.ledger.table_name,
+    ));
+    runtime::serve(
+        Deps {
+            config,
+            lambda,
+            ledger,
+        },
+        router::handle,
+    )
+    .await
 }

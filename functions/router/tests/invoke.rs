@@ -39,6 +39,7 @@ async fn a_workers_error_is_returned_with_its_own_error_type() {
     let deps = Deps {
         config: config(),
         lambda: mock_client!(aws_sdk_lambda, [&rule]),
+        ledger: None,
     };
 
     let err = handle(
@@ -70,6 +71,7 @@ async fn a_manual_command_returns_the_workers_result() {
     let deps = Deps {
         config: config(),
         lambda: mock_client!(aws_sdk_lambda, [&rule]),
+        ledger: None,
     };
 
     let out = handle(
@@ -98,6 +100,7 @@ async fn an_alarm_is_handed_to_the_failover_function_asynchronously() {
     let deps = Deps {
         config: config(),
         lambda: mock_client!(aws_sdk_lambda, [&rule]),
+        ledger: None,
     };
 
     let out = handle(
@@ -118,6 +121,7 @@ async fn bad_input_invokes_nothing() {
     let deps = Deps {
         config: config(),
         lambda: mock_client!(aws_sdk_lambda, [&rule]),
+        ledger: None,
     };
     for name in [
         "bad-unknown-command.json",

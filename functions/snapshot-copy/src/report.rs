@@ -86,6 +86,9 @@ pub struct CopyReport {
     /// Every region's manual snapshot quota: used, reserve, what this run starts there, what it
     /// held back, and the days until it is full.
     pub quotas: Vec<RegionQuota>,
+    /// Passes this run made (a run started through the job gate passes once more when events
+    /// were queued meanwhile); this report is the last pass's.
+    pub passes: u32,
     /// Errors not tied to one database (e.g. discovery in a region failed).
     pub errors: Vec<String>,
     /// What was alerted (RPO over target, quota, errors).
@@ -142,6 +145,7 @@ impl CopyReport {
             databases,
             in_flight_before: p.in_flight.clone(),
             quotas: p.quotas.clone(),
+            passes: 1,
             errors,
             alerts: vec![],
             notification_errors: vec![],

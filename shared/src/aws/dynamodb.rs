@@ -409,3 +409,128 @@ impl Ledger {
         Ok((state.unreachable_passes, state.unreachable_since))
     }
 }
+
+/// What [`Ledger::gate_enter`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateOutcome {
+    /// The gate was free: this caller starts the run, which holds it until `until` (or
+    /// [`Ledger::gate_leave`]).
+    Entered,
+    /// A run holds it: the request is queued (one flag, however many requests): the run in
+    /// flight runs once more before it leaves. Holder and expiry are given.
+    Queued {
+        /// Who holds the gate.
+        holder: String,
+        /// Until when (UTC, milliseconds since the epoch).
+        until_ms: i64,
+    },
+}
+
+/// The gate's item: `pk` `job#<job>`, `sk` `gate`.
+fn gate_key(job: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("job#{job}"))),
+        ("sk".to_owned(), s("gate")),
+    ])
+}
+
+impl Ledger {
+    /// Coalesce requests for `job` (e.g. `snapshot-copy` from a burst of RDS events): at most one
+    /// run in flight and one queued. One `UpdateItem`: enter when no run holds the gate (or the
+    /// holder's `until` passed: a run that died), else set `queued` (a second `UpdateItem`).
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer or refuses.
+    pub async fn gate_enter(
+        &self,
+        job: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<GateOutcome, AwsError> {
+        let entered = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(gate_key(job)))
+            .update_expression("SET gate_owner = :me, gate_until_ms = :until REMOVE queued")
+            .condition_expression("attribute_not_exists(gate_owner) OR gate_until_ms < :now")
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":until", n(until.timestamp_millis()))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .send()
+            .await;
+        match entered {
+            Ok(_) => return Ok(GateOutcome::Entered),
+            Err(e) if condition_failed(&e) => {}
+            Err(e) => return Err(AwsError::from_sdk("UpdateItem", e)),
+        }
+        let queued = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(gate_key(job)))
+            .update_expression("SET queued = :yes")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
+        let item = queued.attributes().cloned().unwrap_or_default();
+        Ok(GateOutcome::Queued {
+            holder: item
+                .get("gate_owner")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default(),
+            until_ms: item
+                .get("gate_until_ms")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The run of `owner` is done with a pass: leave the gate (`Ok(false)`) unless a request was
+    /// queued meanwhile, in which case the flag is cleared and the run must pass once more
+    /// (`Ok(true)`). Atomic: a request queued between the check and the leave is never lost.
+    /// A gate `owner` no longer holds (it expired and another run entered) is left alone.
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer or refuses.
+    pub async fn gate_leave(&self, job: &str, owner: &str) -> Result<bool, AwsError> {
+        let left = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(gate_key(job)))
+            .update_expression("REMOVE gate_owner, gate_until_ms")
+            .condition_expression("gate_owner = :me AND attribute_not_exists(queued)")
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match left {
+            Ok(_) => return Ok(false),
+            Err(e) if condition_failed(&e) => {}
+            Err(e) => return Err(AwsError::from_sdk("UpdateItem", e)),
+        }
+        // queued (or no longer ours): take the queued request, if it is still ours
+        let took = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(gate_key(job)))
+            .update_expression("REMOVE queued")
+            .condition_expression("gate_owner = :me AND queued = :yes")
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match took {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(AwsError::from_sdk("UpdateItem", e)),
+        }
+    }
+}
+

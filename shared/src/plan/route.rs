@@ -31,6 +31,19 @@ pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
 /// (created, copied) starts a snapshot-copy run, so the copy queue drains as copies finish.
 pub const SNAPSHOT_EVENTS: [&str; 2] = ["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"];
 
+/// The RDS event ids that can start snapshot-copy work: a manual DB snapshot created
+/// (`RDS-EVENT-0042`), a cross-region or same-region copy finished (`RDS-EVENT-0060`,
+/// `RDS-EVENT-0197`), a manual DB cluster snapshot created (`RDS-EVENT-0075`)
+/// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Events.Messages.html>). The
+/// EventBridge rule in `infra/` matches only these; the router checks again (a deletion,
+/// `RDS-EVENT-0041`, never starts a run: retention's deletions would otherwise start thousands).
+pub const SNAPSHOT_EVENT_IDS: [&str; 4] = [
+    "RDS-EVENT-0042",
+    "RDS-EVENT-0060",
+    "RDS-EVENT-0197",
+    "RDS-EVENT-0075",
+];
+
 /// What one input asks for, before it is mapped to a database.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
@@ -230,12 +243,17 @@ fn parse_eventbridge(payload: &Value) -> Result<Vec<Trigger>, WorkerError> {
             .get("SourceIdentifier")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if !id.starts_with("pilotlight-") {
+        let event_id = event
+            .detail
+            .get("EventID")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !id.starts_with("pilotlight-") || !SNAPSHOT_EVENT_IDS.contains(&event_id) {
             return Ok(vec![]);
         }
         return Ok(vec![Trigger::Command(
             Command::SnapshotCopy(SnapshotCopyRequest::default()),
-            Invocation::Asynchronous,
+            Invocation::Coalesced,
         )]);
     }
     if event.source != "aws.cloudwatch" || event.detail_type != ALARM_STATE_CHANGE {
@@ -280,6 +298,10 @@ fn json_kind(v: &Value) -> &'static str {
 pub enum Invocation {
     /// `InvocationType=Event`: alarms and events; Lambda retries and dead-letters on failure.
     Asynchronous,
+    /// `InvocationType=Event` through the job's gate in the ledger table (RDS snapshot events):
+    /// at most one run in flight and one queued, however many events arrive
+    /// ([`crate::aws::dynamodb::Ledger::gate_enter`]).
+    Coalesced,
     /// `InvocationType=RequestResponse`: a person's command, whose result the router returns.
     Synchronous,
 }
@@ -325,6 +347,13 @@ fn route_command(
     command: Command,
     invocation: Invocation,
 ) -> Result<Route, WorkerError> {
+    if let Command::SnapshotCopy(r) = &command {
+        if r.gate.is_some() && invocation != Invocation::Coalesced {
+            return Err(WorkerError::InvalidCommand(
+                "invalid command: `gate` is set by the router for a coalesced run, never by a command".into(),
+            ));
+        }
+    }
     if let Command::Failover(r) = &command {
         if r.trigger.is_some() || r.dr_detection.is_some() {
             return Err(WorkerError::InvalidCommand(

@@ -86,6 +86,14 @@ data "aws_iam_policy_document" "router" {
     actions   = ["lambda:InvokeFunction"]
     resources = [for name in ["failover", "snapshot-copy", "retention"] : aws_lambda_function.function[name].arn]
   }
+
+  # The snapshot-copy job's gate in the ledger table (one item, conditional writes): RDS snapshot
+  # events coalesce into one run in flight and one queued.
+  statement {
+    sid       = "EnterSnapshotCopyGate"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.ledger.arn]
+  }
 }
 
 data "aws_iam_policy_document" "failover" {
@@ -312,6 +320,13 @@ data "aws_iam_policy_document" "snapshot_copy" {
     sid       = "ReadSnapshotQuotas"
     actions   = ["rds:DescribeAccountAttributes"]
     resources = ["*"]
+  }
+
+  # Leave the job gate the router entered (or pass once more for queued events).
+  statement {
+    sid       = "LeaveSnapshotCopyGate"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.ledger.arn]
   }
 
   dynamic "statement" {
