@@ -6,10 +6,10 @@
 //! routes ([`pilotlight::aws::lambda`]).
 
 use lambda_runtime::LambdaEvent;
-use pilotlight::aws::lambda::{invoke_async, invoke_sync};
-use pilotlight::error::WorkerError;
 use pilotlight::aws::dynamodb::GateOutcome;
+use pilotlight::aws::lambda::{invoke_async, invoke_sync};
 use pilotlight::command::{Command, SnapshotCopyRequest};
+use pilotlight::error::WorkerError;
 use pilotlight::plan::route::{parse_trigger, route, Invocation, Route};
 use pilotlight::Config;
 use serde::Serialize;

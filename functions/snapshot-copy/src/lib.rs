@@ -115,7 +115,10 @@ pub async fn run_until(
     loop {
         match ledger.gate_leave(GATE_JOB, owner).await {
             Ok(true) if !pilotlight::runtime::past(deadline) => {
-                info!(passes = report.passes + 1, "queued snapshot events: one more pass");
+                info!(
+                    passes = report.passes + 1,
+                    "queued snapshot events: one more pass"
+                );
                 let passes = report.passes + 1;
                 report = Box::pin(pass(deps, req, Utc::now(), deadline)).await?;
                 report.passes = passes;
@@ -126,7 +129,9 @@ pub async fn run_until(
             }
             Ok(false) => break,
             Err(e) => {
-                report.errors.push(format!("the snapshot-copy gate could not be left ({e}): it expires by itself"));
+                report.errors.push(format!(
+                    "the snapshot-copy gate could not be left ({e}): it expires by itself"
+                ));
                 break;
             }
         }
