@@ -49,13 +49,27 @@ pub const REPORT_MARGIN_MS: i64 = (OPERATION_TIMEOUT_SECONDS as i64 + 15) * 1000
 /// milliseconds) minus [`REPORT_MARGIN_MS`], or minus a quarter of the time left when that is
 /// shorter (a function deployed with a short timeout, or `cargo lambda watch`'s 30 s); `None`
 /// outside Lambda.
+///
+/// A deadline already past when the invocation starts is no deadline Lambda gives (it is a
+/// runtime emulator's, e.g. `cargo lambda watch`'s): it is logged and treated as unknown, so the
+/// run still does its work instead of reporting all of it as not started.
 pub fn time_left(context: &Context) -> Option<Duration> {
-    (context.deadline > 0).then(|| {
-        let deadline = i64::try_from(context.deadline).unwrap_or(i64::MAX);
-        let left_ms = deadline.saturating_sub(chrono::Utc::now().timestamp_millis());
-        let margin = REPORT_MARGIN_MS.min(left_ms / 4);
-        Duration::from_millis(u64::try_from(left_ms - margin).unwrap_or(0))
-    })
+    if context.deadline == 0 {
+        return None;
+    }
+    let deadline = i64::try_from(context.deadline).unwrap_or(i64::MAX);
+    let left_ms = deadline.saturating_sub(chrono::Utc::now().timestamp_millis());
+    if left_ms <= 0 {
+        tracing::warn!(
+            deadline_ms = deadline,
+            "the invocation's deadline has passed before it started: not a Lambda deadline, treated as unknown"
+        );
+        return None;
+    }
+    let margin = REPORT_MARGIN_MS.min(left_ms / 4);
+    Some(Duration::from_millis(
+        u64::try_from(left_ms - margin).unwrap_or(0),
+    ))
 }
 
 /// [`time_left`] as an instant: no new AWS call that changes something starts after it (the

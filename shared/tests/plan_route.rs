@@ -298,21 +298,25 @@ fn the_trigger_kinds_are_distinguished() {
 
 #[test]
 fn schedules_and_snapshot_events_start_asynchronous_snapshot_copy_and_retention_runs() {
-    for (name, function, kind) in [
+    for (name, function, kind, how) in [
         (
             "schedule-snapshot-copy.json",
             "pilotlight-snapshot-copy",
             "snapshot-copy",
+            Invocation::Asynchronous,
         ),
         (
             "schedule-retention.json",
             "pilotlight-retention",
             "retention",
+            Invocation::Asynchronous,
         ),
+        // an RDS event goes through the snapshot-copy gate (coalesced bursts)
         (
             "eventbridge-rds-snapshot-created.json",
             "pilotlight-snapshot-copy",
             "snapshot-copy",
+            Invocation::Coalesced,
         ),
     ] {
         let routes = routes(name).expect("routed");
@@ -326,10 +330,12 @@ fn schedules_and_snapshot_events_start_asynchronous_snapshot_copy_and_retention_
         };
         assert_eq!(
             (f.as_str(), *invocation, command.name()),
-            (function, Invocation::Asynchronous, kind),
+            (function, how, kind),
             "{name}"
         );
     }
+    // a deletion starts nothing (retention's pass would otherwise start one run per snapshot)
+    assert!(routes("eventbridge-rds-snapshot-deleted.json").is_ok_and(|r| r.is_empty()));
 }
 
 #[test]
