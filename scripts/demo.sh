@@ -201,9 +201,9 @@ for op in h["operations"]:
     print(f"{op['opened_at']} {op['operation_id']}: {op['state']} ({op['outcome']}), {len(op['steps'])} steps, "
           f"{op['runs']} run(s), RTO {op.get('rto_seconds')} s, RPO {op.get('rpo_seconds')} s")
 EOF
-say "snapshot-copy, through the router: a snapshot of orders-primary, then its copy in $DR_REGION"
+say "snapshot-copy, through the router: a snapshot of orders-primary, its copy in $DR_REGION, then the RPO exposure it reports"
 echo '{"command": "snapshot-copy"}' >"$WORK/copy-in.json"
-for pass in 1 2; do
+for pass in 1 2 3; do
   invoke router "$WORK/copy-in.json" "$WORK/copy-$pass.json"
   "$PY" - "$WORK/copy-$pass.json" "$pass" <<'EOF'
 import json, sys
