@@ -60,19 +60,22 @@ IMPLIED = {
 
 
 def sam_policies() -> dict[str, list[dict]]:
-    arn = "arn:aws:rds:us-east-1:123456789012:db:x"
+    # The emulator's partition and account (the template's AWS::Partition and AWS::AccountId there).
+    p, a = iam_enforcement.PARTITION, iam_enforcement.ACCOUNT
+    arn = f"arn:{p}:rds:us-east-1:{a}:db:x"
     params = {
         "NamePrefix": "pilotlight",
         "PilotlightConfig": "{}",
         "PrimaryInstanceArns": arn,
         "ReplicaInstanceArns": arn.replace("us-east-1", "us-west-2"),
-        "AuroraGlobalClusterArns": "arn:aws:rds::123456789012:global-cluster:g",
-        "AuroraClusterArns": "arn:aws:rds:us-east-1:123456789012:cluster:c,arn:aws:rds:us-west-2:123456789012:cluster:c2",
+        "AuroraGlobalClusterArns": f"arn:{p}:rds::{a}:global-cluster:g",
+        "AuroraClusterArns": f"arn:{p}:rds:us-east-1:{a}:cluster:c,arn:{p}:rds:us-west-2:{a}:cluster:c2",
         "HostedZoneIds": "Z1",
         "RecordNames": "db.example.internal",
-        "AlarmArns": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:x",
+        "AlarmArns": f"arn:{p}:cloudwatch:us-east-1:{a}:alarm:x",
         "HealthCheckIds": "hc",
-        "KmsKeyArns": "arn:aws:kms:us-west-2:123456789012:key/k",
+        # A source snapshot's key (primary region) and a copy's key (DR region).
+        "KmsKeyArns": f"arn:{p}:kms:us-east-1:{a}:key/source,arn:{p}:kms:us-west-2:{a}:key/k",
     }
     tpl = iam_enforcement.Template(os.path.join(ROOT, "infra/sam/template.yaml"), params, "us-west-2")
     return tpl.function_policies()

@@ -254,9 +254,20 @@ apply_example() {
 # Aurora statements exist only with one, and scripts/check-iam.py reads the applied role policies.
 AURORA_VAR='aurora_global_database={name = "ledger", global_cluster_id = "ledger-global", primary_cluster_id = "ledger-use1", secondary_cluster_id = "ledger-usw2", primary_endpoint = "ledger-use1.example.com"}'
 
+# The emulator's partition and account: moto's, in every ARN it answers.
+EMULATOR_PARTITION=aws EMULATOR_ACCOUNT=123456789012
+# Encrypted snapshots: the key re-encrypting the copies in the DR region (snapshot_kms_keys, also the
+# configuration's snapshots.kms_keys) and the source snapshots' key in the primary region
+# (source_kms_key_arns). RDS uses both for a cross-region copy: the snapshot-copy role needs both.
+# The DR key is a source key too (as for databases in the DR region): the role names it once.
+DR_KMS_KEY=arn:$EMULATOR_PARTITION:kms:us-west-2:$EMULATOR_ACCOUNT:key/0d6c1b2a-3e4f-4a5b-8c7d-9e0f1a2b3c4d
+SOURCE_KMS_KEY=arn:$EMULATOR_PARTITION:kms:us-east-1:$EMULATOR_ACCOUNT:key/5e4d3c2b-1a0f-4e9d-8c7b-6a5f4e3d2c1b
+KMS_VARS=(-var "snapshot_kms_keys={\"us-west-2\" = \"$DR_KMS_KEY\"}"
+  -var "source_kms_key_arns=[\"$SOURCE_KMS_KEY\", \"$DR_KMS_KEY\"]")
+
 check_emulator_apply() {
   local copy=$WORK/apply/terraform dir=$WORK/apply/terraform/examples/complete
-  local vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts" -var "$AURORA_VAR")
+  local vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts" -var "$AURORA_VAR" "${KMS_VARS[@]}")
   copy_terraform "$copy"
   make_placeholder_artifacts
   # Nothing from a developer's AWS configuration may leak into the run.
@@ -276,7 +287,7 @@ check_emulator_apply() {
     kill "$EMULATOR_PID" 2>/dev/null || true
     rm -f "$dir"/terraform.tfstate "$dir"/terraform.tfstate.backup
     start_emulator || return 1
-    vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts" -var "$AURORA_VAR")
+    vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts" -var "$AURORA_VAR" "${KMS_VARS[@]}")
     if ! apply_example "$dir" "${vars[@]}"; then
       tail -n 40 "$WORK/apply.log" >&2
       return 1
@@ -318,7 +329,7 @@ check_emulator_apply() {
   [ "$missing" = 0 ]
 
   # A few resources read back through the AWS API, as a user would see them.
-  local account=123456789012 region=us-west-2 retention_role failover_role
+  local account=$EMULATOR_ACCOUNT partition=$EMULATOR_PARTITION region=us-west-2 retention_role failover_role snapshot_copy_role
   # No reservation: failover's runs for one database are serialised by a lease in the ledger.
   expect "failover reserved concurrency (none)" \
     "$(aws_local $region lambda get-function-concurrency --function-name pilotlight-failover --query ReservedConcurrentExecutions)" None
@@ -327,11 +338,11 @@ check_emulator_apply() {
       --query '[Runtime, Architectures[0], Timeout, MemorySize]')" "provided.al2023${TAB}arm64${TAB}900${TAB}128"
   expect "router on-failure destination" \
     "$(aws_local $region lambda get-function-event-invoke-config --function-name pilotlight-router \
-      --query DestinationConfig.OnFailure.Destination)" "arn:aws:sqs:$region:$account:pilotlight-router-dlq"
+      --query DestinationConfig.OnFailure.Destination)" "arn:$partition:sqs:$region:$account:pilotlight-router-dlq"
   expect "health alarm topic (us-east-1) -> router" \
     "$(aws_local us-east-1 sns list-subscriptions-by-topic \
-      --topic-arn "arn:aws:sns:us-east-1:$account:pilotlight-health-alarms" --query 'Subscriptions[0].[Protocol, Endpoint]')" \
-    "lambda${TAB}arn:aws:lambda:$region:$account:function:pilotlight-router"
+      --topic-arn "arn:$partition:sns:us-east-1:$account:pilotlight-health-alarms" --query 'Subscriptions[0].[Protocol, Endpoint]')" \
+    "lambda${TAB}arn:$partition:lambda:$region:$account:function:pilotlight-router"
   expect "snapshot-copy schedule input" \
     "$(aws_local $region events list-targets-by-rule --rule pilotlight-snapshot-copy-schedule --query 'Targets[0].Input')" \
     '{"command":"snapshot-copy","invoke":"async"}'
@@ -339,11 +350,11 @@ check_emulator_apply() {
     "$(aws_local $region events describe-rule --name pilotlight-reconcile-schedule --query ScheduleExpression)" 'rate(1 minute)'
   expect "reconcile schedule input" \
     "$(aws_local $region events list-targets-by-rule --rule pilotlight-reconcile-schedule --query 'Targets[0].[Arn, Input]')" \
-    "arn:aws:lambda:$region:$account:function:pilotlight-router${TAB}"'{"command":"reconcile","invoke":"async"}'
+    "arn:$partition:lambda:$region:$account:function:pilotlight-router${TAB}"'{"command":"reconcile","invoke":"async"}'
   expect "alarm-state-change rule matches only the configured alarms" \
     "$(aws_local $region events describe-rule --name pilotlight-alarm-state-change --query EventPattern |
       "$PYTHON" -c 'import json,sys; print(sorted(json.load(sys.stdin)["resources"]))')" \
-    "['arn:aws:cloudwatch:us-east-1:$account:alarm:pilotlight-ledger-primary-unhealthy', 'arn:aws:cloudwatch:us-east-1:$account:alarm:pilotlight-orders-primary-unhealthy']"
+    "['arn:$partition:cloudwatch:us-east-1:$account:alarm:pilotlight-ledger-primary-unhealthy', 'arn:$partition:cloudwatch:us-east-1:$account:alarm:pilotlight-orders-primary-unhealthy']"
   # Only the RDS events that can start work (created, copy finished; never RDS-EVENT-0041, a
   # deletion), and the same pattern as the SAM template's SnapshotEventRule.
   expect "snapshot-events rule pattern (the same as SAM's SnapshotEventRule)" \
@@ -375,9 +386,21 @@ doc = json.loads(doc) if isinstance(doc, str) else doc
 res = lambda r: sorted(r if isinstance(r, list) else [r])
 by_sid = {s["Sid"]: res(s["Resource"]) for s in doc["Statement"] if s.get("Sid")}
 print(by_sid["DescribeProtectedGlobalClusters"], by_sid["SwitchOverOrFailOverConfiguredGlobalClusters"], by_sid["FenceConfiguredClusters"], sep="\n")')" \
-    "['arn:aws:rds::$account:global-cluster:ledger-global']
-['arn:aws:rds::$account:global-cluster:ledger-global', 'arn:aws:rds:us-east-1:$account:cluster:ledger-use1', 'arn:aws:rds:us-west-2:$account:cluster:ledger-usw2']
-['arn:aws:rds:us-east-1:$account:cluster:ledger-use1', 'arn:aws:rds:us-west-2:$account:cluster:ledger-usw2']"
+    "['arn:$partition:rds::$account:global-cluster:ledger-global']
+['arn:$partition:rds::$account:global-cluster:ledger-global', 'arn:$partition:rds:us-east-1:$account:cluster:ledger-use1', 'arn:$partition:rds:us-west-2:$account:cluster:ledger-usw2']
+['arn:$partition:rds:us-east-1:$account:cluster:ledger-use1', 'arn:$partition:rds:us-west-2:$account:cluster:ledger-usw2']"
+  snapshot_copy_role=$(tf apply -chdir="$dir" output -json role_arns | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["snapshot-copy"].split("/")[-1])')
+  # Both ends of a cross-region copy of an encrypted snapshot, each once (the example passes
+  # snapshot_kms_keys and source_kms_key_arns together, without duplicates, as kms_key_arns).
+  expect "snapshot-copy's KMS statements name the source and the DR snapshot keys" \
+    "$(aws_local $region iam get-role-policy --role-name "$snapshot_copy_role" --policy-name snapshot-copy --output json |
+      "$PYTHON" -c 'import json,sys
+doc = json.load(sys.stdin)["PolicyDocument"]
+doc = json.loads(doc) if isinstance(doc, str) else doc
+res = lambda r: sorted(r if isinstance(r, list) else [r])
+by_sid = {s["Sid"]: res(s["Resource"]) for s in doc["Statement"] if s.get("Sid")}
+print(by_sid["UseSnapshotKeysThroughRds"], by_sid["GrantSnapshotKeysToRds"], by_sid["DescribeSnapshotKeys"], sep="\n")')" \
+    "$(printf "['%s', '%s']\n" "$SOURCE_KMS_KEY" "$DR_KMS_KEY" "$SOURCE_KMS_KEY" "$DR_KMS_KEY" "$SOURCE_KMS_KEY" "$DR_KMS_KEY")"
   retention_role=$(tf apply -chdir="$dir" output -json role_arns | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["retention"].split("/")[-1])')
   expect "retention deletes only tagged snapshots" \
     "$(aws_local $region iam get-role-policy --role-name "$retention_role" --policy-name retention --output json |

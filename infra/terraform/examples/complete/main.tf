@@ -140,7 +140,9 @@ module "pilotlight" {
   record_names          = [var.record_name]
   alarm_arns            = values(module.health_check.alarm_arns)
   health_check_ids      = values(module.health_check.health_check_ids)
-  kms_key_arns          = values(var.snapshot_kms_keys)
+  # RDS uses both keys of a cross-region copy of an encrypted snapshot on snapshot-copy's behalf:
+  # the source snapshot's key (primary region) to decrypt, the DR region's key to re-encrypt.
+  kms_key_arns = distinct(concat(values(var.snapshot_kms_keys), var.source_kms_key_arns))
 
   # Global clusters have no region in their ARN.
   aurora_global_cluster_arns = [for a in local.aurora : "arn:${local.partition}:rds::${local.account}:global-cluster:${a.global_cluster_id}"]

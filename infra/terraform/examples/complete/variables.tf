@@ -72,9 +72,25 @@ variable "aurora_global_database" {
 }
 
 variable "snapshot_kms_keys" {
-  description = "KMS key ARN re-encrypting copies of encrypted snapshots, by DR region (snapshots.kms_keys); add the source keys to the module's kms_key_arns too."
+  description = "KMS key ARN re-encrypting copies of encrypted snapshots, by DR region (snapshots.kms_keys). The source snapshots' keys go in source_kms_key_arns."
   type        = map(string)
   default     = {}
+}
+
+variable "source_kms_key_arns" {
+  description = <<-EOT
+    Key ARNs (not aliases) of the KMS keys that encrypt the source snapshots in primary_region (the
+    databases' storage keys): RDS decrypts with them on snapshot-copy's behalf when it copies an
+    encrypted snapshot to a DR region, so they go into the module's kms_key_arns with the values of
+    snapshot_kms_keys. Empty for unencrypted databases.
+  EOT
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for k in var.source_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[^/]+$", k))])
+    error_message = "source_kms_key_arns must be KMS key ARNs (arn:PARTITION:kms:REGION:ACCOUNT:key/KEY_ID), not aliases."
+  }
 }
 
 variable "operator_emails" {

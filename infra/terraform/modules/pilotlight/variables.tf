@@ -42,7 +42,7 @@ variable "architecture" {
 }
 
 variable "primary_instance_arns" {
-  description = "ARNs of the protected primary DB instances (arn:aws:rds:REGION:ACCOUNT:db:ID), read by failover."
+  description = "ARNs of the protected primary DB instances (arn:PARTITION:rds:REGION:ACCOUNT:db:ID), read by failover."
   type        = list(string)
 
   validation {
@@ -62,24 +62,24 @@ variable "replica_instance_arns" {
 }
 
 variable "aurora_global_cluster_arns" {
-  description = "ARNs of the protected Aurora global databases (databases[] of kind aurora_global), which have no region: arn:aws:rds::ACCOUNT:global-cluster:GLOBAL_CLUSTER_ID. failover reads them, switches them over and fails them over. Empty (with aurora_cluster_arns) for none: no Aurora statement."
+  description = "ARNs of the protected Aurora global databases (databases[] of kind aurora_global), which have no region: arn:PARTITION:rds::ACCOUNT:global-cluster:GLOBAL_CLUSTER_ID. failover reads them, switches them over and fails them over. Empty (with aurora_cluster_arns) for none: no Aurora statement."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for a in var.aurora_global_cluster_arns : can(regex("^arn:[^:]+:rds::[0-9]{12}:global-cluster:[^:]+$", a))])
-    error_message = "aurora_global_cluster_arns must be global cluster ARNs, without a region: arn:aws:rds::ACCOUNT:global-cluster:ID."
+    condition     = alltrue([for a in var.aurora_global_cluster_arns : can(regex("^arn:aws[a-z-]*:rds::[0-9]{12}:global-cluster:[^:]+$", a))])
+    error_message = "aurora_global_cluster_arns must be global cluster ARNs, without a region: arn:PARTITION:rds::ACCOUNT:global-cluster:ID."
   }
 }
 
 variable "aurora_cluster_arns" {
-  description = "ARNs of the primary and secondary clusters of those global databases (arn:aws:rds:REGION:ACCOUNT:cluster:CLUSTER_ID), which failover reads, switches over or fails over to, fences (security groups) and whose unplanned-failover snapshots it copies. Empty for none."
+  description = "ARNs of the primary and secondary clusters of those global databases (arn:PARTITION:rds:REGION:ACCOUNT:cluster:CLUSTER_ID), which failover reads, switches over or fails over to, fences (security groups) and whose unplanned-failover snapshots it copies. Empty for none."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for a in var.aurora_cluster_arns : can(regex("^arn:[^:]+:rds:[a-z0-9-]+:[0-9]{12}:cluster:[^:]+$", a))])
-    error_message = "aurora_cluster_arns must be DB cluster ARNs: arn:aws:rds:REGION:ACCOUNT:cluster:ID."
+    condition     = alltrue([for a in var.aurora_cluster_arns : can(regex("^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:cluster:[^:]+$", a))])
+    error_message = "aurora_cluster_arns must be DB cluster ARNs: arn:PARTITION:rds:REGION:ACCOUNT:cluster:ID."
   }
 }
 
@@ -128,7 +128,7 @@ variable "health_alarm_topic_arn" {
 }
 
 variable "kms_key_arns" {
-  description = "Key ARNs (not aliases) of the KMS keys of encrypted source snapshots and of the keys re-encrypting the copies (snapshots.kms_keys)."
+  description = "Key ARNs (not aliases) of the KMS keys of encrypted source snapshots (RDS decrypts with them) and of the keys re-encrypting the copies in the DR regions (snapshots.kms_keys): a cross-region copy of an encrypted snapshot needs both."
   type        = list(string)
   default     = []
 }
