@@ -18,6 +18,8 @@ use lambda_runtime::LambdaEvent;
 use pilotlight::command::{parse_command, Command, SnapshotCopyRequest};
 use pilotlight::error::WorkerError;
 use pilotlight::observe::snapshots::{list_regions, sources};
+use pilotlight::aws::backups;
+use pilotlight::plan::backups::{plan_backup_replication, BackupReplication};
 use pilotlight::plan::snapshot_copy::{plan_snapshot_copy, PlanSettings, Quota};
 use pilotlight::plan::snapshots::{select_sources, DbKind};
 use serde_json::Value;
@@ -139,6 +141,93 @@ pub async fn run_until(
     Ok(report)
 }
 
+/// Cross-region automated backups replication of every configured database that asks for it
+/// (`databases[].automated_backups_replication`), into its replica's region, concurrently: read
+/// the source and the DR region's automated backups, start the replication when none replicates
+/// (not in a dry-run), and report the latest restorable time as the RPO exposure.
+async fn replicate_backups(
+    deps: &Deps,
+    req: &SnapshotCopyRequest,
+    now: DateTime<Utc>,
+) -> Vec<BackupReplication> {
+    let dbs = deps.config.databases.iter().filter_map(|d| {
+        let wanted = req
+            .database
+            .as_deref()
+            .is_none_or(|n| n == d.name || n == &*d.primary.instance_id);
+        d.automated_backups_replication
+            .filter(|_| wanted)
+            .map(|settings| (d, settings))
+    });
+    futures::future::join_all(dbs.map(|(db, settings)| async move {
+        let region = db.replica.region.to_string();
+        let unknown = |why: String| BackupReplication {
+            database: db.name.clone(),
+            region: region.clone(),
+            state: "unknown".into(),
+            latest_restorable_time: None,
+            rpo_exposure_seconds: None,
+            max_lag_seconds: settings.max_lag_seconds,
+            alert: Some(format!("`{}`: automated backups replication unknown: {why}", db.name)),
+        };
+        let (src, dst) = match (deps.clients.rds(&db.primary.region), deps.clients.rds(&region)) {
+            (Ok(s), Ok(d)) => (s, d),
+            (Err(e), _) | (_, Err(e)) => return unknown(e.to_string()),
+        };
+        let (source, existing) = futures::join!(
+            backups::source_instance(src, &db.primary.instance_id),
+            backups::replicated_backups(dst)
+        );
+        let source = match source {
+            Ok(Some(s)) => s,
+            Ok(None) => return unknown(format!("`{}` does not exist", db.primary.instance_id)),
+            Err(e) => return unknown(e.to_string()),
+        };
+        let existing = match existing {
+            Ok(e) => e,
+            Err(e) => return unknown(e.to_string()),
+        };
+        let mut plan = plan_backup_replication(
+            &db.name,
+            &region,
+            &source,
+            &existing,
+            settings.max_lag_seconds,
+            now,
+        );
+        if plan.state == "start" && !req.dry_run {
+            let key = source
+                .encrypted
+                .then(|| deps.config.snapshots.kms_keys.iter().find(|(r, _)| **r == *region))
+                .flatten()
+                .map(|(_, k)| k.as_str());
+            if source.encrypted && key.is_none() {
+                plan.state = "failed".into();
+                plan.alert = Some(format!(
+                    "`{}`: the source is encrypted and `snapshots.kms_keys` has no key for `{region}`",
+                    db.name
+                ));
+                return plan;
+            }
+            let days = i32::try_from(settings.retention_days).unwrap_or(7);
+            match backups::start_replication(dst, &source.arn, days, key).await {
+                Ok(()) => plan.state = "started".into(),
+                Err(e) => {
+                    plan.state = "failed".into();
+                    plan.alert = Some(format!("`{}`: {e}", db.name));
+                }
+            }
+        } else if plan.state == "start" {
+            plan.alert = Some(format!(
+                "`{}`: automated backups are not replicated to `{region}` (the run starts it)",
+                db.name
+            ));
+        }
+        plan
+    }))
+    .await
+}
+
 /// The job gate's name in the ledger table (`pk` `job#snapshot-copy`).
 pub const GATE_JOB: &str = "snapshot-copy";
 
@@ -193,6 +282,7 @@ async fn pass(
         "snapshot-copy plan"
     );
     let mut report = CopyReport::of_plan(&plan, req.dry_run, now, errors);
+    report.automated_backups = Box::pin(replicate_backups(deps, req, now)).await;
     if !req.dry_run {
         execute::execute(deps, &plan, &mut report, now, deadline).await;
         report.emit_metrics();

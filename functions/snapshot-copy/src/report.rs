@@ -86,6 +86,9 @@ pub struct CopyReport {
     /// Every region's manual snapshot quota: used, reserve, what this run starts there, what it
     /// held back, and the days until it is full.
     pub quotas: Vec<RegionQuota>,
+    /// Cross-region automated backups replication of the databases that ask for it: started,
+    /// replicating (with the latest restorable time and the RPO exposure it gives), or why not.
+    pub automated_backups: Vec<pilotlight::plan::backups::BackupReplication>,
     /// Passes this run made (a run started through the job gate passes once more when events
     /// were queued meanwhile); this report is the last pass's.
     pub passes: u32,
@@ -146,6 +149,7 @@ impl CopyReport {
             in_flight_before: p.in_flight.clone(),
             quotas: p.quotas.clone(),
             passes: 1,
+            automated_backups: vec![],
             errors,
             alerts: vec![],
             notification_errors: vec![],
@@ -157,6 +161,7 @@ impl CopyReport {
     pub fn collect_alerts(&self) -> Vec<String> {
         let mut alerts: Vec<String> = self.errors.clone();
         alerts.extend(self.quotas.iter().filter_map(|q| q.alert.clone()));
+        alerts.extend(self.automated_backups.iter().filter_map(|b| b.alert.clone()));
         for d in &self.databases {
             alerts.extend(d.errors.iter().map(|e| format!("`{}`: {e}", d.database)));
             for r in &d.regions {

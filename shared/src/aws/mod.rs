@@ -13,6 +13,7 @@
 //! error.
 
 pub mod aurora;
+pub mod backups;
 pub mod cloudwatch;
 pub mod dynamodb;
 pub mod lambda;

@@ -120,6 +120,32 @@ pub struct ProtectedDatabase {
     /// often us-east-1, is the one that is down).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dr_detection: Option<DrDetection>,
+    /// Cross-region automated backups replication of the primary into the replica's region
+    /// (point-in-time restore there, an RPO of minutes), started and watched by snapshot-copy;
+    /// off when absent. `{"retention_days": 7, "max_lag_seconds": 1800}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated_backups_replication: Option<BackupReplicationSettings>,
+}
+
+/// `databases[].automated_backups_replication`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupReplicationSettings {
+    /// `BackupRetentionPeriod` of the replicated backups, days (1 to 35, default 7).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+    /// Alert when the latest restorable time in the DR region is older than this, seconds
+    /// (60 to 86400, default 1800: AWS's typical 5–30 minutes).
+    #[serde(default = "default_max_lag")]
+    pub max_lag_seconds: u64,
+}
+
+fn default_retention_days() -> u32 {
+    7
+}
+
+fn default_max_lag() -> u64 {
+    1800
 }
 
 /// `databases[].dr_detection`: `{"consecutive_passes": 5}`.
@@ -326,6 +352,20 @@ fn validate_one(db: &ProtectedDatabase, at: &dyn Fn(&str) -> String) -> Result<(
         ));
     }
     validate_records(&db.records, at)?;
+    if let Some(b) = &db.automated_backups_replication {
+        if !(1..=35).contains(&b.retention_days) {
+            return Err(invalid(
+                at("automated_backups_replication.retention_days"),
+                format!("{} is outside 1..=35 days", b.retention_days),
+            ));
+        }
+        if !(60..=86_400).contains(&b.max_lag_seconds) {
+            return Err(invalid(
+                at("automated_backups_replication.max_lag_seconds"),
+                format!("{} is outside 60..=86400 seconds", b.max_lag_seconds),
+            ));
+        }
+    }
     validate_fencing(&db.fencing, at)
 }
 

@@ -19,7 +19,7 @@ use thiserror::Error;
 
 pub use aurora::{AuroraGlobalDatabase, AuroraGlobalKind, DbClusterRef};
 pub use databases::{
-    AlarmRef, DatabaseEntry, DbInstanceRef, DnsRecord, DrDetection, Fencing, ProtectedDatabase,
+    AlarmRef, BackupReplicationSettings, DatabaseEntry, DbInstanceRef, DnsRecord, DrDetection, Fencing, ProtectedDatabase,
 };
 pub use failover::FailoverSettings;
 pub use ledger::LedgerSettings;

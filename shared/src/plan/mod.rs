@@ -10,6 +10,7 @@
 //! * [`snapshots`], [`status`]: the vocabulary they share (snapshots, tags, AWS statuses).
 
 pub mod aurora;
+pub mod backups;
 pub mod failover;
 pub mod retention;
 pub mod route;
