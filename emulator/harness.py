@@ -1,6 +1,7 @@
 """Start pilotlight's AWS emulator from Python and talk to it: the one harness of
-``emulator/test_emulator.py``, ``emulator/test_conditions.py``, ``emulator/test_global_clusters.py``
-(the emulator's own checks) and ``bench/bench.py`` (the benchmark).
+``emulator/test_emulator.py``, ``emulator/test_conditions.py``, ``emulator/test_global_clusters.py``,
+``emulator/test_automated_backups.py`` (the emulator's own checks) and ``bench/bench.py`` (the
+benchmark).
 
 ``Emulator(*args)`` runs the launcher ``pilotlight_emulator.py`` (next to this file) as
 ``python pilotlight_emulator.py --host 127.0.0.1 --port 0 --parent-pid <this process> *args``,
@@ -44,6 +45,10 @@ API:
   /global-failovers/release``): the released ``[{"id"}]``; ``.set_cluster_status(region, ident,
   status)`` (``PUT /clusters/<region>/<id>/status``, ``None`` releases): ``{"region", "id",
   "status", "held"}``.
+* Cross-Region automated backups replication (``automated_backups_patches.py``):
+  ``.set_automated_backups_replication(lag_seconds=None, pending_seconds=None)`` (``PUT
+  /automated-backups-replication``), ``.automated_backups_replication()`` (``GET``): ``{"lag_seconds",
+  "pending_seconds", "replications": [...]}``.
 * ``.stop()`` (idempotent); ``with Emulator(...) as emu:`` stops it on exit.
 
 The control API and the patches are described in ``pilotlight_emulator.py``.
@@ -242,6 +247,16 @@ class Emulator:
 
     def set_cluster_status(self, region: str, ident: str, status: str | None) -> dict[str, Any]:
         return self.ok("PUT", f"/clusters/{region}/{ident}/status", {"status": status})
+
+    # ---- cross-Region automated backups replication (automated_backups_patches.py) -----------
+    def set_automated_backups_replication(
+        self, lag_seconds: float | None = None, pending_seconds: float | None = None
+    ) -> dict[str, Any]:
+        body = {k: v for k, v in (("lag_seconds", lag_seconds), ("pending_seconds", pending_seconds)) if v is not None}
+        return self.ok("PUT", "/automated-backups-replication", body)
+
+    def automated_backups_replication(self) -> dict[str, Any]:
+        return self.ok("GET", "/automated-backups-replication")
 
     # ---- lifetime ---------------------------------------------------------------------------
     def stop(self) -> None:

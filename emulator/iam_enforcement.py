@@ -15,10 +15,21 @@ module evaluates the parts pilotlight's roles use instead:
   and the pages for Route 53, CloudWatch, SNS, Lambda, KMS and DynamoDB). Every resource must be allowed
   (an action with two required resource types, such as ``CopyDBSnapshot``'s source and target
   snapshots, needs both). A list call without an identifier acts on ``arn:...:db:*`` and the like.
-  A global cluster's ARN has no region (``arn:aws:rds::<account>:global-cluster:<id>``):
+  A global cluster's ARN has no region (``arn:<partition>:rds::<account>:global-cluster:<id>``):
   ``DescribeGlobalClusters`` acts on it, ``FailoverGlobalCluster``, ``SwitchoverGlobalCluster`` and
   ``RemoveFromGlobalCluster`` on it and on the cluster they name (resource types ``cluster*`` and
   ``global-cluster*``).
+  Cross-Region automated backups replication (its rows of the same reference):
+  ``StartDBInstanceAutomatedBackupsReplication`` acts on the source instance
+  (``SourceDBInstanceArn``, resource type ``db*``, with ``rds:db-tag/*``) and on the replicated backup
+  it makes in the region called (``auto-backup*``:
+  ``arn:<partition>:rds:<region>:<account>:auto-backup:ab-<the source's DbiResourceId without db->``,
+  ``...:auto-backup:*`` for a source the emulator does not hold), plus ``rds:AddTagsToResource`` on that
+  backup when the request has ``Tags`` (the row's dependent action);
+  ``StopDBInstanceAutomatedBackupsReplication`` acts on the source instance only (``db*``);
+  ``DescribeDBInstanceAutomatedBackups`` (resource types ``auto-backup`` and ``db``, both optional) on
+  ``DBInstanceAutomatedBackupsArn`` if given, else on the instance ``DBInstanceIdentifier`` names in the
+  region called, else on ``...:auto-backup:*``.
   An action with no resource-level permission acts on ``*``: only a statement whose Resource is
   ``*`` (or a pattern matching the literal ``*``) allows it, as IAM requires.
 * **Condition**: the operators ``String(Not)Equals(IgnoreCase)``, ``String(Not)Like``,
@@ -379,10 +390,28 @@ def _rds_arn(region: str, kind: str, ident: str | None) -> str:
 
 
 def _global_cluster_arn(ident: str | None) -> str:
-    """A global cluster's ARN: no region (``arn:aws:rds::<account>:global-cluster:<id>``)."""
+    """A global cluster's ARN: no region (``arn:<partition>:rds::<account>:global-cluster:<id>``)."""
     if ident and ident.startswith("arn:"):
         return ident
     return f"arn:{PARTITION}:rds::{ACCOUNT}:global-cluster:{ident or '*'}"
+
+
+def _auto_backup_arn(region: str, source_arn: str) -> str:
+    """The replicated backup ``StartDBInstanceAutomatedBackupsReplication`` makes in ``region``:
+    ``auto-backup:ab-<S>`` for a source whose ``DbiResourceId`` is ``db-<S>``
+    (``automated_backups_patches.backup_arn``), or ``auto-backup:*`` when the source is unknown."""
+    m = re.match(r"^arn:[^:]+:rds:([^:]+):(\d{12}):db:(.+)$", source_arn or "")
+    if m:
+        try:
+            from moto.rds.models import rds_backends
+
+            db = rds_backends[m.group(2)][m.group(1)].databases.get(m.group(3))
+            dbi = getattr(db, "dbi_resource_id", None)
+            if dbi:
+                return f"arn:{PARTITION}:rds:{region}:{ACCOUNT}:auto-backup:ab-{dbi.removeprefix('db-')}"
+        except Exception:  # noqa: BLE001 - a region moto does not know: no such source
+            pass
+    return _rds_arn(region, "auto-backup", None)
 
 
 def _rds_tags(region: str, kind: str, ident: str) -> dict[str, str] | None:
@@ -520,6 +549,25 @@ def authorisations(service: str, region: str, action: str, request: Any, body: b
         elif action == "DeleteDBClusterSnapshot":
             snap = p.get("DBClusterSnapshotIdentifier", "")
             need(iam, _rds_arn(region, "cluster-snapshot", snap), resource_tags("cluster-snapshot", snap, "rds:cluster-snapshot-tag"))
+        elif action == "StartDBInstanceAutomatedBackupsReplication":
+            # Resource types auto-backup* (dependent action rds:AddTagsToResource) and db*.
+            src = p.get("SourceDBInstanceArn", "")
+            need(iam, _rds_arn(region, "db", src), resource_tags("db", src, "rds:db-tag"))
+            backup = _auto_backup_arn(region, src)
+            need(iam, backup)
+            if tags:
+                need("rds:AddTagsToResource", backup)
+        elif action == "StopDBInstanceAutomatedBackupsReplication":
+            src = p.get("SourceDBInstanceArn", "")
+            need(iam, _rds_arn(region, "db", src), resource_tags("db", src, "rds:db-tag"))
+        elif action == "DescribeDBInstanceAutomatedBackups":
+            # Resource types auto-backup and db, both optional (a list call).
+            if p.get("DBInstanceAutomatedBackupsArn"):
+                need(iam, p["DBInstanceAutomatedBackupsArn"])
+            elif p.get("DBInstanceIdentifier"):
+                need(iam, _rds_arn(region, "db", p["DBInstanceIdentifier"]))
+            else:
+                need(iam, _rds_arn(region, "auto-backup", None))
         elif action == "DescribeAccountAttributes":
             # No resource types in the Service Authorization Reference (list_amazonrds.html,
             # access level List): only a statement with Resource "*" allows it.

@@ -86,6 +86,33 @@ What it patches in moto 5.2.1 (each one is a behaviour of the real AWS API the t
     and ``DeleteDBCluster`` of a member work from any region; ``CreateGlobalCluster`` with a source
     cluster (in any region) makes it the writer. Members report ``SynchronizationStatus``.
 
+* RDS cross-Region automated backups replication (``automated_backups_patches.py``, whose docstring
+  has the details and the AWS documentation behind each;
+  https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ReplicateBackups.html):
+
+  * ``StartDBInstanceAutomatedBackupsReplication`` and ``StopDBInstanceAutomatedBackupsReplication``
+    (moto: HTTP 500, not implemented), called in the destination region with ``SourceDBInstanceArn``.
+    Start answers the replicated ``DBInstanceAutomatedBackup`` (``Status`` ``replicating``, or
+    ``pending`` for ``pending_seconds`` first; ``DBInstanceAutomatedBackupsArn``
+    ``arn:aws:rds:<destination>:<account>:auto-backup:ab-<the source's DbiResourceId without db->``,
+    ``Region`` the source's, ``BackupRetentionPeriod`` default 7, ``Encrypted``, ``KmsKeyId``) and the
+    source lists it in ``DBInstanceAutomatedBackupsReplications``; Stop makes it ``retained``. Refused:
+    unknown source ``DBInstanceNotFound`` (404); already replicating to that region, or Stop with none,
+    ``InvalidDBInstanceState``; encrypted source without ``KmsKeyId`` ``InvalidParameterValue``
+    "Encrypted instances require a valid KMS key ID."; a key not of the destination region
+    ``KMSKeyNotAccessibleFault``; Aurora, RDS Custom, Multi-AZ DB cluster members, the source's own
+    region, ``BackupRetentionPeriod`` outside 1..35 ``InvalidParameterValue``; automated backups off on
+    the source ``InvalidDBInstanceState``; a 21st replication into a region
+    ``DBInstanceAutomatedBackupQuotaExceeded``.
+  * ``RestoreWindow.LatestTime`` = now minus the replication lag (control API, default 300 s),
+    recomputed at every call; frozen when retained. A deleted source's replications are retained.
+  * ``DescribeDBInstanceAutomatedBackups`` answers moto's automated backups of the region, then the
+    replicated backups held there; ``DBInstanceIdentifier``, ``DbiResourceId``,
+    ``DBInstanceAutomatedBackupsArn`` (no match: ``DBInstanceAutomatedBackupNotFound``, 404),
+    ``Filters`` ``status`` / ``db-instance-id`` / ``dbi-resource-id``, ``MaxRecords`` 20..100 and
+    ``Marker``.
+  * Every DB instance gets its own ``DbiResourceId`` (moto gave all the same one).
+
 * Fault injection: chosen actions fail a given number of times with a throttling error, a 5xx or a
   modelled 4xx, optionally only when the request mentions a given string.
 * IAM (``iam_enforcement.py``, whose docstring has the rules): requests signed with the credentials
@@ -159,6 +186,14 @@ Control API (JSON over HTTP, under ``/_pilotlight``):
 * ``POST /_pilotlight/snapshots/automated`` ``{"region", "instance_id" | "cluster_id", "id", "time"
   (optional)}``: make one more automated snapshot (moto makes one per instance/cluster at creation).
   Both answer ``{"region", "id", "kind", "arn", "snapshot_create_time"}``.
+* ``PUT /_pilotlight/automated-backups-replication`` ``{"lag_seconds": 600}`` and/or
+  ``{"pending_seconds": 5}`` (numbers >= 0, global): the replication lag behind
+  ``RestoreWindow.LatestTime`` (default 300; every replication, at once) / how long replications
+  started from now on stay ``pending`` (default 0). ``GET``: ``{"lag_seconds", "pending_seconds",
+  "replications": [{"region" (destination), "arn", "source_arn", "source_region", "source_id",
+  "status", "started_at", "available_at", "stopped_at", "earliest_time", "latest_time" (epoch
+  seconds; null when none)}]}``; ``PUT`` answers the same, 400 for other keys or values.
+  ``DELETE``: the default settings again (replications stay).
 """
 
 from __future__ import annotations
@@ -191,10 +226,12 @@ import iam_enforcement  # noqa: E402  (next to this file)
 import aws_conditions  # noqa: E402  (next to this file)
 import snapshot_patches  # noqa: E402  (next to this file)
 import global_cluster_patches  # noqa: E402  (next to this file)
+import automated_backups_patches  # noqa: E402  (next to this file)
 
 snapshot_patches.install()
 aws_conditions.install()
 global_cluster_patches.install()
+automated_backups_patches.install()
 
 _LOCK = threading.Lock()
 # Serialises moto's Lambda API (see Emulator.__call__).
@@ -409,7 +446,7 @@ def control(request: Request) -> Response:
         return Response(json.dumps(payload), content_type="application/json")
     if path == "/iam/roles" and request.method == "POST":
         return iam_control(payload)
-    for module in (aws_conditions, snapshot_patches, global_cluster_patches):
+    for module in (aws_conditions, snapshot_patches, global_cluster_patches, automated_backups_patches):
         answer = module.control(request, path, payload)
         if answer is not None:
             return answer
