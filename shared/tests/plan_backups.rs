@@ -18,7 +18,10 @@ fn source(engine: &str) -> SourceInstance {
 }
 
 fn backup(status: &str, minutes_ago: Option<i64>) -> ReplicatedBackup {
-    let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).single().unwrap();
+    let now = Utc
+        .with_ymd_and_hms(2026, 12, 5, 12, 0, 0)
+        .single()
+        .unwrap();
     ReplicatedBackup {
         source_arn: ARN.into(),
         source_region: "us-east-1".into(),
@@ -29,7 +32,10 @@ fn backup(status: &str, minutes_ago: Option<i64>) -> ReplicatedBackup {
 
 #[test]
 fn nothing_replicating_is_started_and_a_replication_reports_its_exposure() {
-    let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).single().unwrap();
+    let now = Utc
+        .with_ymd_and_hms(2026, 12, 5, 12, 0, 0)
+        .single()
+        .unwrap();
     let p = plan_backup_replication("orders", "us-west-2", &source("postgres"), &[], 1800, now);
     assert_eq!(p.state, "start");
     // a retained backup (replication stopped) is started again; another source's is not ours
@@ -59,7 +65,10 @@ fn nothing_replicating_is_started_and_a_replication_reports_its_exposure() {
 
 #[test]
 fn a_lagging_replication_alerts_and_a_new_one_waits_for_its_first_restorable_time() {
-    let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).single().unwrap();
+    let now = Utc
+        .with_ymd_and_hms(2026, 12, 5, 12, 0, 0)
+        .single()
+        .unwrap();
     let p = plan_backup_replication(
         "orders",
         "us-west-2",
@@ -68,7 +77,10 @@ fn a_lagging_replication_alerts_and_a_new_one_waits_for_its_first_restorable_tim
         1800,
         now,
     );
-    assert!(p.alert.as_deref().is_some_and(|a| a.contains("2700 s")), "{p:?}");
+    assert!(
+        p.alert.as_deref().is_some_and(|a| a.contains("2700 s")),
+        "{p:?}"
+    );
     let p = plan_backup_replication(
         "orders",
         "us-west-2",
@@ -84,7 +96,14 @@ fn a_lagging_replication_alerts_and_a_new_one_waits_for_its_first_restorable_tim
 #[test]
 fn aurora_has_no_automated_backups_replication() {
     let now = Utc::now();
-    let p = plan_backup_replication("ledger", "us-west-2", &source("aurora-postgresql"), &[], 1800, now);
+    let p = plan_backup_replication(
+        "ledger",
+        "us-west-2",
+        &source("aurora-postgresql"),
+        &[],
+        1800,
+        now,
+    );
     assert_eq!(p.state, "unsupported");
     assert!(p.alert.is_some());
 }

@@ -234,6 +234,12 @@ impl Emulator {
         self.control("POST", "/global-failovers/release", Some(json!({})));
     }
 
+    /// Cross-region automated backups replication: `{"lag_seconds": N}` (how far the latest
+    /// restorable time trails now) and/or `{"pending_seconds": M}`.
+    pub fn set_automated_backups_replication(&self, settings: Value) {
+        self.control("PUT", "/automated-backups-replication", Some(settings));
+    }
+
     /// Finish every promotion in flight now.
     pub fn release_promotions(&self) {
         self.control("POST", "/promotions/release", Some(json!({})));

@@ -454,3 +454,58 @@ async fn a_dry_run_plans_and_changes_nothing_and_bad_input_is_a_clear_error() {
         emu.mutating_calls()
     );
 }
+
+#[tokio::test]
+async fn automated_backups_replication_is_started_once_and_reports_the_rpo_exposure_from_the_latest_restorable_time(
+) {
+    let emu = Emulator::start();
+    let s = Scenario::create(&emu, "orders", Some(1.0), 300).await;
+    let mut c = config(&s, None);
+    c.databases[0].automated_backups_replication =
+        Some(pilotlight::config::BackupReplicationSettings {
+            retention_days: 7,
+            max_lag_seconds: 1800,
+        });
+    let d = deps(&s, c);
+    emu.clear_requests();
+
+    let dry = once(&d, true).await;
+    assert_eq!(dry.automated_backups[0].state, "start", "{dry:#?}");
+    assert_eq!(
+        emu.calls("StartDBInstanceAutomatedBackupsReplication"),
+        0,
+        "a dry-run starts nothing"
+    );
+
+    let first = once(&d, false).await;
+    assert_eq!(first.automated_backups[0].state, "started", "{first:#?}");
+    let second = once(&d, false).await;
+    let b = &second.automated_backups[0];
+    assert_eq!(
+        (b.state.as_str(), b.region.as_str()),
+        ("replicating", DR_REGION),
+        "{b:#?}"
+    );
+    // the emulator's replication trails by 5 minutes: that is the RPO exposure
+    let exposure = b.rpo_exposure_seconds.expect("exposure");
+    assert!((290..=330).contains(&exposure), "{b:#?}");
+    assert!(b.alert.is_none(), "{b:#?}");
+    assert_eq!(
+        emu.succeeded("StartDBInstanceAutomatedBackupsReplication"),
+        1,
+        "started once"
+    );
+
+    // the replication falls behind: alerted
+    emu.set_automated_backups_replication(json!({"lag_seconds": 2400}));
+    let third = once(&d, false).await;
+    assert!(
+        third
+            .alerts
+            .iter()
+            .any(|a| a.contains("replicated automated backups lag")),
+        "{:?}",
+        third.alerts
+    );
+    assert_eq!(emu.calls("StartDBInstanceAutomatedBackupsReplication"), 1);
+}

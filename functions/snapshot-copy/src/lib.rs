@@ -15,10 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
+use pilotlight::aws::backups;
 use pilotlight::command::{parse_command, Command, SnapshotCopyRequest};
 use pilotlight::error::WorkerError;
 use pilotlight::observe::snapshots::{list_regions, sources};
-use pilotlight::aws::backups;
 use pilotlight::plan::backups::{plan_backup_replication, BackupReplication};
 use pilotlight::plan::snapshot_copy::{plan_snapshot_copy, PlanSettings, Quota};
 use pilotlight::plan::snapshots::{select_sources, DbKind};

@@ -161,7 +161,11 @@ impl CopyReport {
     pub fn collect_alerts(&self) -> Vec<String> {
         let mut alerts: Vec<String> = self.errors.clone();
         alerts.extend(self.quotas.iter().filter_map(|q| q.alert.clone()));
-        alerts.extend(self.automated_backups.iter().filter_map(|b| b.alert.clone()));
+        alerts.extend(
+            self.automated_backups
+                .iter()
+                .filter_map(|b| b.alert.clone()),
+        );
         for d in &self.databases {
             alerts.extend(d.errors.iter().map(|e| format!("`{}`: {e}", d.database)));
             for r in &d.regions {

@@ -19,7 +19,8 @@ use thiserror::Error;
 
 pub use aurora::{AuroraGlobalDatabase, AuroraGlobalKind, DbClusterRef};
 pub use databases::{
-    AlarmRef, BackupReplicationSettings, DatabaseEntry, DbInstanceRef, DnsRecord, DrDetection, Fencing, ProtectedDatabase,
+    AlarmRef, BackupReplicationSettings, DatabaseEntry, DbInstanceRef, DnsRecord, DrDetection,
+    Fencing, ProtectedDatabase,
 };
 pub use failover::FailoverSettings;
 pub use ledger::LedgerSettings;

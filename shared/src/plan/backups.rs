@@ -103,9 +103,7 @@ pub fn plan_backup_replication(
     };
     r.state = "replicating".into();
     r.latest_restorable_time = b.latest_restorable;
-    r.rpo_exposure_seconds = b
-        .latest_restorable
-        .map(|t| (now - t).num_seconds().max(0));
+    r.rpo_exposure_seconds = b.latest_restorable.map(|t| (now - t).num_seconds().max(0));
     match r.rpo_exposure_seconds {
         Some(e) if e > max_lag_seconds as i64 => {
             r.alert = Some(format!(

@@ -322,6 +322,28 @@ data "aws_iam_policy_document" "snapshot_copy" {
     resources = ["*"]
   }
 
+  # Cross-region automated backups replication of the protected primaries
+  # (databases[].automated_backups_replication), started in the DR region: resource types db* (the
+  # source) and auto-backup* (the replicated backup it creates); DescribeDBInstanceAutomatedBackups
+  # lists them (Service Authorization Reference, list_amazonrds.html).
+  statement {
+    sid       = "ReplicateAutomatedBackups"
+    actions   = ["rds:StartDBInstanceAutomatedBackupsReplication"]
+    resources = ["arn:${data.aws_partition.current.partition}:rds:*:${data.aws_caller_identity.current.account_id}:auto-backup:*"]
+  }
+
+  statement {
+    sid       = "ReplicateProtectedPrimariesBackups"
+    actions   = ["rds:StartDBInstanceAutomatedBackupsReplication"]
+    resources = var.primary_instance_arns
+  }
+
+  statement {
+    sid       = "ReadReplicatedAutomatedBackups"
+    actions   = ["rds:DescribeDBInstanceAutomatedBackups"]
+    resources = ["arn:${data.aws_partition.current.partition}:rds:*:${data.aws_caller_identity.current.account_id}:auto-backup:*"]
+  }
+
   # Leave the job gate the router entered (or pass once more for queued events).
   statement {
     sid       = "LeaveSnapshotCopyGate"
