@@ -45,14 +45,17 @@ impl WorkerDeps {
 /// deadline can take) plus 15 s.
 pub const REPORT_MARGIN_MS: i64 = (OPERATION_TIMEOUT_SECONDS as i64 + 15) * 1000;
 
+/// Seconds a run gets when its deadline has already passed at the start (see [`time_left`]).
+pub const PAST_DEADLINE_BUDGET_SECONDS: u64 = 60;
+
 /// The time a run may spend starting work: Lambda's deadline (`Context::deadline`, epoch
 /// milliseconds) minus [`REPORT_MARGIN_MS`], or minus a quarter of the time left when that is
 /// shorter (a function deployed with a short timeout, or `cargo lambda watch`'s 30 s); `None`
 /// outside Lambda.
 ///
 /// A deadline already past when the invocation starts is no deadline Lambda gives (it is a
-/// runtime emulator's, e.g. `cargo lambda watch`'s): it is logged and treated as unknown, so the
-/// run still does its work instead of reporting all of it as not started.
+/// runtime emulator's, e.g. `cargo lambda watch`'s, or a skewed clock): it is logged and the run
+/// gets [`PAST_DEADLINE_BUDGET_SECONDS`], bounded, so it still does some work and reports.
 pub fn time_left(context: &Context) -> Option<Duration> {
     if context.deadline == 0 {
         return None;
@@ -62,9 +65,9 @@ pub fn time_left(context: &Context) -> Option<Duration> {
     if left_ms <= 0 {
         tracing::warn!(
             deadline_ms = deadline,
-            "the invocation's deadline has passed before it started: not a Lambda deadline, treated as unknown"
+            "the invocation's deadline has passed before it started: not a Lambda deadline, the run gets {PAST_DEADLINE_BUDGET_SECONDS} s"
         );
-        return None;
+        return Some(Duration::from_secs(PAST_DEADLINE_BUDGET_SECONDS));
     }
     let margin = REPORT_MARGIN_MS.min(left_ms / 4);
     Some(Duration::from_millis(

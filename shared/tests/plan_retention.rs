@@ -334,6 +334,38 @@ fn same_named_databases_of_two_regions_are_decided_apart_and_the_stalled_one_kee
     );
 }
 
+#[test]
+fn the_source_of_a_copy_still_in_flight_elsewhere_is_never_deleted() {
+    use pilotlight::plan::retention::decide_retention_keeping;
+    let now = at(2026, 11, 20, 12);
+    // 10 daily snapshots, policy keeps 1; the oldest is being copied to another region
+    let snaps: Vec<SnapshotInfo> = (0..10)
+        .map(|d| snap(&format!("s{d}"), now - Duration::days(d)))
+        .collect();
+    let policy = RetentionPolicy {
+        max_age_days: 0,
+        min_keep: 1,
+        daily: 0,
+        weekly: 0,
+        monthly: 0,
+    };
+    let copying = std::collections::HashSet::from([snaps[9].arn.clone()]);
+    let d = decide_retention_keeping(&snaps, &policy, now, NO_STALL, HOLD, &copying);
+    let verdict = |id: &str| {
+        d.snapshots
+            .iter()
+            .find(|x| x.id == id)
+            .map(|x| x.verdict.clone())
+    };
+    assert!(
+        matches!(verdict("s9"), Some(Verdict::Keep { rules }) if rules == vec![Rule::CopySource]),
+        "{:?}",
+        verdict("s9")
+    );
+    assert_eq!(verdict("s8"), Some(Verdict::Delete));
+    assert_eq!(d.deletions().count(), 8);
+}
+
 #[derive(Debug, Clone)]
 struct Gen {
     age_hours: u32,

@@ -1161,10 +1161,15 @@ mod tests {
         assert!((794_000..=795_000).contains(&long), "{long}");
         let short = left_with(30_000).as_millis();
         assert!((21_500..=22_500).contains(&short), "{short}");
-        // a deadline past at the start is a runtime emulator's, not Lambda's: unknown
+        // a deadline past at the start is a runtime emulator's, not Lambda's: a bounded budget
         let mut past = Context::default();
         past.deadline = u64::try_from(Utc::now().timestamp_millis() - 5_000).unwrap_or(1);
-        assert_eq!(time_left(&past), None);
+        assert_eq!(
+            time_left(&past),
+            Some(Duration::from_secs(
+                pilotlight::runtime::PAST_DEADLINE_BUDGET_SECONDS
+            ))
+        );
         assert_eq!(time_left(&Context::default()), None);
     }
 }

@@ -1,12 +1,12 @@
 //! The `retention` function: for every protected database, in its own region and in every DR
-//! region, decides with the pure [`decide_retention`] which of pilotlight's snapshots to keep and
+//! region, decides with the pure [`pilotlight::plan::retention::decide_retention`] which of pilotlight's snapshots to keep and
 //! deletes the others ([`execute`]) with bounded concurrency. A dry-run returns the same report
 //! and deletes nothing. One failed delete does not stop the others.
 
 mod execute;
 mod report;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
@@ -14,7 +14,8 @@ use pilotlight::command::{parse_command, Command, RetentionRequest};
 use pilotlight::config::Config;
 use pilotlight::error::WorkerError;
 use pilotlight::observe::snapshots::{list_regions, sources};
-use pilotlight::plan::retention::{decide_retention, group_key, policy_for, RegionRole};
+use pilotlight::plan::retention::{decide_retention_keeping, group_key, policy_for, RegionRole};
+use pilotlight::plan::snapshots::TAG_COPY_OF;
 use pilotlight::plan::snapshots::{select_sources, DbKind, SnapshotInfo, SnapshotSource};
 use serde_json::Value;
 use tracing::info;
@@ -162,6 +163,12 @@ fn decide_all(
 ) -> Vec<RegionReport> {
     // Every snapshot belongs to one (region, kind, source region, database): group them by
     // moving, not copying. Two databases with the same identifier in two regions are two groups.
+    // the sources of copies still in flight in any listed region are kept (rule `copy_source`)
+    let copying: HashSet<String> = listed
+        .iter()
+        .filter(|s| s.is_copy_in_flight())
+        .filter_map(|s| s.tags.get(TAG_COPY_OF).cloned())
+        .collect();
     let mut groups: HashMap<(String, DbKind, String, String), Vec<SnapshotInfo>> = HashMap::new();
     for s in listed {
         groups.entry(group_key(&s)).or_default().push(s);
@@ -181,7 +188,8 @@ fn decide_all(
                     source.db_id.clone(),
                 ))
                 .unwrap_or_default();
-            let decision = decide_retention(&of_db, &policy, now, stall, &rt.hold_tag);
+            let decision =
+                decide_retention_keeping(&of_db, &policy, now, stall, &rt.hold_tag, &copying);
             drop(of_db);
             RegionReport::of_decision(
                 source.db_id.clone(),

@@ -93,9 +93,26 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
                 match gate {
                     GateOutcome::Entered => {
                         info!(function = %function, "snapshot-copy gate entered: invoking");
-                        let status = invoke_async(&deps.lambda, &function, &json!(command))
+                        let status = match invoke_async(&deps.lambda, &function, &json!(command))
                             .await
-                            .map_err(WorkerError::InvokeFailed)?;
+                        {
+                            Ok(status) => status,
+                            Err(e) => {
+                                // no run behind the gate: give it up for the retry (or the next
+                                // event) to enter
+                                if let (Some(ledger), Command::SnapshotCopy(r)) =
+                                    (&deps.ledger, &command)
+                                {
+                                    let owner = r.gate.as_deref().unwrap_or_default();
+                                    if let Err(e) =
+                                        ledger.gate_release("snapshot-copy", owner).await
+                                    {
+                                        warn!(error = %e, "the snapshot-copy gate could not be released: it expires by itself");
+                                    }
+                                }
+                                return Err(WorkerError::InvokeFailed(e));
+                            }
+                        };
                         routed.push(Routed {
                             route: Route::Invoke {
                                 function,

@@ -103,30 +103,50 @@ pub async fn run_until(
     now: DateTime<Utc>,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<CopyReport, WorkerError> {
-    let mut report = Box::pin(pass(deps, req, now, deadline)).await?;
     let Some(owner) = &req.gate else {
-        return Ok(report);
+        return Box::pin(pass(deps, req, now, deadline)).await;
     };
     // A run the router started through the job gate: before leaving it, pass once more for every
     // event that was queued meanwhile (one flag, however many events). At most one run is in
-    // flight and one pass queued.
+    // flight and one pass queued. A pass that fails, or a deadline, gives the gate up (the next
+    // event enters it at once).
     let ledger = pilotlight::aws::dynamodb::Ledger::new(
         deps.clients.dynamodb.clone(),
         &deps.config.ledger.table_name,
     );
+    let give_up = |why: String| {
+        let ledger = ledger.clone();
+        async move {
+            if let Err(e) = ledger.gate_release(GATE_JOB, owner).await {
+                tracing::warn!(error = %e, "the snapshot-copy gate could not be released: it expires by itself");
+            }
+            why
+        }
+    };
+    let mut report = match Box::pin(pass(deps, req, now, deadline)).await {
+        Ok(r) => r,
+        Err(e) => {
+            give_up(String::new()).await;
+            return Err(e);
+        }
+    };
     loop {
         match ledger.gate_leave(GATE_JOB, owner).await {
             Ok(true) if !pilotlight::runtime::past(deadline) => {
-                info!(
-                    passes = report.passes + 1,
-                    "queued snapshot events: one more pass"
-                );
                 let passes = report.passes + 1;
-                report = Box::pin(pass(deps, req, Utc::now(), deadline)).await?;
+                info!(passes, "queued snapshot events: one more pass");
+                report = match Box::pin(pass(deps, req, Utc::now(), deadline)).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        give_up(String::new()).await;
+                        return Err(e);
+                    }
+                };
                 report.passes = passes;
             }
             Ok(true) => {
-                report.errors.push("events were queued after the deadline: the gate is left to expire (16 minutes) or the next scheduled run".into());
+                let why = give_up("events were queued after the deadline: the gate is given up, and the next event (or the schedule) runs again".into()).await;
+                report.errors.push(why);
                 break;
             }
             Ok(false) => break,
@@ -140,6 +160,9 @@ pub async fn run_until(
     }
     Ok(report)
 }
+
+/// The job gate's name in the ledger table (`pk` `job#snapshot-copy`).
+pub const GATE_JOB: &str = "snapshot-copy";
 
 /// Cross-region automated backups replication of every configured database that asks for it
 /// (`databases[].automated_backups_replication`), into its replica's region, concurrently: read
@@ -227,9 +250,6 @@ async fn replicate_backups(
     }))
     .await
 }
-
-/// The job gate's name in the ledger table (`pk` `job#snapshot-copy`).
-pub const GATE_JOB: &str = "snapshot-copy";
 
 /// One snapshot-copy pass: sources, listings and quotas, the plan, and (unless a dry-run) its
 /// execution and alerts.

@@ -448,47 +448,81 @@ impl Ledger {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<GateOutcome, AwsError> {
-        let entered = self
+        // enter, or queue behind the holder; if the holder left between the two writes, enter
+        // again (bounded: a gate that changes hands this fast is entered by someone)
+        for _ in 0..3 {
+            let entered = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(gate_key(job)))
+                .update_expression("SET gate_owner = :me, gate_until_ms = :until REMOVE queued")
+                .condition_expression("attribute_not_exists(gate_owner) OR gate_until_ms < :now")
+                .expression_attribute_values(":me", s(owner))
+                .expression_attribute_values(":until", n(until.timestamp_millis()))
+                .expression_attribute_values(":now", n(now.timestamp_millis()))
+                .send()
+                .await;
+            match entered {
+                Ok(_) => return Ok(GateOutcome::Entered),
+                Err(e) if condition_failed(&e) => {}
+                Err(e) => return Err(AwsError::from_sdk("UpdateItem", e)),
+            }
+            // queue only behind a holder that is still there: never a flag on a free gate
+            let queued = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(gate_key(job)))
+                .update_expression("SET queued = :yes")
+                .condition_expression("attribute_exists(gate_owner) AND gate_until_ms >= :now")
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .expression_attribute_values(":now", n(now.timestamp_millis()))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                .send()
+                .await;
+            let item = match queued {
+                Ok(out) => out.attributes().cloned().unwrap_or_default(),
+                Err(e) if condition_failed(&e) => continue,
+                Err(e) => return Err(AwsError::from_sdk("UpdateItem", e)),
+            };
+            return Ok(GateOutcome::Queued {
+                holder: item
+                    .get("gate_owner")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default(),
+                until_ms: item
+                    .get("gate_until_ms")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(GateOutcome::Entered)
+    }
+
+    /// Give the gate of `job` up without taking a queued request (a run that failed, or ran out
+    /// of time, or an invocation that could not be made): the next event enters it at once.
+    ///
+    /// # Errors
+    /// [`AwsError`] when DynamoDB does not answer or refuses.
+    pub async fn gate_release(&self, job: &str, owner: &str) -> Result<(), AwsError> {
+        let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(gate_key(job)))
-            .update_expression("SET gate_owner = :me, gate_until_ms = :until REMOVE queued")
-            .condition_expression("attribute_not_exists(gate_owner) OR gate_until_ms < :now")
+            .update_expression("REMOVE gate_owner, gate_until_ms")
+            .condition_expression("gate_owner = :me")
             .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":until", n(until.timestamp_millis()))
-            .expression_attribute_values(":now", n(now.timestamp_millis()))
             .send()
             .await;
-        match entered {
-            Ok(_) => return Ok(GateOutcome::Entered),
-            Err(e) if condition_failed(&e) => {}
-            Err(e) => return Err(AwsError::from_sdk("UpdateItem", e)),
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(AwsError::from_sdk("UpdateItem", e)),
         }
-        let queued = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(gate_key(job)))
-            .update_expression("SET queued = :yes")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
-        let item = queued.attributes().cloned().unwrap_or_default();
-        Ok(GateOutcome::Queued {
-            holder: item
-                .get("gate_owner")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default(),
-            until_ms: item
-                .get("gate_until_ms")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_default(),
-        })
     }
 
     /// The run of `owner` is done with a pass: leave the gate (`Ok(false)`) unless a request was

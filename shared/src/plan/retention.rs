@@ -74,6 +74,10 @@ pub enum Rule {
     /// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_CopySnapshot.html>), so it
     /// is kept until the newer copy is `available`.
     IncrementalBase,
+    /// A copy of it is still in flight in another region: a copy "might fail" if its source is
+    /// deleted before it is available
+    /// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_CopySnapshot.html>).
+    CopySource,
 }
 
 /// Why a snapshot is not even a candidate.
@@ -160,6 +164,26 @@ pub fn decide_retention(
     stall_after_seconds: u64,
     hold_tag: &str,
 ) -> RetentionDecision {
+    decide_retention_keeping(
+        snapshots,
+        policy,
+        now,
+        stall_after_seconds,
+        hold_tag,
+        &HashSet::new(),
+    )
+}
+
+/// [`decide_retention`], also keeping (rule `copy_source`) every snapshot whose ARN is in
+/// `copying_sources`: the sources of copies still in flight in any region listed.
+pub fn decide_retention_keeping(
+    snapshots: &[SnapshotInfo],
+    policy: &RetentionPolicy,
+    now: DateTime<Utc>,
+    stall_after_seconds: u64,
+    hold_tag: &str,
+    copying_sources: &HashSet<String>,
+) -> RetentionDecision {
     let mut ordered: Vec<&SnapshotInfo> = snapshots.iter().collect();
     ordered.sort_by(|a, b| {
         b.created_at
@@ -181,6 +205,13 @@ pub fn decide_retention(
         .find(|s| s.snapshot_type == "manual");
     let stalled = newest.and_then(|n| stall_message(n, now, stall_after_seconds));
     let mut keep = kept_by_rules(&candidates, newest, policy, now);
+    // a source of a copy still in flight elsewhere
+    for c in candidates
+        .iter()
+        .filter(|c| copying_sources.contains(&c.arn))
+    {
+        keep.entry(c.id.clone()).or_default().push(Rule::CopySource);
+    }
     // the incremental chain: a newer copy still copying keeps the newest available one
     if let Some(base) = newest {
         let newer_in_flight = ordered.iter().any(|s| {
