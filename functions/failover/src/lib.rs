@@ -869,14 +869,8 @@ pub async fn reconcile_all_at(
         Box::pin(reconcile(deps, db, time_left, run, now))
             .await
             .unwrap_or_else(|e| ReconcileEntry {
-                database: db.name.clone(),
-                action: "failed".into(),
-                outcome: None,
-                operation_id: None,
-                unreachable_passes: None,
                 error: Some(e.to_string()),
-                report: None,
-                aurora_report: None,
+                ..ReconcileEntry::new(&db.name, "failed")
             })
     }));
     let aurora: Vec<&AuroraGlobalDatabase> = match only {
@@ -887,14 +881,8 @@ pub async fn reconcile_all_at(
         Box::pin(reconcile_aurora(deps, db, time_left, run, now))
             .await
             .unwrap_or_else(|e| ReconcileEntry {
-                database: db.name.clone(),
-                action: "failed".into(),
-                outcome: None,
-                operation_id: None,
-                unreachable_passes: None,
                 error: Some(e.to_string()),
-                report: None,
-                aurora_report: None,
+                ..ReconcileEntry::new(&db.name, "failed")
             })
     }));
     let (mut entries, aurora_entries) = futures::join!(entries, aurora_entries);
@@ -921,16 +909,7 @@ pub async fn reconcile(
         .state(&db.name)
         .await
         .map_err(|e| ledger_error(&db.name, e))?;
-    let entry = |action: &str| ReconcileEntry {
-        database: db.name.clone(),
-        action: action.into(),
-        outcome: None,
-        operation_id: None,
-        unreachable_passes: None,
-        error: None,
-        report: None,
-        aurora_report: None,
-    };
+    let entry = |action: &str| ReconcileEntry::new(&db.name, action);
     if state.open_operation.is_some() {
         let op = match to_advance(&ledger, &db.name, &state, now).await? {
             Ok(op) => op,
@@ -1059,16 +1038,7 @@ pub async fn reconcile_aurora(
         .state(&db.name)
         .await
         .map_err(|e| ledger_error(&db.name, e))?;
-    let entry = |action: &str| ReconcileEntry {
-        database: db.name.clone(),
-        action: action.into(),
-        outcome: None,
-        operation_id: None,
-        unreachable_passes: None,
-        error: None,
-        report: None,
-        aurora_report: None,
-    };
+    let entry = |action: &str| ReconcileEntry::new(&db.name, action);
     let op = match to_advance(&ledger, &db.name, &state, now).await? {
         Ok(op) => op,
         Err(action) => return Ok(entry(action)),

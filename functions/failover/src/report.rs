@@ -320,6 +320,22 @@ pub struct ReconcileEntry {
     pub aurora_report: Option<Box<crate::AuroraReport>>,
 }
 
+impl ReconcileEntry {
+    /// What the pass did for `database` (`action`), nothing else known yet.
+    pub fn new(database: &str, action: &str) -> Self {
+        Self {
+            database: database.to_owned(),
+            action: action.to_owned(),
+            outcome: None,
+            operation_id: None,
+            unreachable_passes: None,
+            error: None,
+            report: None,
+            aurora_report: None,
+        }
+    }
+}
+
 /// The `status` report.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
