@@ -235,6 +235,10 @@ async fn replicate_backups(
             let days = i32::try_from(settings.retention_days).unwrap_or(7);
             match backups::start_replication(dst, &source.arn, days, key).await {
                 Ok(()) => plan.state = "started".into(),
+                // a concurrent or just-finished start that the listing did not show yet
+                Err(e) if e.message.contains("already replicating") => {
+                    plan.state = "replicating".into();
+                }
                 Err(e) => {
                     plan.state = "failed".into();
                     plan.alert = Some(format!("`{}`: {e}", db.name));
