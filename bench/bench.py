@@ -1158,7 +1158,8 @@ def main() -> int:
 
         # ---- expected calls of the snapshot jobs ---------------------------------------
         def copy_expected(n: int, run: int, r: JobResult) -> Counter[str]:
-            exp = Counter({"DescribeDBInstances": pages(n), "DescribeDBClusters": 1})
+            # the manual snapshot quota of each region involved (the source region, the DR region)
+            exp = Counter({"DescribeDBInstances": pages(n), "DescribeDBClusters": 1, "DescribeAccountAttributes": 2})
             if run == 1:
                 exp.update({"DescribeDBSnapshots": 2, "DescribeDBClusterSnapshots": 2, "CreateDBSnapshot": n, "Publish": 1})
             else:
