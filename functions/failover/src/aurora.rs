@@ -247,35 +247,19 @@ impl AuroraReport {
             _ => Outcome::InProgress,
         };
         Self {
-            database: db.name.clone(),
-            kind: "aurora_global",
-            operation: kind,
             outcome,
-            dry_run: req.dry_run,
-            force: req.force,
-            reason: req.reason.clone(),
-            trigger: req.trigger.clone(),
             decision,
             reasons,
             global_cluster: obs.global.as_ref().ok().cloned().flatten(),
             lag_ms: obs.lag_ms,
             lag_metric: obs.lag_metric.clone(),
-            steps: vec![],
-            rto_seconds: None,
-            rpo_seconds: None,
-            writer_endpoint: None,
             global_writer_endpoint: obs
                 .global
                 .as_ref()
                 .ok()
                 .and_then(|g| g.as_ref())
                 .and_then(|g| g.endpoint.clone()),
-            fencing: None,
-            held_snapshot: None,
-            dns_pending: false,
-            operation_id: None,
-            lease_holder: None,
-            notification_errors: vec![],
+            ..Self::placeholder(db, kind, req)
         }
     }
 }

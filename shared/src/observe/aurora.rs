@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tracing::warn;
 
-use super::failover::{alarms, cut, health_check, metric, unknown_alarms, ONSET_MARGIN_MINUTES};
+use super::failover::{alarms_within, cut, health_check_within, metric, ONSET_MARGIN_MINUTES};
 use crate::aws::cloudwatch::MetricRef;
 use crate::aws::{aurora, route53, AwsError, Clients};
 use crate::config::{AuroraGlobalDatabase, FailoverSettings};
@@ -82,20 +82,8 @@ pub async fn observe_aurora(
             (name, metric(clients, region, m, from, until).await)
         }),
     );
-    let alarm_states = async {
-        cut(bound, "DescribeAlarms", alarms(clients, &db.alarms))
-            .await
-            .unwrap_or_else(|e| unknown_alarms(&db.alarms, &e))
-    };
-    let health = async {
-        cut(
-            bound,
-            "GetHealthCheckStatus",
-            health_check(&clients.route53, db.health_check_id.as_deref()),
-        )
-        .await
-        .unwrap_or_else(|e| db.health_check_id.as_ref().map(|_| Err(e.to_string())))
-    };
+    let alarm_states = alarms_within(clients, bound, &db.alarms);
+    let health = health_check_within(&clients.route53, bound, db.health_check_id.as_deref());
     let records = cut(
         bound,
         "ListResourceRecordSets",

@@ -106,20 +106,8 @@ pub async fn observe(
             .await
             .unwrap_or_else(|e| (Err(e.to_string()), true))
     };
-    let alarms = async {
-        cut(bound, "DescribeAlarms", alarms(clients, &db.alarms))
-            .await
-            .unwrap_or_else(|e| unknown_alarms(&db.alarms, &e))
-    };
-    let health_check = async {
-        cut(
-            bound,
-            "GetHealthCheckStatus",
-            health_check(&clients.route53, db.health_check_id.as_deref()),
-        )
-        .await
-        .unwrap_or_else(|e| db.health_check_id.as_ref().map(|_| Err(e.to_string())))
-    };
+    let alarms = alarms_within(clients, bound, &db.alarms);
+    let health_check = health_check_within(&clients.route53, bound, db.health_check_id.as_deref());
     let (primary, replica, lag, health_metric, logs, alarms, health_check, records) = futures::join!(
         primary,
         replica,
@@ -289,7 +277,7 @@ pub(crate) async fn cut<T>(
 }
 
 /// Every alarm unknown, with `e`.
-pub(crate) fn unknown_alarms(alarms: &[AlarmRef], e: &AwsError) -> Vec<AlarmState> {
+fn unknown_alarms(alarms: &[AlarmRef], e: &AwsError) -> Vec<AlarmState> {
     alarms
         .iter()
         .map(|a| AlarmState {
@@ -303,7 +291,7 @@ pub(crate) fn unknown_alarms(alarms: &[AlarmRef], e: &AwsError) -> Vec<AlarmStat
 
 /// Every configured alarm's state, one `DescribeAlarms` per region; an alarm whose region cannot
 /// be read has an unknown state and the error.
-pub(crate) async fn alarms(clients: &Clients, configured: &[AlarmRef]) -> Vec<AlarmState> {
+async fn alarms(clients: &Clients, configured: &[AlarmRef]) -> Vec<AlarmState> {
     let mut regions: Vec<&str> = configured.iter().map(|a| &*a.region).collect();
     regions.sort_unstable();
     regions.dedup();
@@ -333,8 +321,30 @@ pub(crate) async fn alarms(clients: &Clients, configured: &[AlarmRef]) -> Vec<Al
     per_region.into_iter().flatten().collect()
 }
 
+/// [`alarms`], cut at `bound` (every alarm unknown, with why, when it is).
+pub(crate) async fn alarms_within(
+    clients: &Clients,
+    bound: std::time::Duration,
+    configured: &[AlarmRef],
+) -> Vec<AlarmState> {
+    cut(bound, "DescribeAlarms", alarms(clients, configured))
+        .await
+        .unwrap_or_else(|e| unknown_alarms(configured, &e))
+}
+
+/// [`health_check`], cut at `bound`.
+pub(crate) async fn health_check_within(
+    r53: &aws_sdk_route53::Client,
+    bound: std::time::Duration,
+    id: Option<&str>,
+) -> Option<Result<HealthCheckState, String>> {
+    cut(bound, "GetHealthCheckStatus", health_check(r53, id))
+        .await
+        .unwrap_or_else(|e| id.map(|_| Err(e.to_string())))
+}
+
 /// The health check's checkers, when one is configured, or why they could not be read.
-pub(crate) async fn health_check(
+async fn health_check(
     r53: &aws_sdk_route53::Client,
     id: Option<&str>,
 ) -> Option<Result<HealthCheckState, String>> {
