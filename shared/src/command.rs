@@ -39,6 +39,11 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         database: Option<String>,
     },
+    /// The DR drill of `database` (or of every RDS database): `kind` `snapshot` (default)
+    /// restores the newest DR snapshot copy into a temporary instance, validates it, deletes it
+    /// and reports the restore time and the data age; `kind` `failover` is a readiness report
+    /// of the automatic failover's conditions, changing nothing.
+    Drill(DrillRequest),
     /// The last `limit` operations of `database` in the ledger, newest first. Changes nothing and
     /// never waits for a lease.
     History {
@@ -98,6 +103,7 @@ impl Command {
             Command::Retention(_) => "retention",
             Command::Reconcile { .. } => "reconcile",
             Command::History { .. } => "history",
+            Command::Drill(_) => "drill",
         }
     }
 
@@ -111,8 +117,37 @@ impl Command {
             Command::Retention(r) => r.database.as_deref(),
             Command::Reconcile { database } => database.as_deref(),
             Command::History { database, .. } => Some(database),
+            Command::Drill(r) => r.database.as_deref(),
         }
     }
+}
+
+/// `{"command": "drill", "database": "orders", "kind": "snapshot", "dry_run": false}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillRequest {
+    /// A protected RDS database's name; absent: every RDS database (the monthly schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// What is drilled (default `snapshot`).
+    #[serde(default)]
+    pub kind: DrillKind,
+    /// Snapshot drill: name the snapshot and the instance it would restore, restore nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a drill proves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillKind {
+    /// The snapshot path: a real restore of the newest DR snapshot copy (RTO and RPO of a
+    /// restore).
+    #[default]
+    Snapshot,
+    /// The replica path: which automatic failover conditions hold now, and the RPO a failover
+    /// would have; no change.
+    Failover,
 }
 
 /// The `switchover` command: a person's planned switchover of an Aurora global database.

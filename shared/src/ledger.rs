@@ -157,6 +157,9 @@ pub enum OperationKind {
     Failover,
     /// A planned switchover of an Aurora global database (`SwitchoverGlobalCluster`, no data loss).
     Switchover,
+    /// A DR drill: a snapshot copy restored into a temporary instance, validated, deleted
+    /// (recorded under the database's drill key, [`crate::plan::drill::ledger_key`]).
+    Drill,
 }
 
 /// Who or what started an operation.
@@ -289,6 +292,9 @@ pub struct Operation {
     /// hold tag, once made; or why there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_snapshot: Option<String>,
+    /// Drill: the drill's record (snapshot, instance, times, verdict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<crate::plan::drill::DrillRecord>,
     /// The lease token of the last run that wrote it.
     pub lease_token: u64,
 }
@@ -329,6 +335,7 @@ impl Operation {
             notified: vec![],
             data_loss_failover_at: None,
             held_snapshot: None,
+            drill: None,
             lease_token: lease.token,
         }
     }

@@ -240,6 +240,18 @@ impl Emulator {
         self.control("PUT", "/automated-backups-replication", Some(settings));
     }
 
+    /// How DB instance restores (`RestoreDBInstanceFromDBSnapshot`) started from now on behave:
+    /// `{"seconds": S}` (how long the instance stays `creating`) and/or `{"hold": true|false}`
+    /// (`/_pilotlight/restores`).
+    pub fn set_restores(&self, settings: Value) {
+        self.control("PUT", "/restores", Some(settings));
+    }
+
+    /// Finish every restore in flight now (`available`).
+    pub fn release_restores(&self) {
+        self.control("POST", "/restores/release", Some(json!({})));
+    }
+
     /// Finish every promotion in flight now.
     pub fn release_promotions(&self) {
         self.control("POST", "/promotions/release", Some(json!({})));

@@ -185,7 +185,8 @@ pub async fn run(
 fn intent(kind: OperationKind, req: &FailoverRequest) -> AuroraIntent {
     match kind {
         OperationKind::Switchover => AuroraIntent::Switchover,
-        OperationKind::Failover => AuroraIntent::Failover {
+        // a drill is never under a database's own key: read as a failover (never reached)
+        OperationKind::Failover | OperationKind::Drill => AuroraIntent::Failover {
             force: req.force,
             automatic: req.trigger.is_some(),
         },

@@ -10,6 +10,7 @@
 //! any step.
 
 mod aurora;
+mod drill;
 mod execute;
 mod report;
 
@@ -33,6 +34,7 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 pub use aurora::AuroraReport;
+pub use drill::{differences, drill, DrillReport, DrillsReport};
 pub use pilotlight::runtime::WorkerDeps as Deps;
 pub use report::{
     FailoverReport, HistoryReport, NotifyEvent, ObservedStatus, OpenOperation, Outcome,
@@ -99,6 +101,11 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
             .await?;
             Ok(serde_json::to_value(report)?)
         }
+        Command::Drill(request) => {
+            let time_left = time_left(&event.context);
+            let report = Box::pin(drill::drill(deps, &request, time_left, &run)).await?;
+            Ok(serde_json::to_value(report)?)
+        }
         Command::Reconcile { database } => {
             let time_left = time_left(&event.context);
             let report =
@@ -117,7 +124,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
             Ok(serde_json::to_value(report)?)
         }
         other => Err(WorkerError::InvalidCommand(format!(
-            "invalid command: this function runs `status`, `history`, `failover`, `switchover` and `reconcile`, not `{}`",
+            "invalid command: this function runs `status`, `history`, `failover`, `switchover`, `drill` and `reconcile`, not `{}`",
             other.name()
         ))),
     }
@@ -205,14 +212,14 @@ pub async fn aurora_as(
     .await
 }
 
-fn ledger(deps: &Deps) -> Ledger {
+pub(crate) fn ledger(deps: &Deps) -> Ledger {
     Ledger::new(
         deps.clients.dynamodb.clone(),
         &deps.config.ledger.table_name,
     )
 }
 
-fn ledger_error(db: &str, e: pilotlight::aws::AwsError) -> WorkerError {
+pub(crate) fn ledger_error(db: &str, e: pilotlight::aws::AwsError) -> WorkerError {
     WorkerError::aws(
         format!("the operations ledger of `{db}` could not be read or written"),
         e,
@@ -301,13 +308,15 @@ pub(crate) async fn ledger_view(
 }
 
 /// Run `history`: the last `limit` (1..=100) operations of `database`, newest first, with their
-/// steps. Takes no lease.
+/// steps (`orders#drill`: the drills of `orders`). Takes no lease.
 ///
 /// # Errors
 /// [`WorkerError::UnknownDatabase`], [`WorkerError::InvalidCommand`] for a limit outside 1..=100,
 /// [`WorkerError::Aws`] when the ledger cannot be read.
 pub async fn history(deps: &Deps, name: &str, limit: u32) -> Result<HistoryReport, WorkerError> {
-    if deps.config.database(name).is_none() && deps.config.aurora(name).is_none() {
+    // `<name>#drill`: the database's drills (their own ledger key)
+    let base = name.strip_suffix("#drill").unwrap_or(name);
+    if deps.config.database(base).is_none() && deps.config.aurora(name).is_none() {
         return Err(WorkerError::UnknownDatabase(unknown_database(
             &deps.config,
             name,
@@ -885,8 +894,23 @@ pub async fn reconcile_all_at(
                 ..ReconcileEntry::new(&db.name, "failed")
             })
     }));
-    let (mut entries, aurora_entries) = futures::join!(entries, aurora_entries);
+    let drills = join_all(dbs.iter().map(|db| async move {
+        match Box::pin(drill::reconcile_drill(deps, db, time_left, run)).await {
+            Ok(None) => None,
+            Ok(Some(report)) => Some(ReconcileEntry {
+                operation_id: report.operation_id.clone(),
+                drill_report: Some(Box::new(report)),
+                ..ReconcileEntry::new(&pilotlight::plan::drill::ledger_key(&db.name), "advanced")
+            }),
+            Err(e) => Some(ReconcileEntry {
+                error: Some(e.to_string()),
+                ..ReconcileEntry::new(&pilotlight::plan::drill::ledger_key(&db.name), "failed")
+            }),
+        }
+    }));
+    let (mut entries, aurora_entries, drills) = futures::join!(entries, aurora_entries, drills);
     entries.extend(aurora_entries);
+    entries.extend(drills.into_iter().flatten());
     Ok(ReconcileReport { databases: entries })
 }
 

@@ -318,6 +318,9 @@ pub struct ReconcileEntry {
     /// The run's report, when one ran on an Aurora global database.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aurora_report: Option<Box<crate::AuroraReport>>,
+    /// The drill run's report, when the pass advanced a drill (`database` is `<name>#drill`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill_report: Option<Box<crate::DrillReport>>,
 }
 
 impl ReconcileEntry {
@@ -332,6 +335,7 @@ impl ReconcileEntry {
             error: None,
             report: None,
             aurora_report: None,
+            drill_report: None,
         }
     }
 }

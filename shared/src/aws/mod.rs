@@ -15,6 +15,7 @@
 pub mod aurora;
 pub mod backups;
 pub mod cloudwatch;
+pub mod drill;
 pub mod dynamodb;
 pub mod lambda;
 pub mod rds;
@@ -169,6 +170,9 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     /// DynamoDB in the function's own region (the ledger).
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Lambda in the drill's validation function's region (from its ARN, else the function's
+    /// own region); `None` when `drill.validation_function` is not set.
+    pub lambda: Option<aws_sdk_lambda::Client>,
 }
 
 impl Clients {
@@ -190,9 +194,17 @@ impl Clients {
         cloudwatch
             .entry("us-east-1".to_owned())
             .or_insert_with(|| aws_sdk_cloudwatch::Client::new(&regional("us-east-1")));
+        // `arn:<partition>:lambda:<region>:<account>:function:<name>`: the function's region
+        let lambda = config.drill.validation_function.as_deref().map(|f| {
+            match f.split(':').nth(3).filter(|r| f.starts_with("arn:") && !r.is_empty()) {
+                Some(region) => lambda::client(&regional(region)),
+                None => lambda::client(sdk),
+            }
+        });
         Self {
             rds,
             cloudwatch,
+            lambda,
             route53: aws_sdk_route53::Client::new(&regional("us-east-1")),
             sns: aws_sdk_sns::Client::new(&regional(config.notifications.topic_arn.region())),
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
@@ -213,6 +225,7 @@ impl Clients {
             route53,
             sns,
             dynamodb,
+            lambda: None,
         }
     }
 

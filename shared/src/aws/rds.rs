@@ -343,7 +343,7 @@ fn tags(list: &[Tag]) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn sdk_tags(map: &BTreeMap<String, String>) -> Vec<Tag> {
+pub(crate) fn sdk_tags(map: &BTreeMap<String, String>) -> Vec<Tag> {
     map.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
@@ -365,6 +365,20 @@ pub async fn list_snapshots(
     list_instance_snapshots(rds, region, &mut out).await?;
     list_cluster_snapshots(rds, region, &mut out).await?;
     out.shrink_to_fit();
+    Ok(out)
+}
+
+/// Every manual DB snapshot (instances only) in the client's region (`DescribeDBSnapshots`,
+/// `SnapshotType=manual`, every page), with their tags: what the DR drill chooses from.
+///
+/// # Errors
+/// [`AwsError`] when a page cannot be read.
+pub async fn list_db_snapshots(
+    rds: &aws_sdk_rds::Client,
+    region: &str,
+) -> Result<Vec<SnapshotInfo>, AwsError> {
+    let mut out = Vec::new();
+    list_instance_snapshots(rds, region, &mut out).await?;
     Ok(out)
 }
 

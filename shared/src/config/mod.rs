@@ -7,6 +7,7 @@
 
 mod aurora;
 mod databases;
+mod drill;
 mod failover;
 mod ledger;
 mod names;
@@ -22,6 +23,7 @@ pub use databases::{
     AlarmRef, BackupReplicationSettings, DatabaseEntry, DbInstanceRef, DnsRecord, DrDetection,
     Fencing, ProtectedDatabase,
 };
+pub use drill::DrillSettings;
 pub use failover::FailoverSettings;
 pub use ledger::LedgerSettings;
 pub use names::{DbClusterId, DbInstanceId, HostedZoneId, Region, TopicArn};
@@ -84,6 +86,8 @@ pub struct Config {
     pub snapshots: SnapshotSettings,
     /// Retention of pilotlight's snapshots; defaults apply when absent.
     pub retention: RetentionSettings,
+    /// The DR drill (snapshot restore); defaults apply when absent.
+    pub drill: DrillSettings,
 }
 
 /// The document as written: `databases[]` with both kinds in one list.
@@ -100,6 +104,8 @@ struct RawConfig {
     snapshots: SnapshotSettings,
     #[serde(default)]
     retention: RetentionSettings,
+    #[serde(default)]
+    drill: DrillSettings,
 }
 
 impl From<Config> for RawConfig {
@@ -117,6 +123,7 @@ impl From<Config> for RawConfig {
             failover: c.failover,
             snapshots: c.snapshots,
             retention: c.retention,
+            drill: c.drill,
         }
     }
 }
@@ -170,6 +177,7 @@ impl Config {
             failover: raw.failover,
             snapshots: raw.snapshots,
             retention: raw.retention,
+            drill: raw.drill,
         };
         config.validate()?;
         Ok(config)
@@ -224,6 +232,7 @@ impl Config {
         ledger::validate(&self.ledger)?;
         snapshots::validate(&self.snapshots)?;
         retention::validate(&self.retention)?;
+        drill::validate(&self.drill)?;
         failover::validate(&self.failover)
     }
 }

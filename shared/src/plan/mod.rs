@@ -6,11 +6,13 @@
 //! * [`failover`]: what a failover must still do (refuse, promote, wait, repoint DNS).
 //! * [`aurora`]: the same for an Aurora global database (switchover or failover).
 //! * [`snapshot_copy`]: what to snapshot, copy and queue, and each DR region's RPO exposure.
+//! * [`drill`]: the DR drill's snapshot, instance name and next step; what it may delete.
 //! * [`retention`]: which of pilotlight's snapshots the policy keeps, and why.
 //! * [`snapshots`], [`status`]: the vocabulary they share (snapshots, tags, AWS statuses).
 
 pub mod aurora;
 pub mod backups;
+pub mod drill;
 pub mod failover;
 pub mod retention;
 pub mod route;

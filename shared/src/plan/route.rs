@@ -366,10 +366,23 @@ fn route_command(
         | Command::Failover(_)
         | Command::Switchover(_)
         | Command::Reconcile { .. }
+        | Command::Drill(_)
         | Command::History { .. } => {
             if let Some(name) = command.database() {
+                // `history` of `<name>#drill`: the database's drills
+                let name = match &command {
+                    Command::History { .. } => name.strip_suffix("#drill").unwrap_or(name),
+                    _ => name,
+                };
                 if config.database(name).is_none() && config.aurora(name).is_none() {
                     return Err(WorkerError::UnknownDatabase(unknown_database(config, name)));
+                }
+            }
+            if let Command::Drill(r) = &command {
+                if let Some(name) = r.database.as_deref().filter(|n| config.aurora(n).is_some()) {
+                    return Err(WorkerError::InvalidCommand(format!(
+                        "invalid command: `drill` covers RDS read replica pairs; `{name}` is an Aurora global database: drill it with `switchover` (`dry_run` for the plan)"
+                    )));
                 }
             }
             if let Command::Switchover(r) = &command {
