@@ -459,3 +459,27 @@ fn an_aurora_databases_alarm_asks_for_its_failover() {
         "{routes:?}"
     );
 }
+
+#[test]
+fn drills_go_to_the_failover_function_the_schedule_asynchronously() {
+    for (name, invocation, database) in [
+        ("schedule-drill.json", Invocation::Asynchronous, None),
+        ("command-drill.json", Invocation::Synchronous, Some("orders")),
+        ("command-drill-failover.json", Invocation::Synchronous, Some("orders")),
+    ] {
+        let r = routes(name).expect("routed");
+        assert!(
+            matches!(&r[0], Route::Invoke { function, invocation: i, command: Command::Drill(d) }
+                if function == "pilotlight-failover" && *i == invocation && d.database.as_deref() == database),
+            "{name}: {r:?}"
+        );
+    }
+    let config = config();
+    let unknown = parse_trigger(&json!({"command": "drill", "database": "payments"})).expect("parsed");
+    let err = route(&config, unknown[0].clone()).expect_err("unknown database");
+    assert_eq!(err.error_type(), "UnknownDatabase");
+    // the drills' history has its own key
+    let history =
+        parse_trigger(&json!({"command": "history", "database": "orders#drill"})).expect("parsed");
+    assert!(route(&config, history[0].clone()).is_ok());
+}
