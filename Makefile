@@ -41,6 +41,7 @@ test: setup lint build
 	.venv/bin/python emulator/test_conditions.py
 	.venv/bin/python emulator/test_global_clusters.py
 	.venv/bin/python emulator/test_automated_backups.py
+	.venv/bin/python emulator/test_drill_restores.py
 	.venv/bin/python emulator/test_iam.py
 	rm -rf $(IAM_DIR) && mkdir -p $(IAM_DIR)
 	PILOTLIGHT_IAM_LOG=$(IAM_DIR)/calls.jsonl cargo test --workspace --all-targets

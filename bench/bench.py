@@ -947,6 +947,8 @@ def main() -> int:
     parser.add_argument("--rto-runs", type=int, default=5, help="failovers per kind (cold, warm) in the RTO section (default 5)")
     parser.add_argument("--job-timeout", type=float, default=900, help="seconds one job may take (Lambda's limit: 900)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the functions' and emulators' logs")
+    parser.add_argument("--retention-points", default=None, help="comma-separated snapshot counts of the retention scale section (default 1000,10000,50000,100000; 200,1000 with --quick)")
+    parser.add_argument("--copy-points", default=None, help="comma-separated database counts of the snapshot-copy scale section (default 10,100,1000; 10,50 with --quick)")
     args = parser.parse_args()
     sections = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = sections - {"cold", "memory", "size", "calls", "scale", "rto"}
@@ -958,7 +960,15 @@ def main() -> int:
     copy_dbs = 20 if args.quick else 200
     retention_n = 1_000 if args.quick else 10_000
     copy_scale = [10, 50] if args.quick else [10, 100, 1_000]
-    retention_scale = [200, 1_000] if args.quick else [1_000, 10_000, 50_000]
+    # 100,000 snapshots in one region: retention must stay within its 64 MB budget (RSS_BUDGET_MB)
+    retention_scale = [200, 1_000] if args.quick else [1_000, 10_000, 50_000, 100_000]
+    try:
+        if args.retention_points is not None:
+            retention_scale = [int(n) for n in args.retention_points.split(",") if n.strip()]
+        if args.copy_points is not None:
+            copy_scale = [int(n) for n in args.copy_points.split(",") if n.strip()]
+    except ValueError:
+        parser.error("--retention-points and --copy-points take comma-separated integers")
 
     bench = Bench(args)
     started = time.monotonic()

@@ -259,14 +259,28 @@ def _promotion_of(database: Any) -> dict[str, Any] | None:
     return next((p for p in _PROMOTIONS if p["database"] is database), None)
 
 
+# Other operations in flight that set an instance's status (database -> status or None), consulted
+# after a promotion: ``restore_patches.py`` registers the ``creating`` of a restore.
+STATUS_PROVIDERS: list[Any] = []
+
+
 def _apply_status(database: Any, region: str, ident: str) -> None:
-    """Set what ``DescribeDBInstances`` reports: a held status, else the promotion's, else available."""
+    """Set what ``DescribeDBInstances`` reports: a held status, else the promotion's, else that of
+    another operation in flight (``STATUS_PROVIDERS``), else available."""
     held = _HELD_STATUS.get((region, ident))
     if held is not None and held["database"] is database:
         database.status = held["status"]
         return
     promotion = _promotion_of(database)
-    database.status = promotion["status"] if promotion is not None else "available"
+    if promotion is not None:
+        database.status = promotion["status"]
+        return
+    for provider in STATUS_PROVIDERS:
+        status = provider(database)
+        if status is not None:
+            database.status = status
+            return
+    database.status = "available"
 
 
 def _detach(backend: Any, database: Any) -> None:

@@ -30,6 +30,14 @@ module evaluates the parts pilotlight's roles use instead:
   ``DescribeDBInstanceAutomatedBackups`` (resource types ``auto-backup`` and ``db``, both optional) on
   ``DBInstanceAutomatedBackupsArn`` if given, else on the instance ``DBInstanceIdentifier`` names in the
   region called, else on ``...:auto-backup:*``.
+  ``RestoreDBInstanceFromDBSnapshot`` (resource types ``db*``, ``og*``, ``pg*``, ``subgrp*``,
+  ``snapshot``) acts on the new instance, the snapshot named (with ``rds:snapshot-tag/*``), the option
+  group and DB parameter group given or else those the restore gives the instance (the engine's
+  defaults, ``restore_patches.planned_groups``), and the DB subnet group given or else ``default``
+  (AWS authorises a required type on what the instance will use: its CreateDBInstance example grants
+  ``og:default*``, ``pg:default*``, ``subgrp:default`` for a request naming none of them,
+  https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/security_iam_id-based-policy-examples-create-and-modify-examples.html),
+  plus ``rds:AddTagsToResource`` on the new instance when the request has ``Tags``.
   An action with no resource-level permission acts on ``*``: only a statement whose Resource is
   ``*`` (or a pattern matching the literal ``*``) allows it, as IAM requires.
 * **Condition**: the operators ``String(Not)Equals(IgnoreCase)``, ``String(Not)Like``,
@@ -269,8 +277,9 @@ def sam_parameters(config: dict[str, Any], account: str = ACCOUNT) -> dict[str, 
     ARNs of the RDS entries of ``databases`` (``kind`` absent or ``rds_replica``), the global
     cluster ARNs (``arn:<partition>:rds::<account>:global-cluster:<id>``, no region) and the
     primary and secondary cluster ARNs of the Aurora entries (``kind`` ``aurora_global``), the
-    zones, normalized record names, alarm ARNs and health checks of every entry, and
-    ``KmsKeyArns`` from ``snapshots.kms_keys``."""
+    zones, normalized record names, alarm ARNs and health checks of every entry,
+    ``KmsKeyArns`` from ``snapshots.kms_keys``, and ``DrillValidationFunctionArn`` from
+    ``drill.validation_function`` (empty without one: no statement)."""
     topic = config["notifications"]["topic_arn"].rsplit(":", 1)[-1]
     prefix = topic[: -len("-notifications")] if topic.endswith("-notifications") else topic
     dbs = config.get("databases", [])
@@ -310,6 +319,7 @@ def sam_parameters(config: dict[str, Any], account: str = ACCOUNT) -> dict[str, 
         add(clusters, cluster_arn(db["primary"]))
         add(clusters, cluster_arn(db["secondary"]))
     keys = list(((config.get("snapshots") or {}).get("kms_keys") or {}).values())
+    validation_function = (config.get("drill") or {}).get("validation_function") or ""
     return {
         "NamePrefix": prefix,
         "PilotlightConfig": json.dumps(config),
@@ -322,6 +332,7 @@ def sam_parameters(config: dict[str, Any], account: str = ACCOUNT) -> dict[str, 
         "AlarmArns": ",".join(alarms),
         "HealthCheckIds": ",".join(checks),
         "KmsKeyArns": ",".join(keys),
+        "DrillValidationFunctionArn": validation_function,
     }
 
 
@@ -437,6 +448,17 @@ def _rds_tags(region: str, kind: str, ident: str) -> dict[str, str] | None:
         return None
 
 
+def _restore_groups(region: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The option group and DB parameter group a ``RestoreDBInstanceFromDBSnapshot`` request gives
+    the new instance (``restore_patches.planned_groups``), or None (unknown snapshot)."""
+    try:
+        import restore_patches  # next to this file, loaded by the launcher
+
+        return restore_patches.planned_groups(region, params, ACCOUNT)
+    except ImportError:  # not next to the launcher's modules: nothing to add
+        return None
+
+
 def _route53_changes(body: bytes) -> dict[str, list[str]]:
     names, types, actions = [], [], []
     try:
@@ -543,6 +565,37 @@ def authorisations(service: str, region: str, action: str, request: Any, body: b
             need(iam, _rds_arn(region, "cluster-snapshot", dst))
             if tags:
                 need("rds:AddTagsToResource", _rds_arn(region, "cluster-snapshot", dst))
+        elif action == "RestoreDBInstanceFromDBSnapshot":
+            # The reference's row: resource types db*, og*, pg*, subgrp* (required), cluster-snapshot,
+            # snapshot; condition keys rds:BackupTarget, aws:RequestTag/${TagKey}, aws:TagKeys,
+            # rds:req-tag/${TagKey}; dependent actions iam:PassRole, rds:AddTagsToResource,
+            # rds:CreateTenantDatabase. A required type is authorised on what the new instance will
+            # use even when the request does not name it: AWS's own example of CreateDBInstance (the
+            # same four required types) grants "og:default*", "pg:default*" and "subgrp:default" for
+            # an instance whose request names none of them
+            # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/security_iam_id-based-policy-examples-create-and-modify-examples.html).
+            # So: the new instance (db), the snapshot restored from (identifier or ARN, with its
+            # rds:snapshot-tag/* tags), the option group and DB parameter group given or the ones the
+            # restore gives the instance (restore_patches.planned_groups: the engine's defaults), the
+            # DB subnet group given or "default"; rds:AddTagsToResource on the new instance when the
+            # request has Tags. Left out: og/pg when the snapshot is unknown (the request then fails
+            # with DBSnapshotNotFound), iam:PassRole (no role is passed: Domain/monitoring are not
+            # modelled) and rds:CreateTenantDatabase (multi-tenant Oracle only).
+            db = p.get("DBInstanceIdentifier", "")
+            need(iam, _rds_arn(region, "db", db))
+            if p.get("DBSnapshotIdentifier"):
+                snap = p["DBSnapshotIdentifier"]
+                need(iam, _rds_arn(region, "snapshot", snap), resource_tags("snapshot", snap, "rds:snapshot-tag"))
+            elif p.get("DBClusterSnapshotIdentifier"):
+                snap = p["DBClusterSnapshotIdentifier"]
+                need(iam, _rds_arn(region, "cluster-snapshot", snap), resource_tags("cluster-snapshot", snap, "rds:cluster-snapshot-tag"))
+            groups = _restore_groups(region, p)
+            if groups is not None:
+                need(iam, _rds_arn(region, "og", groups["option_group"]))
+                need(iam, _rds_arn(region, "pg", groups["parameter_group"]))
+            need(iam, _rds_arn(region, "subgrp", p.get("DBSubnetGroupName") or "default"))
+            if tags:
+                need("rds:AddTagsToResource", _rds_arn(region, "db", db))
         elif action == "DeleteDBSnapshot":
             snap = p.get("DBSnapshotIdentifier", "")
             need(iam, _rds_arn(region, "snapshot", snap), resource_tags("snapshot", snap, "rds:snapshot-tag"))

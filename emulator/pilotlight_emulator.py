@@ -113,6 +113,23 @@ What it patches in moto 5.2.1 (each one is a behaviour of the real AWS API the t
     ``Marker``.
   * Every DB instance gets its own ``DbiResourceId`` (moto gave all the same one).
 
+* RDS ``RestoreDBInstanceFromDBSnapshot`` (``restore_patches.py``, whose docstring has the details and
+  the AWS documentation behind each;
+  https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBInstanceFromDBSnapshot.html):
+
+  * A restore takes time: the new instance is ``creating`` (without ``Endpoint``) for 2 s by default
+    (control API below), then ``available`` (moto: ``available`` at once).
+  * The snapshot must be in the region called and ``available``: else ``DBSnapshotNotFound`` (404) /
+    ``InvalidDBSnapshotState`` (a copy still ``copying``; moto restored from it).
+  * The request's settings apply as given, ``false`` included (moto dropped ``PubliclyAccessible=false``),
+    and AWS's defaults otherwise: the default VPC security group of the subnet group's VPC, the
+    engine's default parameter group, no deletion protection, Single-AZ, an Availability Zone of the
+    region (moto copied the source instance's subnet group, Availability Zone, deletion protection,
+    Multi-AZ and read replica source).
+  * ``DeleteDBInstance`` of a ``creating`` instance works with ``SkipFinalSnapshot``; asking for a final
+    snapshot answers ``InvalidDBInstanceState`` "Instance <id> is currently creating - a final snapshot
+    cannot be taken.".
+
 * Fault injection: chosen actions fail a given number of times with a throttling error, a 5xx or a
   modelled 4xx, optionally only when the request mentions a given string.
 * IAM (``iam_enforcement.py``, whose docstring has the rules): requests signed with the credentials
@@ -186,6 +203,13 @@ Control API (JSON over HTTP, under ``/_pilotlight``):
 * ``POST /_pilotlight/snapshots/automated`` ``{"region", "instance_id" | "cluster_id", "id", "time"
   (optional)}``: make one more automated snapshot (moto makes one per instance/cluster at creation).
   Both answer ``{"region", "id", "kind", "arn", "snapshot_create_time"}``.
+* ``PUT /_pilotlight/restores`` ``{"seconds": 30}`` and/or ``{"hold": true | false}``: how long restores
+  (``RestoreDBInstanceFromDBSnapshot``) started from now on stay ``creating`` (default 2) / hold them
+  ``creating`` until released. ``GET``: ``{"seconds", "hold", "restores": [{"region", "id", "status",
+  "snapshot", "started_at", "available_at" (epoch seconds; null when held)}]}``; ``PUT`` answers the
+  same, 400 for other keys or values.
+* ``POST /_pilotlight/restores/release`` ``{"region", "id"}`` (both optional): restores in flight become
+  ``available`` now; answers ``{"released": [{"region", "id"}]}``.
 * ``PUT /_pilotlight/automated-backups-replication`` ``{"lag_seconds": 600}`` and/or
   ``{"pending_seconds": 5}`` (numbers >= 0, global): the replication lag behind
   ``RestoreWindow.LatestTime`` (default 300; every replication, at once) / how long replications
@@ -227,11 +251,13 @@ import aws_conditions  # noqa: E402  (next to this file)
 import snapshot_patches  # noqa: E402  (next to this file)
 import global_cluster_patches  # noqa: E402  (next to this file)
 import automated_backups_patches  # noqa: E402  (next to this file)
+import restore_patches  # noqa: E402  (next to this file)
 
 snapshot_patches.install()
 aws_conditions.install()
 global_cluster_patches.install()
 automated_backups_patches.install()
+restore_patches.install()  # after the two above: it wraps their DeleteDBInstance and statuses
 
 _LOCK = threading.Lock()
 # Serialises moto's Lambda API (see Emulator.__call__).
@@ -446,7 +472,7 @@ def control(request: Request) -> Response:
         return Response(json.dumps(payload), content_type="application/json")
     if path == "/iam/roles" and request.method == "POST":
         return iam_control(payload)
-    for module in (aws_conditions, snapshot_patches, global_cluster_patches, automated_backups_patches):
+    for module in (aws_conditions, snapshot_patches, global_cluster_patches, automated_backups_patches, restore_patches):
         answer = module.control(request, path, payload)
         if answer is not None:
             return answer
@@ -515,6 +541,7 @@ class Emulator:
         request = Request(environ)
         snapshot_patches.release_due()
         aws_conditions.advance_due()
+        restore_patches.advance_due()
         global_cluster_patches.advance_due()
         if request.path.startswith("/_pilotlight/"):
             return control(request)(environ, start_response)

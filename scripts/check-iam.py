@@ -14,7 +14,7 @@ Usage: python scripts/check-iam.py --calls CALLS.jsonl [--terraform POLICIES.jso
   to the emulator by ``scripts/check-infra.sh`` (read back with ``iam get-role-policy``). Without
   it the Terraform half is skipped with a message.
 * SAM: the template's role policies with every optional statement present (non-empty alarm,
-  health check, KMS key and Aurora global database parameters).
+  health check, KMS key, Aurora global database and drill validation function parameters).
 
 Actions are compared at the action level (``rds:DescribeDBInstances``, wildcards such as
 ``kms:ReEncrypt*`` matched as IAM does); resources and conditions are enforced while the tests run.
@@ -51,9 +51,14 @@ _KMS = {
     action: f"RDS uses the KMS key on the caller's behalf when CopyDBSnapshot/CopyDBClusterSnapshot re-encrypts with KmsKeyId ({_RDS_KMS})"
     for action in ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey")
 }
+# failover's DR drill restores encrypted snapshot copies: RDS uses their keys on its behalf.
+_KMS_RESTORE = {
+    action: f"RDS uses the KMS key on the caller's behalf when RestoreDBInstanceFromDBSnapshot restores an encrypted snapshot (the DR drill) ({_RDS_KMS})"
+    for action in ("kms:Decrypt", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey")
+}
 IMPLIED = {
     "router": dict(_COMMON),
-    "failover": dict(_COMMON),
+    "failover": {**_COMMON, **_KMS_RESTORE},
     "snapshot-copy": {**_COMMON, **_KMS},
     "retention": dict(_COMMON),
 }
@@ -76,6 +81,7 @@ def sam_policies() -> dict[str, list[dict]]:
         "HealthCheckIds": "hc",
         # A source snapshot's key (primary region) and a copy's key (DR region).
         "KmsKeyArns": f"arn:{p}:kms:us-east-1:{a}:key/source,arn:{p}:kms:us-west-2:{a}:key/k",
+        "DrillValidationFunctionArn": f"arn:{p}:lambda:us-west-2:{a}:function:drill-check",
     }
     tpl = iam_enforcement.Template(os.path.join(ROOT, "infra/sam/template.yaml"), params, "us-west-2")
     return tpl.function_policies()

@@ -265,6 +265,12 @@ SOURCE_KMS_KEY=arn:$EMULATOR_PARTITION:kms:us-east-1:$EMULATOR_ACCOUNT:key/5e4d3
 KMS_VARS=(-var "snapshot_kms_keys={\"us-west-2\" = \"$DR_KMS_KEY\"}"
   -var "source_kms_key_arns=[\"$SOURCE_KMS_KEY\", \"$DR_KMS_KEY\"]")
 
+# The DR drill's validation function (the configuration's drill.validation_function): the failover
+# role's InvokeDrillValidationFunction statement exists only with one, and scripts/check-iam.py
+# reads the applied role policies. The drill schedule stays at its default (disabled).
+DRILL_VALIDATION_FUNCTION=arn:$EMULATOR_PARTITION:lambda:us-west-2:$EMULATOR_ACCOUNT:function:orders-drill-check
+DRILL_VAR="drill_validation_function_arn=$DRILL_VALIDATION_FUNCTION"
+
 # lambda_policies: each function's resource-policy statement ids on the emulator (a Sid listed
 # twice is the duplicate described at the destroy below).
 lambda_policies() {
@@ -277,7 +283,7 @@ lambda_policies() {
 
 check_emulator_apply() {
   local copy=$WORK/apply/terraform dir=$WORK/apply/terraform/examples/complete
-  local vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts" -var "$AURORA_VAR" "${KMS_VARS[@]}")
+  local vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts" -var "$AURORA_VAR" -var "$DRILL_VAR" "${KMS_VARS[@]}")
   copy_terraform "$copy"
   make_placeholder_artifacts
   # Nothing from a developer's AWS configuration may leak into the run.
@@ -297,7 +303,7 @@ check_emulator_apply() {
     kill "$EMULATOR_PID" 2>/dev/null || true
     rm -f "$dir"/terraform.tfstate "$dir"/terraform.tfstate.backup
     start_emulator || return 1
-    vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts" -var "$AURORA_VAR" "${KMS_VARS[@]}")
+    vars=(-var "local_endpoint=$ENDPOINT" -var "artifacts_dir=$WORK/artifacts" -var "$AURORA_VAR" -var "$DRILL_VAR" "${KMS_VARS[@]}")
     if ! apply_example "$dir" "${vars[@]}"; then
       tail -n 40 "$WORK/apply.log" >&2
       return 1
@@ -323,6 +329,7 @@ check_emulator_apply() {
     'module.pilotlight.aws_cloudwatch_event_rule.router["snapshot-copy-schedule"]' \
     'module.pilotlight.aws_cloudwatch_event_rule.router["retention-schedule"]' \
     'module.pilotlight.aws_cloudwatch_event_rule.router["reconcile-schedule"]' \
+    'module.pilotlight.aws_cloudwatch_event_rule.router["drill-schedule"]' \
     'module.pilotlight.aws_cloudwatch_event_rule.router["snapshot-events"]' \
     'module.pilotlight.aws_dynamodb_table.ledger'; do
     grep -qxF "$address" "$WORK/state.txt" || { say "  missing: $address" >&2; missing=1; }
@@ -361,6 +368,13 @@ check_emulator_apply() {
   expect "reconcile schedule input" \
     "$(aws_local $region events list-targets-by-rule --rule pilotlight-reconcile-schedule --query 'Targets[0].[Arn, Input]')" \
     "arn:$partition:lambda:$region:$account:function:pilotlight-router${TAB}"'{"command":"reconcile","invoke":"async"}'
+  # The monthly DR drill restores (and bills) an instance per database: off unless enabled.
+  expect "drill schedule (disabled by default)" \
+    "$(aws_local $region events describe-rule --name pilotlight-drill-schedule --query '[ScheduleExpression, State]')" \
+    "cron(0 6 1 * ? *)${TAB}DISABLED"
+  expect "drill schedule input" \
+    "$(aws_local $region events list-targets-by-rule --rule pilotlight-drill-schedule --query 'Targets[0].[Arn, Input]')" \
+    "arn:$partition:lambda:$region:$account:function:pilotlight-router${TAB}"'{"command":"drill","invoke":"async"}'
   expect "alarm-state-change rule matches only the configured alarms" \
     "$(aws_local $region events describe-rule --name pilotlight-alarm-state-change --query EventPattern |
       "$PYTHON" -c 'import json,sys; print(sorted(json.load(sys.stdin)["resources"]))')" \
@@ -394,11 +408,31 @@ print(json.dumps(applied, sort_keys=True) if applied == sam else f"Terraform {ap
 doc = json.load(sys.stdin)["PolicyDocument"]
 doc = json.loads(doc) if isinstance(doc, str) else doc
 res = lambda r: sorted(r if isinstance(r, list) else [r])
-by_sid = {s["Sid"]: res(s["Resource"]) for s in doc["Statement"] if s.get("Sid")}
+by_sid = {s["Sid"]: res(s["Resource"]) for s in doc["Statement"] if s.get("Sid") and "Resource" in s}
 print(by_sid["DescribeProtectedGlobalClusters"], by_sid["SwitchOverOrFailOverConfiguredGlobalClusters"], by_sid["FenceConfiguredClusters"], sep="\n")')" \
     "['arn:$partition:rds::$account:global-cluster:ledger-global']
 ['arn:$partition:rds::$account:global-cluster:ledger-global', 'arn:$partition:rds:us-east-1:$account:cluster:ledger-use1', 'arn:$partition:rds:us-west-2:$account:cluster:ledger-usw2']
 ['arn:$partition:rds:us-east-1:$account:cluster:ledger-use1', 'arn:$partition:rds:us-west-2:$account:cluster:ledger-usw2']"
+  # The drill deletes only its own instances: every Allow of rds:DeleteDBInstance is limited to
+  # db:pilotlight-drill-* and conditioned on the pilotlight:drill tag, and two Denies refuse any
+  # other instance whatever policy is attached later; the validation function is the one configured.
+  expect "failover deletes only drill instances (rds:db-tag/pilotlight:drill)" \
+    "$(aws_local $region iam get-role-policy --role-name "$failover_role" --policy-name failover --output json |
+      DRILL_VALIDATION_FUNCTION=$DRILL_VALIDATION_FUNCTION "$PYTHON" -c 'import json, os, sys
+doc = json.load(sys.stdin)["PolicyDocument"]
+doc = json.loads(doc) if isinstance(doc, str) else doc
+acts = lambda s: s.get("Action") if isinstance(s.get("Action"), list) else [s.get("Action")]
+res = lambda r: sorted(r if isinstance(r, list) else [r])
+deletes = [s for s in doc["Statement"] if "rds:DeleteDBInstance" in acts(s) or "rds:*" in acts(s)]
+allow = [s for s in deletes if s["Effect"] == "Allow"]
+deny = [s for s in deletes if s["Effect"] == "Deny"]
+tagged = lambda s: "*" in str(s.get("Condition", {}).get("StringLike", {}).get("rds:db-tag/pilotlight:drill"))
+named = lambda s: all(r.endswith(":db:pilotlight-drill-*") for r in res(s.get("Resource", "*")))
+by_sid = {s["Sid"]: res(s["Resource"]) for s in doc["Statement"] if s.get("Sid") and "Resource" in s}
+print(len(allow) == 1 and all(tagged(s) and named(s) for s in allow),
+      sorted(s["Sid"] for s in deny),
+      by_sid.get("InvokeDrillValidationFunction") == [os.environ["DRILL_VALIDATION_FUNCTION"]])')" \
+    "True ['NeverDeleteInstancesNotNamedAsDrills', 'NeverDeleteInstancesNotTaggedAsDrills'] True"
   snapshot_copy_role=$(tf apply -chdir="$dir" output -json role_arns | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["snapshot-copy"].split("/")[-1])')
   # Both ends of a cross-region copy of an encrypted snapshot, each once (the example passes
   # snapshot_kms_keys and source_kms_key_arns together, without duplicates, as kms_key_arns).
@@ -408,7 +442,7 @@ print(by_sid["DescribeProtectedGlobalClusters"], by_sid["SwitchOverOrFailOverCon
 doc = json.load(sys.stdin)["PolicyDocument"]
 doc = json.loads(doc) if isinstance(doc, str) else doc
 res = lambda r: sorted(r if isinstance(r, list) else [r])
-by_sid = {s["Sid"]: res(s["Resource"]) for s in doc["Statement"] if s.get("Sid")}
+by_sid = {s["Sid"]: res(s["Resource"]) for s in doc["Statement"] if s.get("Sid") and "Resource" in s}
 print(by_sid["UseSnapshotKeysThroughRds"], by_sid["GrantSnapshotKeysToRds"], by_sid["DescribeSnapshotKeys"], sep="\n")')" \
     "$(printf "['%s', '%s']\n" "$SOURCE_KMS_KEY" "$DR_KMS_KEY" "$SOURCE_KMS_KEY" "$DR_KMS_KEY" "$SOURCE_KMS_KEY" "$DR_KMS_KEY")"
   retention_role=$(tf apply -chdir="$dir" output -json role_arns | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["retention"].split("/")[-1])')

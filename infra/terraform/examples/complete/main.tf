@@ -11,6 +11,11 @@ locals {
   account       = data.aws_caller_identity.current.account_id
   partition     = data.aws_partition.current.partition
   aurora        = var.aurora_global_database == null ? [] : [var.aurora_global_database]
+  # The configuration's optional DR drill section, with a validation function: restores go to the
+  # DR region's default subnet group and security group (no drill.subnet_groups, security_groups).
+  drill = var.drill_validation_function_arn == null ? {} : {
+    drill = { instance_class = "db.t3.micro", validation_function = var.drill_validation_function_arn }
+  }
 }
 
 provider "aws" {
@@ -97,7 +102,7 @@ module "pilotlight" {
   architecture  = var.architecture
 
   # The configuration the functions read; the names and ARNs below must agree with it.
-  pilotlight_config = jsonencode({
+  pilotlight_config = jsonencode(merge({
     databases = concat(
       [{
         name    = "orders"
@@ -132,7 +137,7 @@ module "pilotlight" {
     failover  = { deadline_seconds = 600, lag_lookback_seconds = 600, poll_interval_ms = 2000, max_poll_interval_ms = 30000 }
     snapshots = { dr_regions = [var.dr_region], kms_keys = var.snapshot_kms_keys }
     ledger    = { table_name = "${local.name_prefix}-ledger" }
-  })
+  }, local.drill))
 
   primary_instance_arns = ["arn:${local.partition}:rds:${var.primary_region}:${local.account}:db:${var.primary_instance_id}"]
   replica_instance_arns = ["arn:${local.partition}:rds:${var.dr_region}:${local.account}:db:${var.replica_instance_id}"]
@@ -150,6 +155,8 @@ module "pilotlight" {
     "arn:${local.partition}:rds:${var.primary_region}:${local.account}:cluster:${a.primary_cluster_id}",
     "arn:${local.partition}:rds:${var.dr_region}:${local.account}:cluster:${a.secondary_cluster_id}",
   ]])
+
+  drill_validation_function_arn = var.drill_validation_function_arn
 
   subscribe_health_alarm_topic = true
   health_alarm_topic_arn       = module.health_check.alarm_topic_arn

@@ -93,6 +93,12 @@ variable "source_kms_key_arns" {
   }
 }
 
+variable "drill_validation_function_arn" {
+  description = "Lambda function that checks a DR drill's restored instance (the configuration's drill.validation_function; failover may invoke only it), or null for none. The drill schedule stays off (the module's drill_schedule_enabled)."
+  type        = string
+  default     = null
+}
+
 variable "operator_emails" {
   description = "On-call addresses for the notification and alarm topics."
   type        = list(string)

@@ -22,6 +22,13 @@ locals {
   has_aurora                       = length(var.aurora_global_cluster_arns) > 0 && length(var.aurora_cluster_arns) > 0
   unplanned_failover_snapshot_arns = "arn:${local.partition}:rds:*:${local.account}:cluster-snapshot:rds:unplanned-global-failover-*"
 
+  # The DR drill's throwaway instances (pilotlight-drill-<...>, tagged pilotlight:drill), and the
+  # option, parameter and subnet groups a restore uses (only used, never changed).
+  drill_db_arns       = "arn:${local.partition}:rds:*:${local.account}:db:pilotlight-drill-*"
+  rds_og_arns         = "arn:${local.partition}:rds:*:${local.account}:og:*"
+  rds_pg_arns         = "arn:${local.partition}:rds:*:${local.account}:pg:*"
+  rds_subnet_grp_arns = "arn:${local.partition}:rds:*:${local.account}:subgrp:*"
+
   policies = {
     router          = data.aws_iam_policy_document.router.json
     failover        = data.aws_iam_policy_document.failover.json
@@ -117,7 +124,8 @@ data "aws_iam_policy_document" "failover" {
   }
 
   # Fencing of the old primary after a failover (databases[].fencing): stop it, or move it to a
-  # security group without ingress and reboot it (open sessions). Never DeleteDBInstance.
+  # security group without ingress and reboot it (open sessions). Never DeleteDBInstance (the only
+  # instances failover may delete are its own drill instances, below).
   statement {
     sid       = "FenceConfiguredPrimaries"
     actions   = ["rds:StopDBInstance", "rds:ModifyDBInstance", "rds:RebootDBInstance"]
@@ -189,6 +197,148 @@ data "aws_iam_policy_document" "failover" {
       sid       = "TagUnplannedFailoverSnapshotCopies"
       actions   = ["rds:AddTagsToResource"]
       resources = [local.own_cluster_snapshot_arns]
+    }
+  }
+
+  # The DR drill (command "drill"): in each database's DR region, list the manual snapshots, restore
+  # the newest pilotlight copy into a new instance pilotlight-drill-<...> tagged pilotlight:drill,
+  # read it until it is available, optionally invoke the validation function, then delete it.
+  # RestoreDBInstanceFromDBSnapshot's resource types are db*, og*, pg* and subgrp* (all required:
+  # the option, parameter and subnet groups the new instance uses, named in the request or the
+  # defaults) and snapshot (the source), with the dependent action rds:AddTagsToResource (Service
+  # Authorization Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html).
+  # The groups are only used, never changed: any group of the account, because the drill may name
+  # the configured subnet group (drill.subnet_groups) or fall back on the defaults. The request must
+  # carry the pilotlight tags: every drill instance is born deletable below, and the role cannot
+  # restore anything else.
+  statement {
+    sid       = "RestoreDrillInstancesFromPilotlightSnapshots"
+    actions   = ["rds:RestoreDBInstanceFromDBSnapshot"]
+    resources = [local.drill_db_arns, local.own_snapshot_arns, local.rds_og_arns, local.rds_pg_arns, local.rds_subnet_grp_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/pilotlight:managed-by"
+      values   = ["pilotlight"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "aws:RequestTag/pilotlight:drill"
+      values   = ["*"]
+    }
+  }
+
+  # Tags on create: "If tags are specified in the create action, RDS performs additional
+  # authorization on the rds:AddTagsToResource action"
+  # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/security_iam_id-based-policy-examples-grant-permissions-tags-on-create.html).
+  statement {
+    sid       = "TagDrillInstancesWithPilotlightKeys"
+    actions   = ["rds:AddTagsToResource"]
+    resources = [local.drill_db_arns]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "aws:TagKeys"
+      values   = ["pilotlight:*"]
+    }
+  }
+
+  statement {
+    sid       = "DescribeDrillInstances"
+    actions   = ["rds:DescribeDBInstances"]
+    resources = [local.drill_db_arns]
+  }
+
+  # A list without an identifier (SnapshotType manual), as snapshot-copy's and retention's
+  # ReadDatabasesAndSnapshots grant it: the action's resource types db and snapshot (both
+  # optional); read-only, no ListTagsForResource (the list carries each TagList).
+  statement {
+    sid       = "ListSnapshotsForDrills"
+    actions   = ["rds:DescribeDBSnapshots"]
+    resources = [local.rds_db_arns, local.rds_snapshot_arns]
+  }
+
+  # Only drill instances: named pilotlight-drill-* AND tagged pilotlight:drill (the tag condition key
+  # of the db resource type, rds:db-tag/${TagKey}, list_amazonrds.html). SkipFinalSnapshot and
+  # DeleteAutomatedBackups: no rds:CreateDBSnapshot.
+  statement {
+    sid       = "DeleteOnlyDrillInstances"
+    actions   = ["rds:DeleteDBInstance"]
+    resources = [local.drill_db_arns]
+    condition {
+      test     = "StringLike"
+      variable = "rds:db-tag/pilotlight:drill"
+      values   = ["*"]
+    }
+  }
+
+  # Belt and braces, as retention's NeverDeleteOtherSnapshots: even a policy attached to this role
+  # later cannot make it delete an instance that is not a drill instance (an explicit deny wins,
+  # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
+  statement {
+    sid           = "NeverDeleteInstancesNotNamedAsDrills"
+    effect        = "Deny"
+    actions       = ["rds:DeleteDBInstance"]
+    not_resources = [local.drill_db_arns]
+  }
+
+  statement {
+    sid       = "NeverDeleteInstancesNotTaggedAsDrills"
+    effect    = "Deny"
+    actions   = ["rds:DeleteDBInstance"]
+    resources = ["*"]
+    condition {
+      test     = "StringNotLike"
+      variable = "rds:db-tag/pilotlight:drill"
+      values   = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.drill_validation_function_arn == null ? [] : [1]
+    content {
+      sid       = "InvokeDrillValidationFunction"
+      actions   = ["lambda:InvokeFunction"]
+      resources = [var.drill_validation_function_arn]
+    }
+  }
+
+  # Encrypted snapshots: RDS uses the copy's KMS key on the caller's behalf when it restores it
+  # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.Encryption.Keys.html), the
+  # keys of snapshots.kms_keys (the same statements as snapshot-copy's, less kms:Encrypt and
+  # kms:ReEncrypt*: a restore keeps the snapshot's key).
+  dynamic "statement" {
+    for_each = length(var.kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "RestoreWithSnapshotKeysThroughRds"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+      resources = var.kms_key_arns
+      condition {
+        test     = "StringLike"
+        variable = "kms:ViaService"
+        values   = ["rds.*.amazonaws.com"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "GrantSnapshotKeysToRdsForDrills"
+      actions   = ["kms:CreateGrant"]
+      resources = var.kms_key_arns
+      condition {
+        test     = "Bool"
+        variable = "kms:GrantIsForAWSResource"
+        values   = ["true"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "DescribeSnapshotKeysForDrills"
+      actions   = ["kms:DescribeKey"]
+      resources = var.kms_key_arns
     }
   }
 

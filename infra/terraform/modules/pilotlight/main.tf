@@ -268,6 +268,17 @@ locals {
       schedule_expression = var.reconcile_schedule
       input               = jsonencode({ command = "reconcile", invoke = "async" })
     }
+    # The monthly DR drill, off by default (drill_schedule_enabled = false: state DISABLED): "A
+    # disabled rule won't match any events, and won't self-trigger if it has a schedule expression"
+    # (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_DisableRule.html). Same rule
+    # as the SAM template's DrillScheduleRule.
+    "drill-schedule" = {
+      description         = "Scheduled DR drill (restore the newest snapshot copy, check it, delete it), through the router"
+      event_pattern       = null
+      schedule_expression = var.drill_schedule
+      input               = jsonencode({ command = "drill", invoke = "async" })
+      state               = var.drill_schedule_enabled ? "ENABLED" : "DISABLED"
+    }
     # Only the RDS events that can start work
     # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Events.Messages.html,
     # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Events.Messages.html):
@@ -303,7 +314,9 @@ resource "aws_cloudwatch_event_rule" "router" {
   description         = each.value.description
   event_pattern       = each.value.event_pattern
   schedule_expression = each.value.schedule_expression
-  tags                = var.tags
+  # Every rule but the drill schedule is always on.
+  state = lookup(each.value, "state", "ENABLED")
+  tags  = var.tags
 }
 
 resource "aws_cloudwatch_event_target" "router" {

@@ -162,6 +162,29 @@ variable "reconcile_schedule" {
   default     = "rate(1 minute)"
 }
 
+variable "drill_schedule" {
+  description = "EventBridge schedule expression that sends {\"command\":\"drill\",\"invoke\":\"async\"} to the router (default: 06:00 UTC on the first day of every month). Runs only while drill_schedule_enabled is true."
+  type        = string
+  default     = "cron(0 6 1 * ? *)"
+}
+
+variable "drill_schedule_enabled" {
+  description = "Run the DR drill on drill_schedule. A drill restores an instance from the newest pilotlight snapshot copy of each database in its DR region (billed while it runs), so the rule exists but is disabled until this is true."
+  type        = bool
+  default     = false
+}
+
+variable "drill_validation_function_arn" {
+  description = "ARN of the Lambda function that checks a drill's restored instance (drill.validation_function of pilotlight_config); failover may invoke only this function. null: no validation function, no statement."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.drill_validation_function_arn == null ? true : can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9$_-]+)?$", var.drill_validation_function_arn))
+    error_message = "drill_validation_function_arn must be a Lambda function ARN (arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME), or null."
+  }
+}
+
 variable "ledger_deletion_protection" {
   description = "Deletion protection of the operations ledger <name_prefix>-ledger (the audit trail): while true, terraform destroy cannot delete the table. Set false and apply before removing a deployment."
   type        = bool
