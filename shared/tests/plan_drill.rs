@@ -15,7 +15,9 @@ use proptest::prelude::*;
 use serde_json::json;
 
 fn start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 12, 1, 6, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 12, 1, 6, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 fn record(flags: u8) -> DrillRecord {
@@ -53,7 +55,10 @@ fn tags() -> impl Strategy<Value = BTreeMap<String, String>> {
     prop_oneof![
         Just(BTreeMap::new()),
         Just(BTreeMap::from([(TAG_DRILL.to_owned(), own)])),
-        Just(BTreeMap::from([(TAG_DRILL.to_owned(), "orders@2026-11-01T06:00:00Z".to_owned())])),
+        Just(BTreeMap::from([(
+            TAG_DRILL.to_owned(),
+            "orders@2026-11-01T06:00:00Z".to_owned()
+        )])),
         Just(BTreeMap::from([(TAG_DRILL.to_owned(), String::new())])),
         proptest::collection::btree_map("[a-z:]{1,12}", "[a-z0-9@:-]{0,20}", 0..4),
     ]
@@ -112,7 +117,9 @@ fn the_drill_command_parses_with_its_defaults_and_rejects_unknown_fields() {
         "{cmd:?}"
     );
     let cmd = parse_command(json!({"command": "drill", "kind": "failover"}));
-    assert!(matches!(&cmd, Ok(Command::Drill(r)) if r.kind == DrillKind::Failover && r.database.is_none()));
+    assert!(
+        matches!(&cmd, Ok(Command::Drill(r)) if r.kind == DrillKind::Failover && r.database.is_none())
+    );
     let err = parse_command(json!({"command": "drill", "kind": "restore"}));
     assert!(err.is_err_and(|e| e.to_string().contains("restore")));
     let err = parse_command(json!({"command": "drill", "dryrun": true}));
@@ -129,11 +136,17 @@ fn the_drill_configuration_is_checked_at_start_up() {
         pilotlight::config::Config::from_json(&v.to_string()).map_err(|e| e.to_string())
     };
     assert!(with(json!({})).is_ok_and(|c| c.drill.instance_class == "db.t3.micro"));
-    let err = with(json!({"instance_class": "t3.micro"})).err().unwrap_or_default();
+    let err = with(json!({"instance_class": "t3.micro"}))
+        .err()
+        .unwrap_or_default();
     assert!(err.contains("drill.instance_class"), "{err}");
-    let err = with(json!({"security_groups": {"us-west-2": ["default"]}})).err().unwrap_or_default();
+    let err = with(json!({"security_groups": {"us-west-2": ["default"]}}))
+        .err()
+        .unwrap_or_default();
     assert!(err.contains("drill.security_groups.us-west-2"), "{err}");
-    let err = with(json!({"max_restore_seconds": 10})).err().unwrap_or_default();
+    let err = with(json!({"max_restore_seconds": 10}))
+        .err()
+        .unwrap_or_default();
     assert!(err.contains("drill.max_restore_seconds"), "{err}");
     let err = with(json!({"validation": "x"})).err().unwrap_or_default();
     assert!(err.contains("validation"), "{err}");

@@ -38,7 +38,7 @@ fn snap(id: &str, created: DateTime<Utc>) -> SnapshotInfo {
         db_id: "orders".into(),
         engine: None,
         allocated_storage_gib: Some(20),
-        tags: BTreeMap::from([
+        tags: pilotlight::plan::snapshots::Tags::from([
             (TAG_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
             (TAG_SOURCE_DB.to_owned(), "orders".to_owned()),
         ]),

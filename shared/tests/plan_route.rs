@@ -464,8 +464,16 @@ fn an_aurora_databases_alarm_asks_for_its_failover() {
 fn drills_go_to_the_failover_function_the_schedule_asynchronously() {
     for (name, invocation, database) in [
         ("schedule-drill.json", Invocation::Asynchronous, None),
-        ("command-drill.json", Invocation::Synchronous, Some("orders")),
-        ("command-drill-failover.json", Invocation::Synchronous, Some("orders")),
+        (
+            "command-drill.json",
+            Invocation::Synchronous,
+            Some("orders"),
+        ),
+        (
+            "command-drill-failover.json",
+            Invocation::Synchronous,
+            Some("orders"),
+        ),
     ] {
         let r = routes(name).expect("routed");
         assert!(
@@ -475,7 +483,8 @@ fn drills_go_to_the_failover_function_the_schedule_asynchronously() {
         );
     }
     let config = config();
-    let unknown = parse_trigger(&json!({"command": "drill", "database": "payments"})).expect("parsed");
+    let unknown =
+        parse_trigger(&json!({"command": "drill", "database": "payments"})).expect("parsed");
     let err = route(&config, unknown[0].clone()).expect_err("unknown database");
     assert_eq!(err.error_type(), "UnknownDatabase");
     // the drills' history has its own key

@@ -61,7 +61,7 @@ fn snap(db: &str, id: &str, region: &str, status: &str, created: DateTime<Utc>) 
         db_id: db.into(),
         engine: Some("postgres".into()),
         allocated_storage_gib: Some(20),
-        tags: BTreeMap::from([
+        tags: pilotlight::plan::snapshots::Tags::from([
             (TAG_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
             (TAG_SOURCE_DB.to_owned(), db.to_owned()),
         ]),

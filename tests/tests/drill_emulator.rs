@@ -51,7 +51,11 @@ impl Validator {
                     p.push(serde_json::from_slice(&body).unwrap_or(Value::Null));
                 }
                 let out = answer.to_string();
-                let extra = if error { "X-Amz-Function-Error: Unhandled\r\n" } else { "" };
+                let extra = if error {
+                    "X-Amz-Function-Error: Unhandled\r\n"
+                } else {
+                    ""
+                };
                 let mut stream = reader.into_inner();
                 let _ = write!(
                     stream,
@@ -144,7 +148,14 @@ async fn drill_to_end(sc: &Scenario, name: &str) -> (DrillsReport, Vec<DrillsRep
 }
 
 async fn instance_status(sc: &Scenario, id: &str) -> Option<String> {
-    match sc.aws.rds_dr.describe_db_instances().db_instance_identifier(id).send().await {
+    match sc
+        .aws
+        .rds_dr
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+    {
         Ok(out) => out
             .db_instances()
             .first()
@@ -179,7 +190,10 @@ async fn a_drill_restores_validates_deletes_and_reports_its_rto_and_rpo() {
     let d = &report.drills[0];
     assert_eq!(d.outcome, "passed", "{d:?}");
     assert_eq!(d.passed, Some(true));
-    assert!(runs.len() >= 2, "the restore takes a second: more than one run");
+    assert!(
+        runs.len() >= 2,
+        "the restore takes a second: more than one run"
+    );
     assert!(
         runs[1..].iter().all(|r| r.drills[0].already_running),
         "a second drill answers with the running one"
@@ -190,20 +204,37 @@ async fn a_drill_restores_validates_deletes_and_reports_its_rto_and_rpo() {
     assert!((7000.0..7600.0).contains(&age), "data age {age}");
     assert!(record.instance_id.starts_with("pilotlight-drill-drill-ok-"));
     assert!(record.endpoint.is_some());
-    assert_eq!(emu.succeeded("RestoreDBInstanceFromDBSnapshot"), 1, "one restore");
+    assert_eq!(
+        emu.succeeded("RestoreDBInstanceFromDBSnapshot"),
+        1,
+        "one restore"
+    );
     assert_eq!(emu.succeeded("DeleteDBInstance"), 1, "one delete");
     let status = instance_status(&sc, &record.instance_id).await;
-    assert!(matches!(status.as_deref(), None | Some("deleting")), "{status:?}");
+    assert!(
+        matches!(status.as_deref(), None | Some("deleting")),
+        "{status:?}"
+    );
 
     // the validation function got the endpoint
     let payloads = validator.payloads();
     assert_eq!(payloads.len(), 1, "validated once");
     assert_eq!(payloads[0]["drill_id"], json!(record.drill_id));
-    assert_eq!(payloads[0]["db_instance_identifier"], json!(record.instance_id));
-    assert!(payloads[0]["endpoint"]["address"].is_string(), "{:?}", payloads[0]);
+    assert_eq!(
+        payloads[0]["db_instance_identifier"],
+        json!(record.instance_id)
+    );
+    assert!(
+        payloads[0]["endpoint"]["address"].is_string(),
+        "{:?}",
+        payloads[0]
+    );
 
     // nothing else changed: the protected database, its replica and its records are untouched
-    assert_eq!(changes_to_the_protected_database(&emu), Vec::<String>::new());
+    assert_eq!(
+        changes_to_the_protected_database(&emu),
+        Vec::<String>::new()
+    );
     assert_eq!(sc.record_values().await, vec![sc.primary_endpoint.clone()]);
     let (source, status) = sc.replica().await;
     assert!(source.is_some() && status == "available");
@@ -211,10 +242,15 @@ async fn a_drill_restores_validates_deletes_and_reports_its_rto_and_rpo() {
     // published, and recorded in the ledger under the drill key, closed
     let notes = sc.notifications().await;
     assert!(
-        notes.iter().any(|n| n["event"] == "drill" && n["report"]["outcome"] == "passed"),
+        notes
+            .iter()
+            .any(|n| n["event"] == "drill" && n["report"]["outcome"] == "passed"),
         "{notes:?}"
     );
-    assert!(d.steps.iter().any(|s| s.step == "metrics" && s.detail.contains("DrillPassed 1")));
+    assert!(d
+        .steps
+        .iter()
+        .any(|s| s.step == "metrics" && s.detail.contains("DrillPassed 1")));
     let history = failover::history(&sc.failover_deps(), &ledger_key("drill-ok"), 5)
         .await
         .expect("history");
@@ -229,27 +265,53 @@ async fn a_drill_restores_validates_deletes_and_reports_its_rto_and_rpo() {
 #[tokio::test]
 async fn a_failing_validation_fails_the_drill_and_still_deletes_the_instance() {
     let emu = Emulator::start();
-    let validator = Validator::start(json!({"passed": false, "detail": "orders table empty"}), false);
+    let validator = Validator::start(
+        json!({"passed": false, "detail": "orders table empty"}),
+        false,
+    );
     let sc = scenario(&emu, "drill-bad", Some(&validator)).await;
     emu.set_restores(json!({"seconds": 0.5}));
     let (report, _) = drill_to_end(&sc, "drill-bad").await;
     let d = &report.drills[0];
-    assert_eq!((d.outcome.as_str(), d.passed), ("failed", Some(false)), "{d:?}");
-    assert!(d.reasons.iter().any(|r| r.contains("orders table empty")), "{d:?}");
-    assert!(d.steps.iter().any(|s| s.step == "metrics" && s.detail.contains("DrillPassed 0")));
+    assert_eq!(
+        (d.outcome.as_str(), d.passed),
+        ("failed", Some(false)),
+        "{d:?}"
+    );
+    assert!(
+        d.reasons.iter().any(|r| r.contains("orders table empty")),
+        "{d:?}"
+    );
+    assert!(d
+        .steps
+        .iter()
+        .any(|s| s.step == "metrics" && s.detail.contains("DrillPassed 0")));
     assert_eq!(emu.succeeded("DeleteDBInstance"), 1, "deleted all the same");
-    let id = d.drill.as_ref().map(|r| r.instance_id.clone()).unwrap_or_default();
-    assert!(matches!(instance_status(&sc, &id).await.as_deref(), None | Some("deleting")));
+    let id = d
+        .drill
+        .as_ref()
+        .map(|r| r.instance_id.clone())
+        .unwrap_or_default();
+    assert!(matches!(
+        instance_status(&sc, &id).await.as_deref(),
+        None | Some("deleting")
+    ));
 
     // a validation function that errors is a failed validation too
     let emu2 = Emulator::start();
-    let erroring = Validator::start(json!({"errorType": "Timeout", "errorMessage": "no route to db"}), true);
+    let erroring = Validator::start(
+        json!({"errorType": "Timeout", "errorMessage": "no route to db"}),
+        true,
+    );
     let sc2 = scenario(&emu2, "drill-err", Some(&erroring)).await;
     emu2.set_restores(json!({"seconds": 0.5}));
     let (report, _) = drill_to_end(&sc2, "drill-err").await;
     let d = &report.drills[0];
     assert_eq!(d.passed, Some(false));
-    assert!(d.reasons.iter().any(|r| r.contains("no route to db")), "{d:?}");
+    assert!(
+        d.reasons.iter().any(|r| r.contains("no route to db")),
+        "{d:?}"
+    );
     assert_eq!(emu2.succeeded("DeleteDBInstance"), 1);
 }
 
@@ -260,7 +322,11 @@ async fn a_drill_left_half_way_is_finished_and_cleaned_up_by_the_reconcile_pass(
     emu.set_restores(json!({"hold": true}));
     let first = drill(&sc, &request("drill-crash")).await;
     assert_eq!(first.drills[0].outcome, "restoring");
-    let id = first.drills[0].drill.as_ref().map(|r| r.instance_id.clone()).unwrap_or_default();
+    let id = first.drills[0]
+        .drill
+        .as_ref()
+        .map(|r| r.instance_id.clone())
+        .unwrap_or_default();
     assert_eq!(instance_status(&sc, &id).await.as_deref(), Some("creating"));
 
     // the run that started it is gone; the restore finishes; the reconcile pass (not a drill
@@ -284,7 +350,10 @@ async fn a_drill_left_half_way_is_finished_and_cleaned_up_by_the_reconcile_pass(
     }
     let d = finished.expect("the reconcile pass finished the drill");
     assert_eq!(d.passed, Some(true), "{d:?}");
-    assert!(matches!(instance_status(&sc, &id).await.as_deref(), None | Some("deleting")));
+    assert!(matches!(
+        instance_status(&sc, &id).await.as_deref(),
+        None | Some("deleting")
+    ));
     // and a pass with nothing open does nothing for the drill
     let idle = failover::reconcile_all(&deps, None, None, &failover::RunId::generate())
         .await
@@ -316,9 +385,15 @@ async fn a_drill_never_deletes_an_instance_without_its_drill_tag() {
     let (report, _) = drill_to_end(&sc, "drill-tag").await;
     let d = &report.drills[0];
     assert_eq!(d.passed, Some(false));
-    assert!(d.reasons.iter().any(|r| r.contains("not the drill's")), "{d:?}");
+    assert!(
+        d.reasons.iter().any(|r| r.contains("not the drill's")),
+        "{d:?}"
+    );
     assert_eq!(emu.calls("DeleteDBInstance"), 0, "never asked to delete it");
-    assert_eq!(instance_status(&sc, &record.instance_id).await.as_deref(), Some("available"));
+    assert_eq!(
+        instance_status(&sc, &record.instance_id).await.as_deref(),
+        Some("available")
+    );
 }
 
 #[tokio::test]
@@ -336,7 +411,12 @@ async fn a_dry_run_a_missing_snapshot_and_the_failover_drill_change_nothing() {
     .await;
     let d = &plan.drills[0];
     assert_eq!(d.outcome, "planned", "{d:?}");
-    assert!(d.steps[0].detail.contains("pilotlight-drill-plan-primary-a-us-east-1"), "{d:?}");
+    assert!(
+        d.steps[0]
+            .detail
+            .contains("pilotlight-drill-plan-primary-a-us-east-1"),
+        "{d:?}"
+    );
 
     let readiness = drill(
         &sc,
@@ -351,7 +431,9 @@ async fn a_dry_run_a_missing_snapshot_and_the_failover_drill_change_nothing() {
     assert!(r.ready && !r.would_fail_over_now, "{r:?}");
     assert_eq!(r.rpo_seconds, Some(5.0), "{r:?}");
     assert!(
-        r.automatic_conditions_unmet.iter().any(|c| c.contains("evidence")),
+        r.automatic_conditions_unmet
+            .iter()
+            .any(|c| c.contains("evidence")),
         "a healthy primary: no evidence that replication stopped: {r:?}"
     );
     assert_eq!(emu.mutating_calls(), Vec::<String>::new());
@@ -361,7 +443,14 @@ async fn a_dry_run_a_missing_snapshot_and_the_failover_drill_change_nothing() {
     let bare = Scenario::create(&emu, "drill-none", Some(5.0), 60).await;
     let r = drill(&bare, &request("drill-none")).await;
     let d = &r.drills[0];
-    assert_eq!((d.outcome.as_str(), d.passed), ("failed", Some(false)), "{d:?}");
-    assert!(d.reasons.iter().any(|r| r.contains("no available pilotlight snapshot copy")));
+    assert_eq!(
+        (d.outcome.as_str(), d.passed),
+        ("failed", Some(false)),
+        "{d:?}"
+    );
+    assert!(d
+        .reasons
+        .iter()
+        .any(|r| r.contains("no available pilotlight snapshot copy")));
     assert_eq!(emu.calls("RestoreDBInstanceFromDBSnapshot"), 0);
 }

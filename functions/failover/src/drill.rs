@@ -16,13 +16,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
-use pilotlight::aws::dynamodb::Ledger;
 use pilotlight::aws::drill::{self as rds_drill, DeleteOutcome, RestoreOutcome, RestoreRequest};
+use pilotlight::aws::dynamodb::Ledger;
 use pilotlight::aws::{rds, sns, AwsError};
 use pilotlight::command::{DrillKind, DrillRequest, FailoverRequest};
 use pilotlight::config::ProtectedDatabase;
 use pilotlight::error::WorkerError;
-use pilotlight::ledger::{Lease, LeaseHolder, Operation, OperationKind, OperationState, StepRecord};
+use pilotlight::ledger::{
+    Lease, LeaseHolder, Operation, OperationKind, OperationState, StepRecord,
+};
 use pilotlight::metrics;
 use pilotlight::observe::failover::observe;
 use pilotlight::plan::drill::{
@@ -181,15 +183,17 @@ async fn failover_drill(deps: &Deps, db: &ProtectedDatabase) -> DrillReport {
     match observe(&deps.clients, &deps.config.failover, db, now, now).await {
         Ok(obs) => {
             let r = readiness(db, &obs);
-            let mut report = DrillReport::new(&db.name, if r.ready { "ready" } else { "not_ready" });
+            let mut report =
+                DrillReport::new(&db.name, if r.ready { "ready" } else { "not_ready" });
             report.readiness = Some(r);
             report
         }
         Err(e) => {
             let mut report = DrillReport::new(&db.name, "not_ready");
-            report
-                .reasons
-                .push(format!("the failover drill of `{}` could not observe: {e}", db.name));
+            report.reasons.push(format!(
+                "the failover drill of `{}` could not observe: {e}",
+                db.name
+            ));
             report
         }
     }
@@ -235,7 +239,10 @@ pub(crate) async fn snapshot_drill(
     }
     let key = ledger_key(&db.name);
     let leased = with_lease(deps, &key, run, |ledger, lease, open| async move {
-        Box::pin(advance(deps, db, &ledger, &lease, open, deadline, run, start)).await
+        Box::pin(advance(
+            deps, db, &ledger, &lease, open, deadline, run, start,
+        ))
+        .await
     })
     .await?;
     Ok(match leased {
@@ -364,7 +371,10 @@ async fn advance(
             if start {
                 report.step(
                     "running",
-                    format!("drill `{}` is already running: advancing it", op.operation_id),
+                    format!(
+                        "drill `{}` is already running: advancing it",
+                        op.operation_id
+                    ),
                 );
             }
             op
@@ -441,7 +451,13 @@ async fn advance(
             None => None,
         };
         let now = Utc::now();
-        let step = next_step(&record, instance.as_ref(), now, validation.is_some(), max_restore);
+        let step = next_step(
+            &record,
+            instance.as_ref(),
+            now,
+            validation.is_some(),
+            max_restore,
+        );
         if tokio::time::Instant::now() >= deadline && step != DrillStep::Finish {
             op.waiting_for = Some("the next run (the run's time is up)".into());
             report.outcome = "in_progress".into();
@@ -543,7 +559,12 @@ async fn advance(
                         "`{}` is available after {} s at {}",
                         drill.instance_id,
                         drill.restore_seconds().unwrap_or_default(),
-                        i.endpoint.as_ref().map_or("no endpoint".into(), |e| format!("{}:{}", e.address, e.port))
+                        i.endpoint
+                            .as_ref()
+                            .map_or("no endpoint".into(), |e| format!(
+                                "{}:{}",
+                                e.address, e.port
+                            ))
                     ),
                 );
             }
@@ -565,7 +586,10 @@ async fn advance(
                 };
                 report.step(
                     "validate",
-                    format!("`{function}`: {}: {detail}", if passed { "passed" } else { "failed" }),
+                    format!(
+                        "`{function}`: {}: {detail}",
+                        if passed { "passed" } else { "failed" }
+                    ),
                 );
                 drill.verdict = Some(Verdict {
                     passed,
@@ -597,7 +621,10 @@ async fn advance(
                         drill.deleted_at = Some(Utc::now());
                         report.step(
                             "delete",
-                            format!("DeleteDBInstance `{}` (SkipFinalSnapshot, DeleteAutomatedBackups)", drill.instance_id),
+                            format!(
+                                "DeleteDBInstance `{}` (SkipFinalSnapshot, DeleteAutomatedBackups)",
+                                drill.instance_id
+                            ),
                         );
                     }
                     DeleteOutcome::Busy(why) => {
@@ -646,7 +673,7 @@ fn empty_snapshot() -> pilotlight::plan::snapshots::SnapshotInfo {
         db_id: String::new(),
         engine: None,
         allocated_storage_gib: None,
-        tags: BTreeMap::new(),
+        tags: Default::default(),
     }
 }
 
@@ -658,7 +685,9 @@ async fn source_facts(deps: &Deps, db: &ProtectedDatabase) -> Option<InstanceFac
             match rds_drill::describe(client, &r.instance_id).await {
                 Ok(Some(i)) => return Some(i.facts),
                 Ok(None) => {}
-                Err(e) => warn!(database = %db.name, error = %e, "the drill could not read the source"),
+                Err(e) => {
+                    warn!(database = %db.name, error = %e, "the drill could not read the source")
+                }
             }
         }
     }
@@ -697,7 +726,12 @@ async fn finish(deps: &Deps, db: &ProtectedDatabase, op: &mut Operation, report:
     if let Some(s) = record.data_age_seconds() {
         metrics::emit("DrillDataAgeSeconds", s, "Seconds", &dims);
     }
-    metrics::emit("DrillPassed", if passed { 1.0 } else { 0.0 }, "Count", &dims);
+    metrics::emit(
+        "DrillPassed",
+        if passed { 1.0 } else { 0.0 },
+        "Count",
+        &dims,
+    );
     report.step(
         "metrics",
         format!(
@@ -768,7 +802,10 @@ fn fill(report: &mut DrillReport, op: &Operation, validation: bool) {
 }
 
 /// How the restored instance differs from the source: engine, engine version, storage.
-pub fn differences(source: Option<&InstanceFacts>, restored: Option<&InstanceFacts>) -> Vec<String> {
+pub fn differences(
+    source: Option<&InstanceFacts>,
+    restored: Option<&InstanceFacts>,
+) -> Vec<String> {
     let (Some(s), Some(r)) = (source, restored) else {
         return vec![];
     };
@@ -783,13 +820,21 @@ pub fn differences(source: Option<&InstanceFacts>, restored: Option<&InstanceFac
         }
     };
     cmp("engine", s.engine.clone(), r.engine.clone());
-    cmp("engine version", s.engine_version.clone(), r.engine_version.clone());
+    cmp(
+        "engine version",
+        s.engine_version.clone(),
+        r.engine_version.clone(),
+    );
     cmp(
         "allocated storage (GiB)",
         s.allocated_storage_gib.map(|g| g.to_string()),
         r.allocated_storage_gib.map(|g| g.to_string()),
     );
-    cmp("storage type", s.storage_type.clone(), r.storage_type.clone());
+    cmp(
+        "storage type",
+        s.storage_type.clone(),
+        r.storage_type.clone(),
+    );
     cmp(
         "encrypted",
         s.encrypted.map(|e| e.to_string()),

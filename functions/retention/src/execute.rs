@@ -6,47 +6,59 @@
 use futures::stream::{self, StreamExt};
 use pilotlight::aws::rds::{self, CallOutcome};
 use pilotlight::plan::snapshots::DbKind;
-use tracing::warn;
 
 use crate::report::RegionReport;
 use crate::Deps;
 
 /// Delete what `results` say to delete, and record each failure in its region's report. No
-/// delete starts after `deadline` (the Lambda's, minus the report margin): those are reported
-/// not deleted, and the next run deletes them.
+/// delete starts after `deadline` (the Lambda's, minus the report margin): those are counted,
+/// reported once per region as not deleted, and the next run deletes them. The queue holds two
+/// indices per snapshot, not its id: a region may hold 100,000.
 pub(crate) async fn delete_all(
     deps: &Deps,
     results: &mut [RegionReport],
     deadline: Option<tokio::time::Instant>,
 ) {
-    let jobs: Vec<(usize, String, DbKind, String)> = results
+    let jobs: Vec<(usize, usize)> = results
         .iter()
         .enumerate()
-        .flat_map(|(i, r)| {
-            r.deleted
-                .iter()
-                .map(move |id| (i, r.region.clone(), r.kind, id.clone()))
-        })
+        .flat_map(|(i, r)| (0..r.deleted.len()).map(move |j| (i, j)))
         .collect();
     let concurrency = deps.config.retention.delete_concurrency.max(1);
-    let outcomes: Vec<(usize, String, Option<String>)> = stream::iter(jobs)
-        .map(|(i, region, kind, id)| async move {
+    let shared: &[RegionReport] = results;
+    let outcomes: Vec<(usize, usize, Option<Missed>)> = stream::iter(jobs)
+        .map(|(i, j)| async move {
             if pilotlight::runtime::past(deadline) {
-                let why = format!("`{id}` not deleted yet: the run reached its deadline (the Lambda timeout minus the report margin); the next run deletes it");
-                return (i, id, Some(why));
+                return (i, j, Some(Missed::Deadline));
             }
-            let failure = delete(deps, &region, kind, &id).await;
-            (i, id, failure)
+            let r = &shared[i];
+            let failure = delete(deps, &r.region, r.kind, &r.deleted[j]).await;
+            (i, j, failure.map(Missed::Failed))
         })
         .buffer_unordered(concurrency)
+        .filter_map(|(i, j, m)| async move { m.map(|m| (i, j, Some(m))) })
         .collect()
         .await;
-    for (i, id, failure) in outcomes {
-        if let Some(msg) = failure {
-            warn!(snapshot = %id, error = %msg, "delete failed");
-            results[i].not_deleted(&id, msg);
+    let mut per_region: Vec<Vec<(usize, Missed)>> = vec![Vec::new(); results.len()];
+    for (i, j, missed) in outcomes {
+        if let Some(m) = missed {
+            per_region[i].push((j, m));
         }
     }
+    for (r, missed) in results.iter_mut().zip(per_region) {
+        if !missed.is_empty() {
+            r.not_deleted(missed);
+        }
+    }
+}
+
+/// Why a snapshot decided `delete` was not deleted.
+#[derive(Debug, Clone)]
+pub(crate) enum Missed {
+    /// The delete failed; the message says why.
+    Failed(String),
+    /// Not started: the run reached its deadline.
+    Deadline,
 }
 
 /// Delete one snapshot; why it was not deleted, if it was not.

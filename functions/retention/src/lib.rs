@@ -13,9 +13,9 @@ use lambda_runtime::LambdaEvent;
 use pilotlight::command::{parse_command, Command, RetentionRequest};
 use pilotlight::config::Config;
 use pilotlight::error::WorkerError;
-use pilotlight::observe::snapshots::{list_regions, sources};
+use pilotlight::observe::snapshots::{list_regions_keeping, sources};
 use pilotlight::plan::retention::{decide_retention_keeping, group_key, policy_for, RegionRole};
-use pilotlight::plan::snapshots::TAG_COPY_OF;
+use pilotlight::plan::snapshots::{retention_tag, TAG_COPY_OF};
 use pilotlight::plan::snapshots::{select_sources, DbKind, SnapshotInfo, SnapshotSource};
 use serde_json::Value;
 use tracing::info;
@@ -87,7 +87,11 @@ pub async fn run_until(
     }
     let targets = targets(&sources, req.region.as_deref())?;
     let regions: BTreeSet<&str> = targets.iter().map(|t| t.region.as_str()).collect();
-    let listed = list_regions(&deps.clients, &regions, "retention failed").await?;
+    // only the tags the decision reads: a region may hold 100,000 snapshots
+    let hold_tag = config.retention.hold_tag.as_str();
+    let keep = move |k: &str| retention_tag(k, hold_tag);
+    let listed =
+        list_regions_keeping(&deps.clients, &regions, "retention failed", Some(&keep)).await?;
     let mut results = decide_all(config, &sources, &targets, listed, now);
     info!(
         targets = results.len(),

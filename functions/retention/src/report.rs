@@ -58,9 +58,10 @@ pub struct RegionReport {
     pub freed_gib: i64,
     /// The stall guard's message, when it fired (nothing deleted).
     pub stalled: Option<String>,
-    /// Allocated storage per deleted snapshot, for `freed_gib` when a delete fails.
+    /// Allocated storage (GiB) of each snapshot in `deleted`, in the same order, for `freed_gib`
+    /// when a delete fails.
     #[serde(skip)]
-    sizes: BTreeMap<String, i64>,
+    sizes: Vec<i32>,
 }
 
 impl RegionReport {
@@ -86,7 +87,7 @@ impl RegionReport {
             freed_count: 0,
             freed_gib: 0,
             stalled: decision.stalled,
-            sizes: BTreeMap::new(),
+            sizes: Vec::new(),
         };
         for d in decision.snapshots {
             match d.verdict {
@@ -97,9 +98,9 @@ impl RegionReport {
                 }),
                 Verdict::Skip { reason } => r.skipped.push(Skipped { id: d.id, reason }),
                 Verdict::Delete => {
-                    let size = i64::from(d.allocated_storage_gib.unwrap_or(0));
-                    r.freed_gib += size;
-                    r.sizes.insert(d.id.clone(), size);
+                    let size = d.allocated_storage_gib.unwrap_or(0);
+                    r.freed_gib += i64::from(size);
+                    r.sizes.push(size);
                     r.deleted.push(d.id);
                 }
             }
@@ -108,11 +109,41 @@ impl RegionReport {
         r
     }
 
-    /// A delete that failed: the snapshot leaves `deleted` and the freed figures.
-    pub fn not_deleted(&mut self, id: &str, error: String) {
-        self.errors.push(error);
-        self.deleted.retain(|d| d != id);
-        self.freed_gib -= self.sizes.get(id).copied().unwrap_or(0);
+    /// Deletes that did not happen (by index into `deleted`): those snapshots leave `deleted`
+    /// and the freed figures; each failure is an error, and the ones the deadline stopped are
+    /// one error with their count.
+    pub(crate) fn not_deleted(&mut self, missed: Vec<(usize, crate::execute::Missed)>) {
+        let mut gone = vec![false; self.deleted.len()];
+        let mut deadline = 0usize;
+        for (j, m) in missed {
+            if let Some(g) = gone.get_mut(j) {
+                *g = true;
+            }
+            match m {
+                crate::execute::Missed::Failed(msg) => {
+                    tracing::warn!(snapshot = %self.deleted.get(j).map_or("?", String::as_str), error = %msg, "delete failed");
+                    self.errors.push(msg);
+                }
+                crate::execute::Missed::Deadline => deadline += 1,
+            }
+        }
+        if deadline > 0 {
+            self.errors.push(format!(
+                "{deadline} snapshot(s) not deleted yet: the run reached its deadline (the Lambda timeout minus the report margin); the next run deletes them"
+            ));
+        }
+        let mut j = 0;
+        self.deleted.retain(|_| {
+            j += 1;
+            !gone[j - 1]
+        });
+        let mut j = 0;
+        self.sizes.retain(|_| {
+            j += 1;
+            !gone[j - 1]
+        });
+        let freed: i64 = self.sizes.iter().map(|g| i64::from(*g)).sum();
+        self.freed_gib = freed;
         self.freed_count = self.deleted.len();
     }
 }

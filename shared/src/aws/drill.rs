@@ -128,10 +128,7 @@ pub async fn describe(
         }
     };
     Ok(out.db_instances().first().map(|i| DrillInstance {
-        identifier: i
-            .db_instance_identifier()
-            .unwrap_or(instance_id)
-            .to_owned(),
+        identifier: i.db_instance_identifier().unwrap_or(instance_id).to_owned(),
         status: i.db_instance_status().unwrap_or("unknown").to_owned(),
         endpoint: i.endpoint().and_then(|e| {
             Some(Endpoint {
@@ -143,7 +140,12 @@ pub async fn describe(
         tags: i
             .tag_list()
             .iter()
-            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                ))
+            })
             .collect(),
         facts: InstanceFacts {
             engine: i.engine().map(str::to_owned),

@@ -196,7 +196,11 @@ impl Clients {
             .or_insert_with(|| aws_sdk_cloudwatch::Client::new(&regional("us-east-1")));
         // `arn:<partition>:lambda:<region>:<account>:function:<name>`: the function's region
         let lambda = config.drill.validation_function.as_deref().map(|f| {
-            match f.split(':').nth(3).filter(|r| f.starts_with("arn:") && !r.is_empty()) {
+            match f
+                .split(':')
+                .nth(3)
+                .filter(|r| f.starts_with("arn:") && !r.is_empty())
+            {
                 Some(region) => lambda::client(&regional(region)),
                 None => lambda::client(sdk),
             }

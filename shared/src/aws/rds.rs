@@ -20,7 +20,7 @@ use crate::plan::failover::{
     TAG_LAG_AT_PROMOTION, TAG_PROMOTION_STARTED,
 };
 use crate::plan::snapshot_copy::CopySnapshot;
-use crate::plan::snapshots::{DbKind, SnapshotInfo};
+use crate::plan::snapshots::{DbKind, SnapshotInfo, Tags};
 use crate::plan::status::{InstanceStatus, SnapshotStatus};
 
 /// `DescribeDBInstances` for one instance; `Ok(None)` on `DBInstanceNotFound`.
@@ -332,7 +332,7 @@ where
     }
 }
 
-fn tags(list: &[Tag]) -> BTreeMap<String, String> {
+fn tags(list: &[Tag]) -> Tags {
     list.iter()
         .filter_map(|t| {
             Some((
@@ -361,11 +361,39 @@ pub async fn list_snapshots(
 ) -> Result<Vec<SnapshotInfo>, AwsError> {
     // Map each item as its page arrives: the SDK's structs are much larger than ours, and a
     // region may hold tens of thousands of snapshots.
+    list_snapshots_keeping(rds, region, None).await
+}
+
+/// Which tags a listing keeps (`None`: all) — retention keeps only the ones it reads, and no
+/// engine (see [`crate::plan::snapshots::retention_tag`]).
+pub type TagFilter<'a> = Option<&'a (dyn Fn(&str) -> bool + Send + Sync)>;
+
+/// [`list_snapshots`], keeping only the tags `keep` accepts and, with a filter, no engine: the
+/// fields a decision needs, reduced as each page arrives.
+///
+/// # Errors
+/// [`AwsError`] when a page cannot be read.
+pub async fn list_snapshots_keeping(
+    rds: &aws_sdk_rds::Client,
+    region: &str,
+    keep: TagFilter<'_>,
+) -> Result<Vec<SnapshotInfo>, AwsError> {
     let mut out = Vec::new();
-    list_instance_snapshots(rds, region, &mut out).await?;
-    list_cluster_snapshots(rds, region, &mut out).await?;
+    list_instance_snapshots(rds, region, &mut out, keep).await?;
+    list_cluster_snapshots(rds, region, &mut out, keep).await?;
     out.shrink_to_fit();
     Ok(out)
+}
+
+/// Reduce a listed snapshot to what `keep` asks for.
+fn slim(mut s: SnapshotInfo, keep: TagFilter<'_>) -> SnapshotInfo {
+    if let Some(keep) = keep {
+        s.tags.retain_keys(keep);
+        s.engine = None;
+        s.id.shrink_to_fit();
+        s.arn.shrink_to_fit();
+    }
+    s
 }
 
 /// Every manual DB snapshot (instances only) in the client's region (`DescribeDBSnapshots`,
@@ -378,7 +406,7 @@ pub async fn list_db_snapshots(
     region: &str,
 ) -> Result<Vec<SnapshotInfo>, AwsError> {
     let mut out = Vec::new();
-    list_instance_snapshots(rds, region, &mut out).await?;
+    list_instance_snapshots(rds, region, &mut out, None).await?;
     Ok(out)
 }
 
@@ -387,6 +415,7 @@ async fn list_instance_snapshots(
     rds: &aws_sdk_rds::Client,
     region: &str,
     out: &mut Vec<SnapshotInfo>,
+    keep: TagFilter<'_>,
 ) -> Result<(), AwsError> {
     let mut instances = rds
         .describe_db_snapshots()
@@ -397,21 +426,24 @@ async fn list_instance_snapshots(
         .send();
     while let Some(item) = instances.next().await {
         let s = item.map_err(|e| AwsError::new("DescribeDBSnapshots", e.into_service_error()))?;
-        out.push(SnapshotInfo {
-            id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
-            arn: s.db_snapshot_arn().unwrap_or_default().to_owned(),
-            kind: DbKind::Instance,
-            region: region.to_owned(),
-            status: SnapshotStatus::from(s.status().unwrap_or("unknown")),
-            created_at: s.snapshot_create_time().and_then(to_chrono),
-            original_created_at: s.original_snapshot_create_time().and_then(to_chrono),
-            encrypted: s.encrypted().unwrap_or(false),
-            snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
-            db_id: s.db_instance_identifier().unwrap_or_default().to_owned(),
-            engine: s.engine().map(str::to_owned),
-            allocated_storage_gib: s.allocated_storage(),
-            tags: tags(s.tag_list()),
-        });
+        out.push(slim(
+            SnapshotInfo {
+                id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
+                arn: s.db_snapshot_arn().unwrap_or_default().to_owned(),
+                kind: DbKind::Instance,
+                region: region.to_owned(),
+                status: SnapshotStatus::from(s.status().unwrap_or("unknown")),
+                created_at: s.snapshot_create_time().and_then(to_chrono),
+                original_created_at: s.original_snapshot_create_time().and_then(to_chrono),
+                encrypted: s.encrypted().unwrap_or(false),
+                snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
+                db_id: s.db_instance_identifier().unwrap_or_default().to_owned(),
+                engine: s.engine().map(str::to_owned),
+                allocated_storage_gib: s.allocated_storage(),
+                tags: tags(s.tag_list()),
+            },
+            keep,
+        ));
     }
     Ok(())
 }
@@ -421,6 +453,7 @@ async fn list_cluster_snapshots(
     rds: &aws_sdk_rds::Client,
     region: &str,
     out: &mut Vec<SnapshotInfo>,
+    keep: TagFilter<'_>,
 ) -> Result<(), AwsError> {
     let mut clusters = rds
         .describe_db_cluster_snapshots()
@@ -432,24 +465,27 @@ async fn list_cluster_snapshots(
     while let Some(item) = clusters.next().await {
         let s =
             item.map_err(|e| AwsError::new("DescribeDBClusterSnapshots", e.into_service_error()))?;
-        out.push(SnapshotInfo {
-            id: s
-                .db_cluster_snapshot_identifier()
-                .unwrap_or_default()
-                .to_owned(),
-            arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_owned(),
-            kind: DbKind::Cluster,
-            region: region.to_owned(),
-            status: SnapshotStatus::from(s.status().unwrap_or("unknown")),
-            created_at: s.snapshot_create_time().and_then(to_chrono),
-            original_created_at: None,
-            encrypted: s.storage_encrypted().unwrap_or(false),
-            snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
-            db_id: s.db_cluster_identifier().unwrap_or_default().to_owned(),
-            engine: s.engine().map(str::to_owned),
-            allocated_storage_gib: s.allocated_storage(),
-            tags: tags(s.tag_list()),
-        });
+        out.push(slim(
+            SnapshotInfo {
+                id: s
+                    .db_cluster_snapshot_identifier()
+                    .unwrap_or_default()
+                    .to_owned(),
+                arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_owned(),
+                kind: DbKind::Cluster,
+                region: region.to_owned(),
+                status: SnapshotStatus::from(s.status().unwrap_or("unknown")),
+                created_at: s.snapshot_create_time().and_then(to_chrono),
+                original_created_at: None,
+                encrypted: s.storage_encrypted().unwrap_or(false),
+                snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
+                db_id: s.db_cluster_identifier().unwrap_or_default().to_owned(),
+                engine: s.engine().map(str::to_owned),
+                allocated_storage_gib: s.allocated_storage(),
+                tags: tags(s.tag_list()),
+            },
+            keep,
+        ));
     }
     Ok(())
 }

@@ -56,7 +56,10 @@ pub(super) fn validate(d: &DrillSettings) -> Result<(), ConfigError> {
     if !d.instance_class.starts_with("db.") || d.instance_class.len() < 5 {
         return Err(invalid(
             "drill.instance_class",
-            format!("`{}` is not a DB instance class (db.t3.micro, db.r6g.large, ...)", d.instance_class),
+            format!(
+                "`{}` is not a DB instance class (db.t3.micro, db.r6g.large, ...)",
+                d.instance_class
+            ),
         ));
     }
     if let Some((region, _)) = d.subnet_groups.iter().find(|(_, g)| g.is_empty()) {

@@ -284,7 +284,9 @@ pub fn next_step(
     if instance.status != "available" {
         let since = drill.restore_requested_at.unwrap_or(drill.started_at);
         let waited = (now - since).num_seconds();
-        if drill.available_at.is_none() && waited > i64::try_from(max_restore_seconds).unwrap_or(i64::MAX) {
+        if drill.available_at.is_none()
+            && waited > i64::try_from(max_restore_seconds).unwrap_or(i64::MAX)
+        {
             return DrillStep::Fail(format!(
                 "the restore of `{}` was not available after {waited} s (status `{}`; limit drill.max_restore_seconds = {max_restore_seconds})",
                 drill.snapshot_id, instance.status
@@ -353,10 +355,15 @@ pub fn readiness(db: &ProtectedDatabase, obs: &Observation) -> Readiness {
         replica.is_some(),
         match replica {
             Some(r) => format!("`{}` in `{}`", r.instance_id, db.replica.region),
-            None => format!("`{}` not found in `{}`", db.replica.instance_id, db.replica.region),
+            None => format!(
+                "`{}` not found in `{}`",
+                db.replica.instance_id, db.replica.region
+            ),
         },
     );
-    let source = replica.and_then(|r| r.replica_source.clone()).unwrap_or_default();
+    let source = replica
+        .and_then(|r| r.replica_source.clone())
+        .unwrap_or_default();
     check(
         "replica_replicates_from_primary",
         is_source(&source, &db.primary.region, &db.primary.instance_id),
@@ -369,15 +376,21 @@ pub fn readiness(db: &ProtectedDatabase, obs: &Observation) -> Readiness {
     check(
         "replica_available",
         replica.is_some_and(|r| r.status == InstanceStatus::Available),
-        format!("status `{}`", replica.map_or("missing", |r| r.status.as_str())),
+        format!(
+            "status `{}`",
+            replica.map_or("missing", |r| r.status.as_str())
+        ),
     );
     let budget = db.rpo_budget_seconds as f64;
     check(
         "replica_lag_within_rpo_budget",
-        obs.replica_lag_seconds.is_some_and(|l| (0.0..=budget).contains(&l)),
+        obs.replica_lag_seconds
+            .is_some_and(|l| (0.0..=budget).contains(&l)),
         match obs.replica_lag_seconds {
             Some(l) => format!("`ReplicaLag` {l} s, budget {budget} s"),
-            None => format!("no `ReplicaLag` datapoint in the look-back window (budget {budget} s)"),
+            None => {
+                format!("no `ReplicaLag` datapoint in the look-back window (budget {budget} s)")
+            }
         },
     );
     let primary_endpoint = match &obs.primary {
@@ -390,7 +403,9 @@ pub fn readiness(db: &ProtectedDatabase, obs: &Observation) -> Readiness {
         .filter(|r| {
             !r.values.iter().all(|v| {
                 super::failover::is_primary_endpoint(db, obs, v)
-                    || primary_endpoint.as_deref().is_some_and(|e| super::failover::same_host(v, e))
+                    || primary_endpoint
+                        .as_deref()
+                        .is_some_and(|e| super::failover::same_host(v, e))
             }) || r.values.is_empty()
         })
         .map(|r| format!("`{}` = {:?}", r.record.name, r.values))
@@ -400,7 +415,9 @@ pub fn readiness(db: &ProtectedDatabase, obs: &Observation) -> Readiness {
         obs.records_error.is_none() && foreign.is_empty(),
         match &obs.records_error {
             Some(e) => format!("the records could not be read: {e}"),
-            None if foreign.is_empty() => format!("{} record(s) point to the primary", obs.records.len()),
+            None if foreign.is_empty() => {
+                format!("{} record(s) point to the primary", obs.records.len())
+            }
             None => format!("not pointing to the primary: {}", foreign.join(", ")),
         },
     );
@@ -408,7 +425,13 @@ pub fn readiness(db: &ProtectedDatabase, obs: &Observation) -> Readiness {
         .alarms
         .iter()
         .filter(|a| a.state.is_none())
-        .map(|a| format!("`{}`: {}", a.name, a.error.as_deref().unwrap_or("not found")))
+        .map(|a| {
+            format!(
+                "`{}`: {}",
+                a.name,
+                a.error.as_deref().unwrap_or("not found")
+            )
+        })
         .collect();
     check(
         "alarms_readable",
@@ -416,7 +439,13 @@ pub fn readiness(db: &ProtectedDatabase, obs: &Observation) -> Readiness {
         if unreadable.is_empty() {
             obs.alarms
                 .iter()
-                .map(|a| format!("`{}` {}", a.name, a.state.as_ref().map_or("?", |s| s.as_str())))
+                .map(|a| {
+                    format!(
+                        "`{}` {}",
+                        a.name,
+                        a.state.as_ref().map_or("?", |s| s.as_str())
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         } else {
@@ -428,7 +457,10 @@ pub fn readiness(db: &ProtectedDatabase, obs: &Observation) -> Readiness {
         !matches!(obs.health_check, Some(Err(_))),
         match &obs.health_check {
             None => "no health check configured".into(),
-            Some(Ok(h)) => format!("`{}`: {} of {} checkers healthy", h.id, h.healthy_checkers, h.checkers),
+            Some(Ok(h)) => format!(
+                "`{}`: {} of {} checkers healthy",
+                h.id, h.healthy_checkers, h.checkers
+            ),
             Some(Err(e)) => e.clone(),
         },
     );
@@ -465,7 +497,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(h: u32, m: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 12, 1, h, m, 0).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 12, 1, h, m, 0)
+            .single()
+            .unwrap_or_default()
     }
 
     fn record() -> DrillRecord {
@@ -502,21 +536,45 @@ mod tests {
     fn a_drill_goes_restore_wait_record_validate_delete_finish() {
         let mut r = record();
         r.restore_requested_at = None;
-        assert_eq!(next_step(&r, None, at(6, 0), true, 3600), DrillStep::Restore);
+        assert_eq!(
+            next_step(&r, None, at(6, 0), true, 3600),
+            DrillStep::Restore
+        );
         r.restore_requested_at = Some(at(6, 0));
         let creating = instance(&r, "creating");
-        assert_eq!(next_step(&r, Some(&creating), at(6, 20), true, 3600), DrillStep::WaitForRestore);
+        assert_eq!(
+            next_step(&r, Some(&creating), at(6, 20), true, 3600),
+            DrillStep::WaitForRestore
+        );
         let available = instance(&r, "available");
-        assert_eq!(next_step(&r, Some(&available), at(6, 30), true, 3600), DrillStep::RecordAvailable);
+        assert_eq!(
+            next_step(&r, Some(&available), at(6, 30), true, 3600),
+            DrillStep::RecordAvailable
+        );
         r.available_at = Some(at(6, 30));
-        assert_eq!(next_step(&r, Some(&available), at(6, 30), true, 3600), DrillStep::Validate);
+        assert_eq!(
+            next_step(&r, Some(&available), at(6, 30), true, 3600),
+            DrillStep::Validate
+        );
         // busy after being available (a backup) does not stop the drill
         let backing_up = instance(&r, "backing-up");
-        assert_eq!(next_step(&r, Some(&backing_up), at(6, 31), true, 3600), DrillStep::Validate);
-        assert_eq!(next_step(&r, Some(&available), at(6, 31), false, 3600), DrillStep::Delete);
+        assert_eq!(
+            next_step(&r, Some(&backing_up), at(6, 31), true, 3600),
+            DrillStep::Validate
+        );
+        assert_eq!(
+            next_step(&r, Some(&available), at(6, 31), false, 3600),
+            DrillStep::Delete
+        );
         r.deleted_at = Some(at(6, 32));
-        assert_eq!(next_step(&r, Some(&instance(&r, "deleting")), at(6, 33), false, 3600), DrillStep::Finish);
-        assert_eq!(next_step(&r, None, at(6, 40), false, 3600), DrillStep::Finish);
+        assert_eq!(
+            next_step(&r, Some(&instance(&r, "deleting")), at(6, 33), false, 3600),
+            DrillStep::Finish
+        );
+        assert_eq!(
+            next_step(&r, None, at(6, 40), false, 3600),
+            DrillStep::Finish
+        );
         assert_eq!(r.restore_seconds(), Some(1800.0));
         assert_eq!(r.data_age_seconds(), Some(3600.0));
     }
@@ -525,12 +583,21 @@ mod tests {
     fn a_restore_that_fails_or_takes_too_long_is_a_failure_and_still_deleted() {
         let r = record();
         let failed = instance(&r, "incompatible-restore");
-        assert!(matches!(next_step(&r, Some(&failed), at(6, 5), false, 3600), DrillStep::Fail(_)));
+        assert!(matches!(
+            next_step(&r, Some(&failed), at(6, 5), false, 3600),
+            DrillStep::Fail(_)
+        ));
         let creating = instance(&r, "creating");
-        assert!(matches!(next_step(&r, Some(&creating), at(7, 1), false, 3600), DrillStep::Fail(_)));
+        assert!(matches!(
+            next_step(&r, Some(&creating), at(7, 1), false, 3600),
+            DrillStep::Fail(_)
+        ));
         let mut r = r;
         r.failure = Some("x".into());
-        assert_eq!(next_step(&r, Some(&creating), at(7, 2), false, 3600), DrillStep::Delete);
+        assert_eq!(
+            next_step(&r, Some(&creating), at(7, 2), false, 3600),
+            DrillStep::Delete
+        );
         assert!(!r.passed(false));
     }
 
@@ -539,16 +606,30 @@ mod tests {
         let r = record();
         let mut other = instance(&r, "available");
         other.tags.clear();
-        assert!(matches!(next_step(&r, Some(&other), at(6, 5), false, 3600), DrillStep::NotOurs(_)));
-        other.tags.insert(TAG_DRILL.into(), "orders@2026-11-01T06:00:00Z".into());
-        assert!(matches!(next_step(&r, Some(&other), at(6, 5), false, 3600), DrillStep::NotOurs(_)));
+        assert!(matches!(
+            next_step(&r, Some(&other), at(6, 5), false, 3600),
+            DrillStep::NotOurs(_)
+        ));
+        other
+            .tags
+            .insert(TAG_DRILL.into(), "orders@2026-11-01T06:00:00Z".into());
+        assert!(matches!(
+            next_step(&r, Some(&other), at(6, 5), false, 3600),
+            DrillStep::NotOurs(_)
+        ));
     }
 
     #[test]
     fn instance_ids_are_valid_and_bounded() {
         let long = "a".repeat(80);
         let id = instance_id(&long, at(6, 0));
-        assert!(id.len() <= MAX_INSTANCE_ID && id.starts_with(INSTANCE_PREFIX), "{id}");
-        assert_eq!(instance_id("orders", at(6, 0)), "pilotlight-drill-orders-20261201060000");
+        assert!(
+            id.len() <= MAX_INSTANCE_ID && id.starts_with(INSTANCE_PREFIX),
+            "{id}"
+        );
+        assert_eq!(
+            instance_id("orders", at(6, 0)),
+            "pilotlight-drill-orders-20261201060000"
+        );
     }
 }
