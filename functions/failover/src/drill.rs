@@ -435,10 +435,7 @@ async fn advance(
     report.operation_id = Some(op.operation_id.clone());
     let validation = deps.config.drill.validation_function.clone();
     let max_restore = deps.config.drill.max_restore_seconds;
-    loop {
-        let Some(record) = op.drill.clone() else {
-            break;
-        };
+    while let Some(record) = op.drill.clone() {
         let rds_client = if record.instance_id.is_empty() {
             None
         } else {
