@@ -3,6 +3,8 @@
 //! own drill tag and the drill prefix; and the command and configuration are checked before any
 //! call.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // a broken test setup should stop the test loudly
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};

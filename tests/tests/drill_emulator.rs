@@ -5,6 +5,8 @@
 //! deletes an instance without its drill tag, and a drill left half-way is finished (and its
 //! instance deleted) by the next run.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // a broken test setup should stop the test loudly
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
