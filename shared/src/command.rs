@@ -44,6 +44,11 @@ pub enum Command {
     /// and reports the restore time and the data age; `kind` `failover` is a readiness report
     /// of the automatic failover's conditions, changing nothing.
     Drill(DrillRequest),
+    /// Bring `database` home after a failover, in two phases a person starts:
+    /// `{"command": "failback", "database": "orders", "phase": "prepare"}` (a new read replica of
+    /// the DR writer in the original region) then `"phase": "switch"` (fence the DR writer, wait
+    /// until the new replica has every write, promote it, repoint the records).
+    Failback(FailbackRequest),
     /// The last `limit` operations of `database` in the ledger, newest first. Changes nothing and
     /// never waits for a lease.
     History {
@@ -104,6 +109,7 @@ impl Command {
             Command::Reconcile { .. } => "reconcile",
             Command::History { .. } => "history",
             Command::Drill(_) => "drill",
+            Command::Failback(_) => "failback",
         }
     }
 
@@ -118,8 +124,38 @@ impl Command {
             Command::Reconcile { database } => database.as_deref(),
             Command::History { database, .. } => Some(database),
             Command::Drill(r) => r.database.as_deref(),
+            Command::Failback(r) => Some(&r.database),
         }
     }
+}
+
+/// `{"command": "failback", "database": "orders", "phase": "prepare", "dry_run": false,
+/// "reason": "CHG-1234"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailbackRequest {
+    /// A protected RDS database's name.
+    pub database: String,
+    /// Which phase.
+    pub phase: FailbackPhase,
+    /// Return the plan of the phase without changing anything.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Why (a change ticket), recorded in the ledger and the notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The two phases of a failback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailbackPhase {
+    /// Create a read replica of the DR writer in the original region and wait until it is
+    /// `available` and replicating.
+    Prepare,
+    /// The planned switchover back: fence the DR writer, wait for the new replica to catch up,
+    /// promote it, repoint the records.
+    Switch,
 }
 
 /// `{"command": "drill", "database": "orders", "kind": "snapshot", "dry_run": false}`.

@@ -160,6 +160,8 @@ pub enum OperationKind {
     /// A DR drill: a snapshot copy restored into a temporary instance, validated, deleted
     /// (recorded under the database's drill key, [`crate::plan::drill::ledger_key`]).
     Drill,
+    /// A failback phase (`prepare` or `switch`): bringing the database home after a failover.
+    Failback,
 }
 
 /// Who or what started an operation.
@@ -295,6 +297,9 @@ pub struct Operation {
     /// Drill: the drill's record (snapshot, instance, times, verdict).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<crate::plan::drill::DrillRecord>,
+    /// Failback: the phase's record (new instance, fence, promotion, DNS times).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback: Option<crate::plan::failback::FailbackRecord>,
     /// The lease token of the last run that wrote it.
     pub lease_token: u64,
 }
@@ -336,6 +341,7 @@ impl Operation {
             data_loss_failover_at: None,
             held_snapshot: None,
             drill: None,
+            failback: None,
             lease_token: lease.token,
         }
     }

@@ -349,7 +349,11 @@ fn the_source_of_a_copy_still_in_flight_elsewhere_is_never_deleted() {
         weekly: 0,
         monthly: 0,
     };
-    let copying = std::collections::HashSet::from([snaps[9].arn.clone()]);
+    // a copy's `pilotlight:copy-of` ARN names its source as `<region>/<id>`
+    let copying =
+        std::collections::HashSet::from([
+            pilotlight::plan::retention::copy_key(&snaps[9].arn).expect("an RDS snapshot ARN")
+        ]);
     let d = decide_retention_keeping(&snaps, &policy, now, NO_STALL, HOLD, &copying);
     let verdict = |id: &str| {
         d.snapshots
@@ -470,6 +474,25 @@ proptest! {
             prop_assert_eq!(d.stalled.is_some(), stalled_expected);
         }
         prop_assert_eq!(d.snapshots.len(), snaps.len(), "every snapshot gets a verdict");
+    }
+
+    /// The retention function decides on compact records (`Listed`, grouped as pages arrive) to
+    /// fit 100,000 snapshots in its memory budget: they decide exactly as the full snapshots do.
+    #[test]
+    fn the_compact_listing_decides_exactly_as_the_full_snapshots(history in arb_history(), policy in arb_policy(), stall_hours in 1u64..2000) {
+        use pilotlight::plan::retention::{decide_retention_keeping, RegionListing};
+        let now = at(2026, 11, 20, 12);
+        let snaps = build(&history, now);
+        let mut listing = RegionListing::new("us-west-2");
+        for s in &snaps {
+            listing.add(s, HOLD);
+        }
+        let compact: Vec<_> = listing.groups.into_values().flatten().collect();
+        prop_assert_eq!(compact.len(), snaps.len());
+        let copying = std::collections::HashSet::new();
+        let full = decide_retention_keeping(&snaps, &policy, now, stall_hours * 3600, HOLD, &copying);
+        let small = decide_retention_keeping(&compact, &policy, now, stall_hours * 3600, HOLD, &copying);
+        prop_assert_eq!(full, small);
     }
 
     #[test]

@@ -185,11 +185,13 @@ pub async fn run(
 fn intent(kind: OperationKind, req: &FailoverRequest) -> AuroraIntent {
     match kind {
         OperationKind::Switchover => AuroraIntent::Switchover,
-        // a drill is never under a database's own key: read as a failover (never reached)
-        OperationKind::Failover | OperationKind::Drill => AuroraIntent::Failover {
-            force: req.force,
-            automatic: req.trigger.is_some(),
-        },
+        // drills and failbacks are never Aurora operations: read as a failover (never reached)
+        OperationKind::Failover | OperationKind::Drill | OperationKind::Failback => {
+            AuroraIntent::Failover {
+                force: req.force,
+                automatic: req.trigger.is_some(),
+            }
+        }
     }
 }
 

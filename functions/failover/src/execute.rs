@@ -16,7 +16,7 @@ use pilotlight::error::WorkerError;
 use pilotlight::metrics;
 use pilotlight::plan::failover::{
     after_conflict, points_to, rto_start, same_groups, AfterConflict, Decision, InstanceState,
-    Observation, PlannedStep, RecordUpdate, RpoEstimate,
+    Observation, PlannedStep, RecordUpdate, RpoEstimate, TAG_GROUPS_BEFORE_FENCE,
 };
 use pilotlight::plan::status::InstanceStatus;
 use tokio::time::Instant;
@@ -378,6 +378,12 @@ impl<'a> Run<'a> {
                     .map(|p| p.security_groups.clone())
                     .unwrap_or_default();
                 if !same_groups(security_group_ids, &current) {
+                    // the groups it had, for a failback's new instance (never the fence's)
+                    if !current.is_empty() {
+                        rds::tag_value(rds, &arn, TAG_GROUPS_BEFORE_FENCE, &current.join(","))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
                     rds::move_to_security_groups(rds, &id, security_group_ids)
                         .await
                         .map_err(|e| e.to_string())?;

@@ -12,6 +12,7 @@
 mod aurora;
 mod drill;
 mod execute;
+mod failback;
 mod report;
 
 use std::time::Duration;
@@ -35,6 +36,7 @@ use tracing::{info, warn};
 
 pub use aurora::AuroraReport;
 pub use drill::{differences, drill, DrillReport, DrillsReport};
+pub use failback::{failback, FailbackReport};
 pub use pilotlight::runtime::WorkerDeps as Deps;
 pub use report::{
     FailoverReport, HistoryReport, NotifyEvent, ObservedStatus, OpenOperation, Outcome,
@@ -101,6 +103,11 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
             .await?;
             Ok(serde_json::to_value(report)?)
         }
+        Command::Failback(request) => {
+            let time_left = time_left(&event.context);
+            let report = Box::pin(failback::failback(deps, &request, time_left, &run)).await?;
+            Ok(serde_json::to_value(report)?)
+        }
         Command::Drill(request) => {
             let time_left = time_left(&event.context);
             let report = Box::pin(drill::drill(deps, &request, time_left, &run)).await?;
@@ -124,7 +131,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Wor
             Ok(serde_json::to_value(report)?)
         }
         other => Err(WorkerError::InvalidCommand(format!(
-            "invalid command: this function runs `status`, `history`, `failover`, `switchover`, `drill` and `reconcile`, not `{}`",
+            "invalid command: this function runs `status`, `history`, `failover`, `switchover`, `failback`, `drill` and `reconcile`, not `{}`",
             other.name()
         ))),
     }
@@ -647,6 +654,14 @@ async fn act(
     // incident. A person who forces takes it over with their request and reason instead: the
     // on-call is never locked out by an operation that is stuck.
     let forced_by_person = req.force && req.trigger.is_none() && req.dr_detection.is_none();
+    if let Some(op) = open.as_ref().filter(|o| o.kind == OperationKind::Failback) {
+        return Err(WorkerError::Refused(format!(
+            "a failback of `{}` is in progress (operation `{}`, waiting for {}): no failover while it runs; `status` and `history` show it",
+            db.name,
+            op.operation_id,
+            op.waiting_for.as_deref().unwrap_or("its next step")
+        )));
+    }
     let mut open = open;
     let req = match &mut open {
         Some(op) if !resumed && forced_by_person => {
@@ -939,6 +954,20 @@ pub async fn reconcile(
             Ok(op) => op,
             Err(action) => return Ok(entry(action)),
         };
+        if let (OperationKind::Failback, Some(record)) = (op.kind, op.failback.as_ref()) {
+            let request = pilotlight::command::FailbackRequest {
+                database: db.name.clone(),
+                phase: record.phase,
+                dry_run: false,
+                reason: op.request.reason.clone(),
+            };
+            let report = Box::pin(failback::failback(deps, &request, time_left, run)).await?;
+            return Ok(ReconcileEntry {
+                operation_id: Some(op.operation_id),
+                failback_report: Some(Box::new(report)),
+                ..entry("advanced")
+            });
+        }
         let report = Box::pin(run_failover(
             deps,
             &op.request,

@@ -321,6 +321,9 @@ pub struct ReconcileEntry {
     /// The drill run's report, when the pass advanced a drill (`database` is `<name>#drill`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill_report: Option<Box<crate::DrillReport>>,
+    /// The failback run's report, when the pass advanced a failback phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failback_report: Option<Box<crate::FailbackReport>>,
 }
 
 impl ReconcileEntry {
@@ -336,6 +339,7 @@ impl ReconcileEntry {
             report: None,
             aurora_report: None,
             drill_report: None,
+            failback_report: None,
         }
     }
 }

@@ -10,13 +10,15 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
+use pilotlight::aws::rds;
 use pilotlight::command::{parse_command, Command, RetentionRequest};
 use pilotlight::config::Config;
 use pilotlight::error::WorkerError;
-use pilotlight::observe::snapshots::{list_regions_keeping, sources};
-use pilotlight::plan::retention::{decide_retention_keeping, group_key, policy_for, RegionRole};
-use pilotlight::plan::snapshots::{retention_tag, TAG_COPY_OF};
-use pilotlight::plan::snapshots::{select_sources, DbKind, SnapshotInfo, SnapshotSource};
+use pilotlight::observe::snapshots::sources;
+use pilotlight::plan::retention::{
+    decide_retention_keeping, policy_for, Listed, RegionListing, RegionRole,
+};
+use pilotlight::plan::snapshots::{select_sources, DbKind, SnapshotSource};
 use serde_json::Value;
 use tracing::info;
 
@@ -87,11 +89,18 @@ pub async fn run_until(
     }
     let targets = targets(&sources, req.region.as_deref())?;
     let regions: BTreeSet<&str> = targets.iter().map(|t| t.region.as_str()).collect();
-    // only the tags the decision reads: a region may hold 100,000 snapshots
+    // each region listed into compact records grouped by database as pages arrive: a region may
+    // hold 100,000 snapshots
     let hold_tag = config.retention.hold_tag.as_str();
-    let keep = move |k: &str| retention_tag(k, hold_tag);
-    let listed =
-        list_regions_keeping(&deps.clients, &regions, "retention failed", Some(&keep)).await?;
+    let listed = futures::future::join_all(regions.iter().map(|region| async move {
+        let client = deps.clients.rds(region)?;
+        rds::list_for_retention(client, region, hold_tag)
+            .await
+            .map_err(|e| WorkerError::aws("retention failed", e))
+    }))
+    .await
+    .into_iter()
+    .collect::<Result<Vec<RegionListing>, WorkerError>>()?;
     let mut results = decide_all(config, &sources, &targets, listed, now);
     info!(
         targets = results.len(),
@@ -157,25 +166,27 @@ fn targets(sources: &[SnapshotSource], region: Option<&str>) -> Result<Vec<Targe
     Ok(targets)
 }
 
-/// The decision for every target, from the listed snapshots grouped by (region, kind, database).
+/// The decision for every target, from each region's snapshots grouped by (kind, source region,
+/// database) as they were listed. Two databases with the same identifier in two regions are two
+/// groups. The sources of copies still in flight in any listed region are kept (rule
+/// `copy_source`). Each group's records are dropped once decided.
 fn decide_all(
     config: &Config,
     sources: &[SnapshotSource],
     targets: &[Target],
-    listed: Vec<SnapshotInfo>,
+    listed: Vec<RegionListing>,
     now: DateTime<Utc>,
 ) -> Vec<RegionReport> {
-    // Every snapshot belongs to one (region, kind, source region, database): group them by
-    // moving, not copying. Two databases with the same identifier in two regions are two groups.
-    // the sources of copies still in flight in any listed region are kept (rule `copy_source`)
     let copying: HashSet<String> = listed
         .iter()
-        .filter(|s| s.is_copy_in_flight())
-        .filter_map(|s| s.tags.get(TAG_COPY_OF).cloned())
+        .flat_map(|l| l.copying.iter().cloned())
         .collect();
-    let mut groups: HashMap<(String, DbKind, String, String), Vec<SnapshotInfo>> = HashMap::new();
-    for s in listed {
-        groups.entry(group_key(&s)).or_default().push(s);
+    let mut groups: HashMap<(String, DbKind, String, String), Vec<Listed>> = HashMap::new();
+    for l in listed {
+        let region = l.region.to_string();
+        for ((kind, source_region, db), snaps) in l.groups {
+            groups.insert((region.clone(), kind, source_region, db), snaps);
+        }
     }
     let rt = &config.retention;
     let stall = rt.stall_after_hours.saturating_mul(3600);

@@ -17,6 +17,7 @@ pub mod backups;
 pub mod cloudwatch;
 pub mod drill;
 pub mod dynamodb;
+pub mod failback;
 pub mod lambda;
 pub mod rds;
 pub mod route53;

@@ -19,6 +19,7 @@ use crate::plan::failover::{
     InstanceState, ReplicationInfo, TAG_ALARM_AT, TAG_FAILOVER_COMPLETED, TAG_FENCED_AT,
     TAG_LAG_AT_PROMOTION, TAG_PROMOTION_STARTED,
 };
+use crate::plan::retention::RegionListing;
 use crate::plan::snapshot_copy::CopySnapshot;
 use crate::plan::snapshots::{DbKind, SnapshotInfo, Tags};
 use crate::plan::status::{InstanceStatus, SnapshotStatus};
@@ -174,6 +175,25 @@ pub async fn tag_fenced(
     at: DateTime<Utc>,
 ) -> Result<(), AwsError> {
     tag_time(rds, arn, TAG_FENCED_AT, at).await
+}
+
+/// `AddTagsToResource` of one tag `key` = `value` on the resource `arn`.
+///
+/// # Errors
+/// [`AwsError`] when tagging fails.
+pub async fn tag_value(
+    rds: &aws_sdk_rds::Client,
+    arn: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), AwsError> {
+    rds.add_tags_to_resource()
+        .resource_name(arn)
+        .tags(Tag::builder().key(key).value(value).build())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::new("AddTagsToResource", e.into_service_error()))
 }
 
 /// `AddTagsToResource` of one tag whose value is a UTC time (RFC 3339).
@@ -379,10 +399,31 @@ pub async fn list_snapshots_keeping(
     keep: TagFilter<'_>,
 ) -> Result<Vec<SnapshotInfo>, AwsError> {
     let mut out = Vec::new();
-    list_instance_snapshots(rds, region, &mut out, keep).await?;
-    list_cluster_snapshots(rds, region, &mut out, keep).await?;
+    let mut push = |s: SnapshotInfo| out.push(slim(s, keep));
+    list_instance_snapshots(rds, region, &mut push).await?;
+    list_cluster_snapshots(rds, region, &mut push).await?;
     out.shrink_to_fit();
     Ok(out)
+}
+
+/// Every manual DB snapshot and DB cluster snapshot in the client's region, as retention needs
+/// them: each reduced to a [`Listed`] and grouped by database as its page arrives (the SDK's
+/// items and pilotlight's full [`SnapshotInfo`] live one at a time), plus the sources of the
+/// copies in flight there. A region may hold 100,000 snapshots.
+///
+/// # Errors
+/// [`AwsError`] when a page cannot be read.
+pub async fn list_for_retention(
+    rds: &aws_sdk_rds::Client,
+    region: &str,
+    hold_tag: &str,
+) -> Result<RegionListing, AwsError> {
+    let mut listing = RegionListing::new(region);
+    let mut add = |s: SnapshotInfo| listing.add(&s, hold_tag);
+    list_instance_snapshots(rds, region, &mut add).await?;
+    list_cluster_snapshots(rds, region, &mut add).await?;
+    listing.shrink();
+    Ok(listing)
 }
 
 /// Reduce a listed snapshot to what `keep` asks for.
@@ -406,7 +447,7 @@ pub async fn list_db_snapshots(
     region: &str,
 ) -> Result<Vec<SnapshotInfo>, AwsError> {
     let mut out = Vec::new();
-    list_instance_snapshots(rds, region, &mut out, None).await?;
+    list_instance_snapshots(rds, region, &mut |s| out.push(s)).await?;
     Ok(out)
 }
 
@@ -414,8 +455,7 @@ pub async fn list_db_snapshots(
 async fn list_instance_snapshots(
     rds: &aws_sdk_rds::Client,
     region: &str,
-    out: &mut Vec<SnapshotInfo>,
-    keep: TagFilter<'_>,
+    sink: &mut (dyn FnMut(SnapshotInfo) + Send),
 ) -> Result<(), AwsError> {
     let mut instances = rds
         .describe_db_snapshots()
@@ -426,24 +466,21 @@ async fn list_instance_snapshots(
         .send();
     while let Some(item) = instances.next().await {
         let s = item.map_err(|e| AwsError::new("DescribeDBSnapshots", e.into_service_error()))?;
-        out.push(slim(
-            SnapshotInfo {
-                id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
-                arn: s.db_snapshot_arn().unwrap_or_default().to_owned(),
-                kind: DbKind::Instance,
-                region: region.to_owned(),
-                status: SnapshotStatus::from(s.status().unwrap_or("unknown")),
-                created_at: s.snapshot_create_time().and_then(to_chrono),
-                original_created_at: s.original_snapshot_create_time().and_then(to_chrono),
-                encrypted: s.encrypted().unwrap_or(false),
-                snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
-                db_id: s.db_instance_identifier().unwrap_or_default().to_owned(),
-                engine: s.engine().map(str::to_owned),
-                allocated_storage_gib: s.allocated_storage(),
-                tags: tags(s.tag_list()),
-            },
-            keep,
-        ));
+        sink(SnapshotInfo {
+            id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
+            arn: s.db_snapshot_arn().unwrap_or_default().to_owned(),
+            kind: DbKind::Instance,
+            region: region.to_owned(),
+            status: SnapshotStatus::from(s.status().unwrap_or("unknown")),
+            created_at: s.snapshot_create_time().and_then(to_chrono),
+            original_created_at: s.original_snapshot_create_time().and_then(to_chrono),
+            encrypted: s.encrypted().unwrap_or(false),
+            snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
+            db_id: s.db_instance_identifier().unwrap_or_default().to_owned(),
+            engine: s.engine().map(str::to_owned),
+            allocated_storage_gib: s.allocated_storage(),
+            tags: tags(s.tag_list()),
+        });
     }
     Ok(())
 }
@@ -452,8 +489,7 @@ async fn list_instance_snapshots(
 async fn list_cluster_snapshots(
     rds: &aws_sdk_rds::Client,
     region: &str,
-    out: &mut Vec<SnapshotInfo>,
-    keep: TagFilter<'_>,
+    sink: &mut (dyn FnMut(SnapshotInfo) + Send),
 ) -> Result<(), AwsError> {
     let mut clusters = rds
         .describe_db_cluster_snapshots()
@@ -465,27 +501,24 @@ async fn list_cluster_snapshots(
     while let Some(item) = clusters.next().await {
         let s =
             item.map_err(|e| AwsError::new("DescribeDBClusterSnapshots", e.into_service_error()))?;
-        out.push(slim(
-            SnapshotInfo {
-                id: s
-                    .db_cluster_snapshot_identifier()
-                    .unwrap_or_default()
-                    .to_owned(),
-                arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_owned(),
-                kind: DbKind::Cluster,
-                region: region.to_owned(),
-                status: SnapshotStatus::from(s.status().unwrap_or("unknown")),
-                created_at: s.snapshot_create_time().and_then(to_chrono),
-                original_created_at: None,
-                encrypted: s.storage_encrypted().unwrap_or(false),
-                snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
-                db_id: s.db_cluster_identifier().unwrap_or_default().to_owned(),
-                engine: s.engine().map(str::to_owned),
-                allocated_storage_gib: s.allocated_storage(),
-                tags: tags(s.tag_list()),
-            },
-            keep,
-        ));
+        sink(SnapshotInfo {
+            id: s
+                .db_cluster_snapshot_identifier()
+                .unwrap_or_default()
+                .to_owned(),
+            arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_owned(),
+            kind: DbKind::Cluster,
+            region: region.to_owned(),
+            status: SnapshotStatus::from(s.status().unwrap_or("unknown")),
+            created_at: s.snapshot_create_time().and_then(to_chrono),
+            original_created_at: None,
+            encrypted: s.storage_encrypted().unwrap_or(false),
+            snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
+            db_id: s.db_cluster_identifier().unwrap_or_default().to_owned(),
+            engine: s.engine().map(str::to_owned),
+            allocated_storage_gib: s.allocated_storage(),
+            tags: tags(s.tag_list()),
+        });
     }
     Ok(())
 }

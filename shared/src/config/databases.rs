@@ -125,6 +125,29 @@ pub struct ProtectedDatabase {
     /// off when absent. `{"retention_days": 7, "max_lag_seconds": 1800}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automated_backups_replication: Option<BackupReplicationSettings>,
+    /// How a failback's `switch` phase stops writes on the DR writer (the promoted replica) and
+    /// when its new replica counts as caught up. Absent: `switch` is refused (`prepare` works).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback: Option<FailbackSettings>,
+}
+
+/// `databases[].failback`: `{"security_group_ids": ["sg-0123456789abcdef0"], "max_lag_seconds":
+/// 30}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailbackSettings {
+    /// 1 to 5 security groups without inbound rules in the **replica's** VPC: the switch moves
+    /// the DR writer to them and reboots it (ending open sessions) before it waits for the new
+    /// replica to catch up, so no write lands after the last one replicated.
+    pub security_group_ids: Vec<String>,
+    /// The new replica counts as caught up (the switch may fence the writer) when its
+    /// `ReplicaLag` is at most this, seconds (default 30, 0 to 3600).
+    #[serde(default = "default_failback_lag")]
+    pub max_lag_seconds: u64,
+}
+
+fn default_failback_lag() -> u64 {
+    30
 }
 
 /// `databases[].automated_backups_replication`.
@@ -363,6 +386,20 @@ fn validate_one(db: &ProtectedDatabase, at: &dyn Fn(&str) -> String) -> Result<(
             return Err(invalid(
                 at("automated_backups_replication.max_lag_seconds"),
                 format!("{} is outside 60..=86400 seconds", b.max_lag_seconds),
+            ));
+        }
+    }
+    if let Some(f) = &db.failback {
+        validate_fencing(
+            &Fencing::SecurityGroup {
+                security_group_ids: f.security_group_ids.clone(),
+            },
+            &|field: &str| at(&field.replace("fencing.", "failback.")),
+        )?;
+        if f.max_lag_seconds > 3600 {
+            return Err(invalid(
+                at("failback.max_lag_seconds"),
+                format!("{} is outside 0..=3600 seconds", f.max_lag_seconds),
             ));
         }
     }

@@ -21,7 +21,7 @@ use thiserror::Error;
 pub use aurora::{AuroraGlobalDatabase, AuroraGlobalKind, DbClusterRef};
 pub use databases::{
     AlarmRef, BackupReplicationSettings, DatabaseEntry, DbInstanceRef, DnsRecord, DrDetection,
-    Fencing, ProtectedDatabase,
+    FailbackSettings, Fencing, ProtectedDatabase,
 };
 pub use drill::DrillSettings;
 pub use failover::FailoverSettings;

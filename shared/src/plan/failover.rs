@@ -26,6 +26,9 @@ pub const TAG_LAG_AT_PROMOTION: &str = "pilotlight:replica-lag-seconds";
 pub const TAG_FAILOVER_COMPLETED: &str = "pilotlight:failover-completed-at";
 /// Tag written on the old primary when pilotlight fenced it, RFC 3339 UTC.
 pub const TAG_FENCED_AT: &str = "pilotlight:fenced-at";
+/// Tag on an old primary fenced by security group: the VPC security groups it had before
+/// (comma-separated), which a failback gives the new instance that replaces it.
+pub const TAG_GROUPS_BEFORE_FENCE: &str = "pilotlight:groups-before-fence";
 
 /// Route 53 calls an endpoint healthy when more than this share (percent) of its health checkers
 /// report it healthy, and unhealthy at this share or less

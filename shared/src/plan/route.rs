@@ -367,6 +367,7 @@ fn route_command(
         | Command::Switchover(_)
         | Command::Reconcile { .. }
         | Command::Drill(_)
+        | Command::Failback(_)
         | Command::History { .. } => {
             if let Some(name) = command.database() {
                 // `history` of `<name>#drill`: the database's drills
@@ -376,6 +377,14 @@ fn route_command(
                 };
                 if config.database(name).is_none() && config.aurora(name).is_none() {
                     return Err(WorkerError::UnknownDatabase(unknown_database(config, name)));
+                }
+            }
+            if let Command::Failback(r) = &command {
+                if config.aurora(&r.database).is_some() {
+                    return Err(WorkerError::InvalidCommand(format!(
+                        "invalid command: `failback` is for RDS read replica pairs; `{}` is an Aurora global database: fail it back with `switchover`",
+                        r.database
+                    )));
                 }
             }
             if let Command::Drill(r) = &command {

@@ -1,0 +1,415 @@
+//! Failback: bringing a database home after a failover, in two phases a person starts.
+//!
+//! After a failover the configured replica `R` (DR region) is a standalone writer, the
+//! configured primary `P` (original region) is fenced, and the records point at `R`.
+//! - **prepare**: a new cross-region read replica `N` of `R` in `P`'s region, with `P`'s class,
+//!   subnet group, parameter and option groups, security groups (those it had before a
+//!   security-group fence) and, for an encrypted source, `P`'s KMS key
+//!   (`CreateDBInstanceReadReplica`); `P` is tagged as replaced, never deleted. Done when `N` is
+//!   `available` and replicating.
+//! - **switch** (no data loss): refused unless `N` is `available`, replicating from `R` and
+//!   within `failback.max_lag_seconds`; then fence `R` (security groups without ingress, then a
+//!   reboot to end open sessions), wait for a `ReplicaLag` of 0 measured after the fence,
+//!   promote `N`, repoint the records from `R` to `N` (compare-and-swap), report the
+//!   write-unavailability window (fence request to DNS in sync).
+//!
+//! Pure: what a phase must do next, from what was observed and what the ledger recorded.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::failover::{is_source, points_to, same_groups, RecordState};
+use super::snapshots::fit_identifier;
+use crate::command::FailbackPhase;
+use crate::config::ProtectedDatabase;
+
+/// Tag on the old primary once a failback made its replacement: the new instance's identifier.
+pub const TAG_REPLACED_BY: &str = "pilotlight:replaced-by";
+/// Tag on the new instance: the failback operation that made it.
+pub const TAG_FAILBACK: &str = "pilotlight:failback";
+
+/// A DB instance as a failback reads it (`DescribeDBInstances`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FbInstance {
+    /// `DBInstanceIdentifier`.
+    pub id: String,
+    /// `DBInstanceArn`.
+    pub arn: String,
+    /// `DBInstanceStatus`.
+    pub status: String,
+    /// `Endpoint.Address`, once RDS reports one.
+    pub endpoint: Option<String>,
+    /// `ReadReplicaSourceDBInstanceIdentifier` (an ARN across regions); `None`: standalone.
+    pub replica_source: Option<String>,
+    /// `StatusInfos` "read replication" status (`replicating`, `error`, ...).
+    pub replication: Option<String>,
+    /// `VpcSecurityGroups` ids.
+    pub security_groups: Vec<String>,
+    /// A security group change is not active yet.
+    pub security_groups_pending: bool,
+    /// `DBInstanceClass`.
+    pub instance_class: Option<String>,
+    /// `DBSubnetGroup.DBSubnetGroupName`.
+    pub subnet_group: Option<String>,
+    /// The first `DBParameterGroups[].DBParameterGroupName`.
+    pub parameter_group: Option<String>,
+    /// The first `OptionGroupMemberships[].OptionGroupName`.
+    pub option_group: Option<String>,
+    /// `KmsKeyId` (an ARN) of an encrypted instance.
+    pub kms_key_id: Option<String>,
+    /// `StorageEncrypted`.
+    pub encrypted: bool,
+    /// `MultiAZ`.
+    pub multi_az: bool,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl FbInstance {
+    /// `available`.
+    pub fn available(&self) -> bool {
+        self.status == "available"
+    }
+
+    /// A standalone instance (not a read replica).
+    pub fn standalone(&self) -> bool {
+        self.replica_source.is_none()
+    }
+}
+
+/// A failback as the ledger records it (the operation's `failback` field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailbackRecord {
+    /// The phase this operation runs.
+    pub phase: FailbackPhase,
+    /// The new instance `N`, in the original primary's region.
+    pub new_instance_id: String,
+    /// Its region (the configured primary's).
+    pub new_region: String,
+    /// The DR writer `R` (the configured replica, promoted by the failover).
+    pub writer_id: String,
+    /// Its region.
+    pub writer_region: String,
+    /// prepare: when `CreateDBInstanceReadReplica` was sent (UTC; recorded before the call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_requested_at: Option<DateTime<Utc>>,
+    /// prepare: when `N` was first seen `available` and replicating (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<DateTime<Utc>>,
+    /// switch: when the fence of `R` was requested (UTC): writes stop being possible from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence_requested_at: Option<DateTime<Utc>>,
+    /// switch: when `R` was fenced and rebooted (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fenced_at: Option<DateTime<Utc>>,
+    /// switch: `N`'s lag when the fence was requested, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_at_fence_seconds: Option<f64>,
+    /// switch: when a `ReplicaLag` of 0 measured after the fence was seen (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caught_up_at: Option<DateTime<Utc>>,
+    /// switch: when `PromoteReadReplica` of `N` was accepted (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_requested_at: Option<DateTime<Utc>>,
+    /// switch: when `N` was seen standalone and `available` (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<DateTime<Utc>>,
+    /// switch: when every record pointed at `N` and Route 53 was in sync (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_in_sync_at: Option<DateTime<Utc>>,
+}
+
+impl FailbackRecord {
+    /// Seconds during which no write could be made: from the fence request to DNS in sync.
+    pub fn write_unavailable_seconds(&self) -> Option<f64> {
+        match (self.fence_requested_at, self.dns_in_sync_at) {
+            (Some(a), Some(b)) => Some((b - a).num_milliseconds() as f64 / 1000.0),
+            _ => None,
+        }
+    }
+}
+
+/// The new instance's identifier: `<primary id>-fb-<yyyymmddhhmm>` (at most 63 characters).
+pub fn new_instance_id(db: &ProtectedDatabase, at: DateTime<Utc>) -> String {
+    fit_identifier(
+        &format!("{}-fb", db.primary.instance_id),
+        &at.format("%Y%m%d%H%M").to_string(),
+        63,
+    )
+}
+
+/// Why the database is not failed over (so there is nothing to fail back): empty when the
+/// configured replica is a standalone writer and every record points at it.
+pub fn not_failed_over(
+    db: &ProtectedDatabase,
+    writer: Option<&FbInstance>,
+    records: &[RecordState],
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    match writer {
+        None => reasons.push(format!(
+            "the configured replica `{}` does not exist in `{}`",
+            db.replica.instance_id, db.replica.region
+        )),
+        Some(w) if !w.standalone() => reasons.push(format!(
+            "no failover to fail back from: `{}` is still a read replica (of `{}`)",
+            w.id,
+            w.replica_source.as_deref().unwrap_or_default()
+        )),
+        Some(w) => {
+            if !w.available() {
+                reasons.push(format!(
+                    "the DR writer `{}` is `{}`, not `available`",
+                    w.id, w.status
+                ));
+            }
+            let endpoint = w.endpoint.as_deref().unwrap_or_default();
+            for r in records {
+                if !points_to(&r.values, endpoint) {
+                    reasons.push(format!(
+                        "`{}` points to {:?}, not to the DR writer `{endpoint}`: the failover is not complete (or someone changed it)",
+                        r.record.name, r.values
+                    ));
+                }
+            }
+        }
+    }
+    reasons
+}
+
+/// What `CreateDBInstanceReadReplica` sends for the new instance (in the primary's region).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaSpec {
+    /// `DBInstanceIdentifier`.
+    pub instance_id: String,
+    /// `SourceDBInstanceIdentifier`: the DR writer's ARN (cross-region).
+    pub source_arn: String,
+    /// `DBInstanceClass` (the old primary's; else the writer's).
+    pub instance_class: Option<String>,
+    /// `DBSubnetGroupName` (the old primary's).
+    pub subnet_group: Option<String>,
+    /// `DBParameterGroupName` (the old primary's).
+    pub parameter_group: Option<String>,
+    /// `OptionGroupName` (the old primary's).
+    pub option_group: Option<String>,
+    /// `VpcSecurityGroupIds`: the old primary's before its fence.
+    pub security_groups: Vec<String>,
+    /// `KmsKeyId` in the primary's region (required for an encrypted source across regions):
+    /// the old primary's key.
+    pub kms_key_id: Option<String>,
+    /// `MultiAZ` (the old primary's).
+    pub multi_az: bool,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The new instance's settings, from the old primary (when its region answers) and the writer;
+/// `Err` with the reason when a cross-region replica of an encrypted writer cannot be made (no
+/// key in the primary's region is known).
+pub fn replica_spec(
+    new_id: &str,
+    old_primary: Option<&FbInstance>,
+    writer: &FbInstance,
+    fence_groups: &[String],
+    operation_id: &str,
+) -> Result<ReplicaSpec, String> {
+    let p = old_primary;
+    let groups = p
+        .map(|p| {
+            p.tags
+                .get(super::failover::TAG_GROUPS_BEFORE_FENCE)
+                .map(|g| {
+                    g.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_else(|| p.security_groups.clone())
+        })
+        .unwrap_or_default();
+    // never the fence's groups (no ingress): RDS's default instead, said in the report
+    let groups = if !fence_groups.is_empty() && same_groups(&groups, fence_groups) {
+        vec![]
+    } else {
+        groups
+    };
+    let kms_key_id = p.and_then(|p| p.kms_key_id.clone());
+    if writer.encrypted && kms_key_id.is_none() {
+        return Err(format!(
+            "`{}` is encrypted and the old primary's KMS key is unknown (its region does not answer, or it is gone): a cross-region read replica needs a key in the primary's region",
+            writer.id
+        ));
+    }
+    Ok(ReplicaSpec {
+        instance_id: new_id.to_owned(),
+        source_arn: writer.arn.clone(),
+        instance_class: p
+            .and_then(|p| p.instance_class.clone())
+            .or_else(|| writer.instance_class.clone()),
+        subnet_group: p.and_then(|p| p.subnet_group.clone()),
+        parameter_group: p.and_then(|p| p.parameter_group.clone()),
+        option_group: p.and_then(|p| p.option_group.clone()),
+        security_groups: groups,
+        kms_key_id,
+        multi_az: p.is_some_and(|p| p.multi_az),
+        tags: BTreeMap::from([
+            (TAG_FAILBACK.to_owned(), operation_id.to_owned()),
+            (
+                super::snapshots::TAG_MANAGED_BY.to_owned(),
+                super::snapshots::MANAGED_BY.to_owned(),
+            ),
+        ]),
+    })
+}
+
+/// Why the new instance is not ready for the switch: empty when it is `available`, a read
+/// replica of the writer that replicates, and its lag is known and at most `max_lag_seconds`.
+pub fn not_ready(
+    new: Option<&FbInstance>,
+    writer: &FbInstance,
+    writer_region: &str,
+    lag_seconds: Option<f64>,
+    max_lag_seconds: u64,
+) -> Vec<String> {
+    let Some(n) = new else {
+        return vec![
+            "the new instance does not exist: run `failback` with `\"phase\": \"prepare\"` first"
+                .into(),
+        ];
+    };
+    let mut reasons = vec![];
+    if !n.available() {
+        reasons.push(format!(
+            "the new instance `{}` is `{}`, not `available`",
+            n.id, n.status
+        ));
+    }
+    match n.replica_source.as_deref() {
+        Some(src) if is_source(src, writer_region, &writer.id) => {}
+        Some(src) => reasons.push(format!(
+            "`{}` replicates from `{src}`, not from the DR writer `{}`",
+            n.id, writer.id
+        )),
+        None => reasons.push(format!("`{}` is not a read replica", n.id)),
+    }
+    if n.replication.as_deref().is_some_and(|r| r != "replicating") {
+        reasons.push(format!(
+            "`{}` reports read replication `{}`",
+            n.id,
+            n.replication.as_deref().unwrap_or_default()
+        ));
+    }
+    match lag_seconds {
+        None => reasons.push(format!(
+            "no `ReplicaLag` datapoint of `{}` yet: it has not caught up",
+            n.id
+        )),
+        Some(l) if l < 0.0 || l > max_lag_seconds as f64 => reasons.push(format!(
+            "`{}` lags {l} s, more than `failback.max_lag_seconds` ({max_lag_seconds} s): not caught up",
+            n.id
+        )),
+        Some(_) => {}
+    }
+    reasons
+}
+
+/// Whether a lag series shows the new instance caught up after the fence: a datapoint of 0
+/// whose minute starts at or after `fenced_at` (its writes all came after the last write).
+pub fn caught_up_after(points: &[(DateTime<Utc>, f64)], fenced_at: DateTime<Utc>) -> bool {
+    points.iter().any(|(t, v)| *t >= fenced_at && *v == 0.0)
+}
+
+/// An operation id for a failback phase started by a person's request.
+pub fn operation_label(phase: FailbackPhase, at: DateTime<Utc>) -> String {
+    format!(
+        "failback-{}@{}",
+        match phase {
+            FailbackPhase::Prepare => "prepare",
+            FailbackPhase::Switch => "switch",
+        },
+        at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> FbInstance {
+        FbInstance {
+            id: "orders-replica".into(),
+            arn: "arn:aws:rds:us-west-2:123456789012:db:orders-replica".into(),
+            status: "available".into(),
+            endpoint: Some("orders-replica.x.us-west-2.rds.amazonaws.com".into()),
+            ..FbInstance::default()
+        }
+    }
+
+    #[test]
+    fn the_new_instance_takes_the_groups_the_old_primary_had_before_its_fence() {
+        let mut p = FbInstance {
+            id: "orders-primary".into(),
+            security_groups: vec!["sg-0fence0000000000".into()],
+            instance_class: Some("db.r6g.large".into()),
+            ..FbInstance::default()
+        };
+        p.tags.insert(
+            super::super::failover::TAG_GROUPS_BEFORE_FENCE.into(),
+            "sg-0aaaaaaaaaaaaaaaa,sg-0bbbbbbbbbbbbbbbb".into(),
+        );
+        let fence = ["sg-0fence0000000000".to_owned()];
+        let spec = replica_spec("n", Some(&p), &writer(), &fence, "op").ok();
+        assert_eq!(
+            spec.as_ref().map(|s| s.security_groups.clone()),
+            Some(vec![
+                "sg-0aaaaaaaaaaaaaaaa".to_owned(),
+                "sg-0bbbbbbbbbbbbbbbb".to_owned()
+            ])
+        );
+        assert_eq!(
+            spec.and_then(|s| s.instance_class).as_deref(),
+            Some("db.r6g.large")
+        );
+        // no record of the groups before: the fence's own groups are never copied
+        p.tags.clear();
+        let spec = replica_spec("n", Some(&p), &writer(), &fence, "op").ok();
+        assert_eq!(spec.map(|s| s.security_groups.len()), Some(0));
+        // an encrypted writer without a known key in the primary's region is refused
+        let mut w = writer();
+        w.encrypted = true;
+        assert!(replica_spec("n", None, &w, &[], "op").is_err());
+    }
+
+    #[test]
+    fn the_switch_waits_for_a_zero_lag_measured_after_the_fence() {
+        let t =
+            |m: i64| DateTime::<Utc>::from_timestamp(1_700_000_000 + m * 60, 0).unwrap_or_default();
+        let fenced = t(10) + chrono::Duration::seconds(20);
+        assert!(
+            !caught_up_after(&[(t(9), 0.0), (t(10), 0.0)], fenced),
+            "before the fence"
+        );
+        assert!(!caught_up_after(&[(t(11), 2.0)], fenced));
+        assert!(caught_up_after(&[(t(11), 0.0)], fenced));
+    }
+
+    #[test]
+    fn a_switch_is_refused_until_the_new_instance_replicates_and_has_caught_up() {
+        let w = writer();
+        assert!(!not_ready(None, &w, "us-west-2", Some(0.0), 30).is_empty());
+        let mut n = FbInstance {
+            id: "orders-primary-fb".into(),
+            status: "creating".into(),
+            replica_source: Some(w.arn.clone()),
+            replication: Some("replicating".into()),
+            ..FbInstance::default()
+        };
+        assert!(!not_ready(Some(&n), &w, "us-west-2", Some(0.0), 30).is_empty());
+        n.status = "available".into();
+        assert!(!not_ready(Some(&n), &w, "us-west-2", Some(120.0), 30).is_empty());
+        assert!(!not_ready(Some(&n), &w, "us-west-2", None, 30).is_empty());
+        assert!(not_ready(Some(&n), &w, "us-west-2", Some(3.0), 30).is_empty());
+    }
+}
