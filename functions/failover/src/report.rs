@@ -434,6 +434,10 @@ pub struct ObservedStatus {
     /// Why the ledger could not be read, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger_error: Option<String>,
+    /// Where the configuration's roles disagree with what RDS reports (after a failover, or a
+    /// failback not yet written into the configuration).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub configuration_disagrees: Vec<String>,
 }
 
 #[cfg(test)]

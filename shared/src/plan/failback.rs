@@ -321,6 +321,38 @@ pub fn caught_up_after(points: &[(DateTime<Utc>, f64)], fenced_at: DateTime<Utc>
     points.iter().any(|(t, v)| *t >= fenced_at && *v == 0.0)
 }
 
+/// Where the configuration's roles disagree with what RDS reports (empty: they agree), for
+/// `status`: a configured primary that is a read replica or gone, a configured replica that is a
+/// standalone writer (a failover happened: `failback` brings the database home, then the
+/// configuration names the new primary) or gone.
+pub fn disagreements(db: &ProtectedDatabase, obs: &super::failover::Observation) -> Vec<String> {
+    let mut out = vec![];
+    match &obs.primary {
+        Ok(Some(p)) if p.replica_source.is_some() => out.push(format!(
+            "the configured primary `{}` is a read replica (of `{}`): the configuration's roles are out of date",
+            db.primary.instance_id,
+            p.replica_source.as_deref().unwrap_or_default()
+        )),
+        Ok(None) => out.push(format!(
+            "the configured primary `{}` does not exist in `{}`",
+            db.primary.instance_id, db.primary.region
+        )),
+        _ => {}
+    }
+    match &obs.replica {
+        Some(r) if r.replica_source.is_none() => out.push(format!(
+            "the configured replica `{}` is a standalone writer: the database is failed over; `failback` (`prepare`, then `switch`) brings it home, after which `databases[].primary.instance_id` names the new primary and `replica` a new DR replica",
+            db.replica.instance_id
+        )),
+        None => out.push(format!(
+            "the configured replica `{}` does not exist in `{}`",
+            db.replica.instance_id, db.replica.region
+        )),
+        _ => {}
+    }
+    out
+}
+
 /// An operation id for a failback phase started by a person's request.
 pub fn operation_label(phase: FailbackPhase, at: DateTime<Utc>) -> String {
     format!(
