@@ -162,6 +162,7 @@ async fn failover_then_failback_prepare_and_switch_bring_the_database_home() {
         &[(0, 1.0)],
     )
     .await;
+    emu.clear_requests();
     let r = run(&sc, FailbackPhase::Switch).await;
     assert_eq!(r.outcome, "refused", "{r:#?}");
     assert!(

@@ -962,6 +962,14 @@ async fn switch(
             record.writer_id, record.new_instance_id, record.writer_region, record.writer_id, db.primary.instance_id
         ),
     ];
+    if let Ok(Ok(Some(p))) = see(deps, db).await.map(|s| s.old_primary) {
+        report.next.push(format!(
+            "compare the new primary's settings with the old primary's: parameter group {:?} (a cross-Region read replica of {} starts with the engine's default unless the engine is MySQL, Oracle or Db2), backup retention {:?} days (PromoteReadReplica defaults to 1)",
+            p.parameter_group,
+            p.engine.as_deref().unwrap_or("this engine"),
+            p.backup_retention_days
+        ));
+    }
     let subject = format!(
         "pilotlight failback {}: home on `{}` (writes unavailable {:.0} s)",
         db.name,

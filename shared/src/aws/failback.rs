@@ -78,6 +78,8 @@ pub async fn describe(
         kms_key_id: i.kms_key_id().map(str::to_owned),
         encrypted: i.storage_encrypted().unwrap_or(false),
         multi_az: i.multi_az().unwrap_or(false),
+        engine: i.engine().map(str::to_owned),
+        backup_retention_days: i.backup_retention_period(),
         tags: i
             .tag_list()
             .iter()

@@ -63,8 +63,21 @@ pub struct FbInstance {
     pub encrypted: bool,
     /// `MultiAZ`.
     pub multi_az: bool,
+    /// `Engine` (`postgres`, `mysql`, `oracle-ee`, ...).
+    pub engine: Option<String>,
+    /// `BackupRetentionPeriod`, days.
+    pub backup_retention_days: Option<i32>,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
+}
+
+/// Whether `CreateDBInstanceReadReplica` takes a `DBParameterGroupName` for a cross-Region
+/// replica of `engine`: "only supported for MySQL DB instances for cross-Region read replicas
+/// ..., for Db2 DB instances, and for Oracle DB instances"
+/// (<https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstanceReadReplica.html>);
+/// other engines get the engine's default group and are refused with one.
+pub fn cross_region_parameter_group(engine: Option<&str>) -> bool {
+    engine.is_some_and(|e| e == "mysql" || e.starts_with("oracle") || e.starts_with("db2"))
 }
 
 impl FbInstance {
@@ -131,11 +144,13 @@ impl FailbackRecord {
     }
 }
 
-/// The new instance's identifier: `<primary id>-fb-<yyyymmddhhmm>` (at most 63 characters).
+/// The new instance's identifier: `<primary id>-fb-<yyyymmddhhmm>`, at most 63 characters; a
+/// long primary id is cut and hashed, the `-fb-<stamp>` suffix is always whole (the IAM policy
+/// names `db:*-fb-*`).
 pub fn new_instance_id(db: &ProtectedDatabase, at: DateTime<Utc>) -> String {
     fit_identifier(
-        &format!("{}-fb", db.primary.instance_id),
-        &at.format("%Y%m%d%H%M").to_string(),
+        &db.primary.instance_id,
+        &format!("fb-{}", at.format("%Y%m%d%H%M")),
         63,
     )
 }
@@ -190,7 +205,8 @@ pub struct ReplicaSpec {
     pub instance_class: Option<String>,
     /// `DBSubnetGroupName` (the old primary's).
     pub subnet_group: Option<String>,
-    /// `DBParameterGroupName` (the old primary's).
+    /// `DBParameterGroupName` (the old primary's, for the engines that take one across regions:
+    /// [`cross_region_parameter_group`]).
     pub parameter_group: Option<String>,
     /// `OptionGroupName` (the old primary's).
     pub option_group: Option<String>,
@@ -249,7 +265,9 @@ pub fn replica_spec(
             .and_then(|p| p.instance_class.clone())
             .or_else(|| writer.instance_class.clone()),
         subnet_group: p.and_then(|p| p.subnet_group.clone()),
-        parameter_group: p.and_then(|p| p.parameter_group.clone()),
+        parameter_group: p
+            .and_then(|p| p.parameter_group.clone())
+            .filter(|_| cross_region_parameter_group(writer.engine.as_deref())),
         option_group: p.and_then(|p| p.option_group.clone()),
         security_groups: groups,
         kms_key_id,
@@ -412,6 +430,22 @@ mod tests {
         let mut w = writer();
         w.encrypted = true;
         assert!(replica_spec("n", None, &w, &[], "op").is_err());
+    }
+
+    #[test]
+    fn a_long_primary_id_keeps_the_failback_suffix() {
+        let mut db: ProtectedDatabase = serde_json::from_value(serde_json::json!({
+            "name": "orders",
+            "primary": {"region": "us-east-1", "instance_id": "a".repeat(60)},
+            "replica": {"region": "us-west-2", "instance_id": "orders-replica"},
+            "records": [], "rpo_budget_seconds": 60
+        }))
+        .unwrap_or_else(|_| unreachable!());
+        let at = DateTime::<Utc>::from_timestamp(1_796_000_000, 0).unwrap_or_default();
+        let id = new_instance_id(&db, at);
+        assert!(id.len() <= 63 && id.contains("-fb-"), "{id}");
+        db.primary.instance_id = "orders-primary".parse().unwrap_or_else(|_| unreachable!());
+        assert!(new_instance_id(&db, at).starts_with("orders-primary-fb-"));
     }
 
     #[test]
