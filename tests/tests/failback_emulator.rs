@@ -85,14 +85,26 @@ async fn failover_then_failback_prepare_and_switch_bring_the_database_home() {
         "{r:#?}"
     );
 
-    let before = failover::status(&sc.failover_deps(), Some("home")).await.expect("status");
+    let before = failover::status(&sc.failover_deps(), Some("home"))
+        .await
+        .expect("status");
     let json = serde_json::to_value(&before).expect("json");
-    assert!(json.to_string().find("configuration_disagrees").is_none(), "roles agree: {json}");
+    assert!(
+        json.to_string().find("configuration_disagrees").is_none(),
+        "roles agree: {json}"
+    );
     failed_over(&emu, &sc).await;
     // status flags a configuration whose roles no longer match reality
-    let after = serde_json::to_value(failover::status(&sc.failover_deps(), Some("home")).await.expect("status")).expect("json");
+    let after = serde_json::to_value(
+        failover::status(&sc.failover_deps(), Some("home"))
+            .await
+            .expect("status"),
+    )
+    .expect("json");
     assert!(
-        after["databases"][0]["configuration_disagrees"].to_string().contains("standalone writer"),
+        after["databases"][0]["configuration_disagrees"]
+            .to_string()
+            .contains("standalone writer"),
         "{after}"
     );
 

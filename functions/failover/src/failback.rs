@@ -964,10 +964,10 @@ async fn switch(
     ];
     if let Ok(Ok(Some(p))) = see(deps, db).await.map(|s| s.old_primary) {
         report.next.push(format!(
-            "compare the new primary's settings with the old primary's: parameter group {:?} (a cross-Region read replica of {} starts with the engine's default unless the engine is MySQL, Oracle or Db2), backup retention {:?} days (PromoteReadReplica defaults to 1)",
-            p.parameter_group,
+            "compare the new primary's settings with the old primary's: parameter group `{}` (a cross-Region read replica of {} starts with the engine's default unless the engine is MySQL, Oracle or Db2), backup retention {} days (PromoteReadReplica defaults to 1)",
+            p.parameter_group.as_deref().unwrap_or("unknown"),
             p.engine.as_deref().unwrap_or("this engine"),
-            p.backup_retention_days
+            p.backup_retention_days.map_or("unknown".to_owned(), |d| d.to_string())
         ));
     }
     let subject = format!(

@@ -270,7 +270,10 @@ pub async fn status(deps: &Deps, only: Option<&str>) -> Result<StatusReport, Wor
             let (open_operation, lease_holder, ledger_error) =
                 ledger_view(ledger, &db.name, state, now).await;
             StatusEntry::Observed(Box::new(ObservedStatus {
-                configuration_disagrees: pilotlight::plan::failback::disagreements(db, &observation),
+                configuration_disagrees: pilotlight::plan::failback::disagreements(
+                    db,
+                    &observation,
+                ),
                 fencing: fence_state(db, &observation),
                 observation,
                 open_operation,
