@@ -1,7 +1,8 @@
 """Conditions of real AWS that pilotlight's emulator (moto 5.2.1) reproduces strictly: an RDS
-promotion that takes time, Route 53 health checkers that may disagree, and regional outages.
-``install()`` applies the patches; the launcher (``pilotlight_emulator.py``) calls it at import,
-routes ``/_pilotlight/promotions``, ``/_pilotlight/instances/...``, ``/_pilotlight/health-checks/...``
+promotion and an RDS reboot that take time, Route 53 health checkers that may disagree, and regional
+outages. ``install()`` applies the patches; the launcher (``pilotlight_emulator.py``) calls it at
+import, routes ``/_pilotlight/promotions``, ``/_pilotlight/reboots``, ``/_pilotlight/instances/...``,
+``/_pilotlight/health-checks/...``
 and ``/_pilotlight/outages`` to ``control()``, calls ``advance_due()`` before every request and asks
 ``take_outage()`` about every AWS request (just before fault injection).
 
@@ -46,6 +47,29 @@ and ``/_pilotlight/outages`` to ``control()``, calls ``advance_due()`` before ev
   shows its promotion's status, or ``available``.
 * Status is advanced lazily: ``advance_due()`` runs before every request (control paths included),
   under a lock.
+
+1a. RDS ``RebootDBInstance`` takes time
+---------------------------------------
+
+* "Rebooting a DB instance restarts the database engine service. Rebooting a DB instance results in
+  a momentary outage, during which the DB instance status is set to rebooting"
+  (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RebootDBInstance.html, which refers
+  to https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RebootInstance.html). The call
+  answers at once with ``DBInstanceStatus`` ``rebooting``; the instance reports ``rebooting`` for the
+  reboot time, then ``available`` (moto answered the instance unchanged, ``available``). The reboot
+  time is the launcher's ``--reboot-seconds S`` (default 1); the control API changes it for reboots
+  started later, or holds them (``rebooting``) until released. The endpoint never changes.
+* ``RebootDBInstance`` of an instance whose status is not ``available`` (rebooting, a promotion in
+  flight, a held status, ``stopped``...) answers HTTP 400 ``InvalidDBInstanceState`` (the API
+  reference lists it for this action: "The DB instance isn't in a valid state", HTTP 400); moto
+  accepted any. AWS documents no message text; the one used, "Instance cannot currently reboot due
+  to an in-progress management operation.", is what RDS answered to reboots of instances being
+  modified (https://github.com/hashicorp/terraform-provider-aws/issues/27325,
+  https://github.com/hashicorp/terraform/issues/29976). An unknown id answers ``DBInstanceNotFound``
+  (HTTP 404, moto's). ``ForceFailover`` is accepted and ignored, as moto does.
+* A held status (``/_pilotlight/instances/<region>/<id>/status``) masks a reboot in flight, which
+  still runs underneath; a promotion in flight of the same instance wins over a reboot (neither can
+  start while the other is in flight, since each needs ``available``).
 
 1b. Read replication status (``StatusInfos``) and stopping an instance
 ------------------------------------------------------------------------
@@ -144,6 +168,13 @@ Control API (JSON over HTTP)
 * ``POST /_pilotlight/promotions/release`` ``{"region", "id"}`` (both optional): the promotions in
   flight (in that region / of that id, or all) complete now. Answers ``{"released": [{"region",
   "id"}]}``.
+* ``PUT /_pilotlight/reboots`` ``{"seconds": 5}`` and/or ``{"hold": true | false}``: reboot time of
+  reboots started from now on / hold them (``rebooting``) until released. Answers the state, as
+  ``GET`` does.
+* ``GET /_pilotlight/reboots``: ``{"seconds", "hold", "reboots": [{"region", "id", "status",
+  "started_at", "available_at"}]}`` (as for promotions).
+* ``POST /_pilotlight/reboots/release`` ``{"region", "id"}`` (both optional): the reboots in flight
+  (in that region / of that id, or all) complete now. Answers ``{"released": [{"region", "id"}]}``.
 * ``PUT /_pilotlight/instances/<region>/<id>/status`` ``{"status": "backing-up"}``: hold the
   instance in that status; ``{"status": null}`` or ``DELETE``: release it. ``GET`` reads it. Answers
   ``{"region", "id", "status", "held"}``; 404 for an unknown instance.
@@ -191,6 +222,11 @@ NOT_A_REPLICA = "DB Instance is not a read replica."
 _PROMOTION: dict[str, Any] = {"seconds": 2.0, "hold": False}
 # In flight: {"region", "id", "database", "backend", "status", "started_at", "rebooting_at", "available_at"}.
 _PROMOTIONS: list[dict[str, Any]] = []
+# RebootDBInstance (1a): settings, and reboots in flight {"region", "id", "database", "backend",
+# "started_at", "available_at"}.
+NOT_REBOOTABLE = "Instance cannot currently reboot due to an in-progress management operation."
+_REBOOT: dict[str, Any] = {"seconds": 1.0, "hold": False}
+_REBOOTS: list[dict[str, Any]] = []
 # Held statuses: (region, id) -> {"database", "status"}.
 _HELD_STATUS: dict[tuple[str, str], dict[str, Any]] = {}
 _STATUS = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -248,15 +284,21 @@ def _stop_db_instance(self: Any, db_instance_identifier: str, db_snapshot_identi
     return _ORIGINAL_STOP(self, db_instance_identifier, db_snapshot_identifier)
 
 
-def configure(promotion_seconds: float | None = None) -> None:
-    """The launcher's ``--promotion-seconds``."""
-    if promotion_seconds is not None:
-        with _LOCK:
+def configure(promotion_seconds: float | None = None, reboot_seconds: float | None = None) -> None:
+    """The launcher's ``--promotion-seconds`` and ``--reboot-seconds``."""
+    with _LOCK:
+        if promotion_seconds is not None:
             _PROMOTION["seconds"] = float(promotion_seconds)
+        if reboot_seconds is not None:
+            _REBOOT["seconds"] = float(reboot_seconds)
 
 
 def _promotion_of(database: Any) -> dict[str, Any] | None:
     return next((p for p in _PROMOTIONS if p["database"] is database), None)
+
+
+def _reboot_of(database: Any) -> dict[str, Any] | None:
+    return next((r for r in _REBOOTS if r["database"] is database), None)
 
 
 # Other operations in flight that set an instance's status (database -> status or None), consulted
@@ -265,8 +307,9 @@ STATUS_PROVIDERS: list[Any] = []
 
 
 def _apply_status(database: Any, region: str, ident: str) -> None:
-    """Set what ``DescribeDBInstances`` reports: a held status, else the promotion's, else that of
-    another operation in flight (``STATUS_PROVIDERS``), else available."""
+    """Set what ``DescribeDBInstances`` reports: a held status, else the promotion's, else
+    ``rebooting`` for a reboot in flight, else that of another operation in flight
+    (``STATUS_PROVIDERS``), else available."""
     held = _HELD_STATUS.get((region, ident))
     if held is not None and held["database"] is database:
         database.status = held["status"]
@@ -274,6 +317,9 @@ def _apply_status(database: Any, region: str, ident: str) -> None:
     promotion = _promotion_of(database)
     if promotion is not None:
         database.status = promotion["status"]
+        return
+    if _reboot_of(database) is not None:
+        database.status = "rebooting"
         return
     for provider in STATUS_PROVIDERS:
         status = provider(database)
@@ -307,7 +353,17 @@ def _complete(promotion: dict[str, Any]) -> None:
     _apply_status(database, promotion["region"], promotion["id"])
 
 
+def _complete_reboot(reboot: dict[str, Any]) -> None:
+    _REBOOTS[:] = [r for r in _REBOOTS if r is not reboot]
+    database, backend = reboot["database"], reboot["backend"]
+    if backend.databases.get(reboot["id"]) is database:  # not deleted meanwhile
+        _apply_status(database, reboot["region"], reboot["id"])
+
+
 def _advance(now: float) -> None:
+    for reboot in list(_REBOOTS):
+        if reboot["available_at"] is not None and now >= reboot["available_at"]:
+            _complete_reboot(reboot)
     for promotion in list(_PROMOTIONS):
         if promotion["available_at"] is not None and now >= promotion["available_at"]:
             _complete(promotion)
@@ -318,8 +374,9 @@ def _advance(now: float) -> None:
 
 
 def advance_due() -> None:
-    """Move promotions on (``modifying`` -> ``rebooting`` -> ``available``); before every request."""
-    if not _PROMOTIONS:
+    """Move promotions (``modifying`` -> ``rebooting`` -> ``available``) and reboots (``rebooting`` ->
+    ``available``) on; before every request."""
+    if not _PROMOTIONS and not _REBOOTS:
         return
     with _LOCK:
         _advance(time.time())
@@ -354,6 +411,61 @@ def _promote_read_replica(self: Any, db_kwargs: dict[str, Any]) -> Any:
         )
         _apply_status(database, self.region_name, database_id)
     return database
+
+
+def _reboot_db_instance(self: Any, db_instance_identifier: str, *args: Any, **kwargs: Any) -> Any:
+    """``RDSBackend.reboot_db_instance``: starts a reboot and answers the instance ``rebooting``."""
+    database = self.databases.get(db_instance_identifier)
+    if database is None:
+        raise DBInstanceNotFoundError(db_instance_identifier)
+    with _LOCK:
+        now = time.time()
+        _advance(now)
+        if database.status != "available":
+            raise RDSClientError("InvalidDBInstanceState", NOT_REBOOTABLE)
+        seconds, held = _REBOOT["seconds"], _REBOOT["hold"]
+        _REBOOTS.append(
+            {
+                "region": self.region_name,
+                "id": db_instance_identifier,
+                "database": database,
+                "backend": self,
+                "started_at": now,
+                "available_at": None if held else now + seconds,
+            }
+        )
+        _apply_status(database, self.region_name, db_instance_identifier)
+    return database
+
+
+def release_reboots(region: str | None = None, ident: str | None = None) -> list[dict[str, str]]:
+    with _LOCK:
+        chosen = [
+            r
+            for r in _REBOOTS
+            if (region is None or r["region"] == region) and (ident is None or r["id"] == ident)
+        ]
+        for reboot in chosen:
+            _complete_reboot(reboot)
+        return [{"region": r["region"], "id": r["id"]} for r in chosen]
+
+
+def _reboot_state() -> dict[str, Any]:
+    with _LOCK:
+        return {
+            "seconds": _REBOOT["seconds"],
+            "hold": _REBOOT["hold"],
+            "reboots": [
+                {
+                    "region": r["region"],
+                    "id": r["id"],
+                    "status": r["database"].status,
+                    "started_at": r["started_at"],
+                    "available_at": r["available_at"],
+                }
+                for r in _REBOOTS
+            ],
+        }
 
 
 def release_promotions(region: str | None = None, ident: str | None = None) -> list[dict[str, str]]:
@@ -622,24 +734,26 @@ def _error(message: str, status: int = 400) -> Response:
 def control(request: Request, path: str, payload: dict[str, Any]) -> Response | None:
     """Answer a control path of this module (``path`` is after ``/_pilotlight``), or None."""
     method = request.method
-    if path == "/promotions" and method == "GET":
-        return _json(_promotion_state())
-    if path == "/promotions" and method == "PUT":
-        if "seconds" not in payload and "hold" not in payload:
-            return _error("give `seconds` (a number >= 0) and/or `hold` (true or false)")
-        seconds, hold = payload.get("seconds", _PROMOTION["seconds"]), payload.get("hold", _PROMOTION["hold"])
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-            return _error("`seconds` must be a number >= 0")
-        if not isinstance(hold, bool):
-            return _error("`hold` must be true or false")
-        with _LOCK:
-            _PROMOTION.update(seconds=float(seconds), hold=hold)
-        return _json(_promotion_state())
-    if path == "/promotions/release" and method == "POST":
-        region, ident = payload.get("region"), payload.get("id")
-        if region is not None and not isinstance(region, str) or ident is not None and not isinstance(ident, str):
-            return _error("`region` and `id` must be strings")
-        return _json({"released": release_promotions(region, ident)})
+    timed = {"/promotions": (_PROMOTION, _promotion_state, release_promotions), "/reboots": (_REBOOT, _reboot_state, release_reboots)}
+    for base, (settings, state, release) in timed.items():
+        if path == base and method == "GET":
+            return _json(state())
+        if path == base and method == "PUT":
+            if "seconds" not in payload and "hold" not in payload:
+                return _error("give `seconds` (a number >= 0) and/or `hold` (true or false)")
+            seconds, hold = payload.get("seconds", settings["seconds"]), payload.get("hold", settings["hold"])
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+                return _error("`seconds` must be a number >= 0")
+            if not isinstance(hold, bool):
+                return _error("`hold` must be true or false")
+            with _LOCK:
+                settings.update(seconds=float(seconds), hold=hold)
+            return _json(state())
+        if path == base + "/release" and method == "POST":
+            region, ident = payload.get("region"), payload.get("id")
+            if region is not None and not isinstance(region, str) or ident is not None and not isinstance(ident, str):
+                return _error("`region` and `id` must be strings")
+            return _json({"released": release(region, ident)})
 
     m = re.match(r"^/instances/([^/]+)/([^/]+)/status$", path)
     if m and method in ("GET", "PUT", "DELETE"):
@@ -707,4 +821,5 @@ def install() -> None:
         _ORIGINAL_STOP = rds_models.RDSBackend.stop_db_instance
     rds_models.RDSBackend.stop_db_instance = _stop_db_instance  # type: ignore[method-assign]
     rds_models.RDSBackend.promote_read_replica = _promote_read_replica  # type: ignore[method-assign]
+    rds_models.RDSBackend.reboot_db_instance = _reboot_db_instance  # type: ignore[method-assign]
     route53_responses.Route53.get_health_check_status = _get_health_check_status  # type: ignore[method-assign]

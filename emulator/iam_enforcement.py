@@ -596,6 +596,68 @@ def authorisations(service: str, region: str, action: str, request: Any, body: b
             need(iam, _rds_arn(region, "subgrp", p.get("DBSubnetGroupName") or "default"))
             if tags:
                 need("rds:AddTagsToResource", _rds_arn(region, "db", db))
+        elif action == "CreateDBInstanceReadReplica":
+            # The reference's row (list_amazonrds.html): resource types cluster* (a Multi-AZ DB
+            # cluster source, SourceDBClusterIdentifier), db*, og*, pg*, subgrp*; condition keys
+            # aws:RequestTag/${TagKey}, aws:TagKeys, rds:req-tag/${TagKey}, rds:PubliclyAccessible,
+            # and on db rds:db-tag/${TagKey}; dependent actions iam:PassRole, rds:AddTagsToResource.
+            # db* is both instances: the new one (DBInstanceIdentifier, in the region called) and
+            # the source (SourceDBInstanceIdentifier: an identifier in the region called, or the
+            # ARN of an instance in another region for a cross-Region replica, with its
+            # rds:db-tag/* tags). A cross-Region replica is authorised on the source too: the
+            # request "can run in the source AWS Region that contains the source DB instance"
+            # (PreSignedUrl, API_CreateDBInstanceReadReplica.html). The option group and DB
+            # parameter group are those given, else those the replica gets: the source's own for a
+            # replica in the source's region, the engine's defaults for a cross-Region replica ("if
+            # you don't specify a value for DBParameterGroupName, then Amazon RDS uses the
+            # DBParameterGroup of the source DB instance for a same Region read replica, or the
+            # default DBParameterGroup for the specified DB engine for a cross-Region read replica",
+            # API reference; a cross-Region replica also gets the default option group,
+            # USER_ReadRepl.XRgn.html); not known without the source (the request then fails with
+            # DBInstanceNotFound). The DB subnet group given or "default", as for a restore (AWS's
+            # CreateDBInstance example grants subgrp:default for a request naming none);
+            # rds:AddTagsToResource on the new instance when the request has Tags. Left out:
+            # iam:PassRole (no monitoring role or domain is passed).
+            db = p.get("DBInstanceIdentifier", "")
+            need(iam, _rds_arn(region, "db", db))
+            src = p.get("SourceDBInstanceIdentifier", "")
+            source: Any = None
+            source_region = region
+            if src:
+                need(iam, _rds_arn(region, "db", src), resource_tags("db", src, "rds:db-tag"))
+                m = re.match(r"^arn:[^:]+:rds:([^:]+):(\d{12}):db:(.+)$", src)
+                source_region, source_id = (m.group(1), m.group(3)) if m else (region, src)
+                try:
+                    from moto.rds.models import rds_backends
+
+                    source = rds_backends[ACCOUNT][source_region].databases.get(source_id)
+                except Exception:  # noqa: BLE001 - a region moto does not know: no such source
+                    source = None
+            elif p.get("SourceDBClusterIdentifier"):
+                cluster = p["SourceDBClusterIdentifier"]
+                need(iam, _rds_arn(region, "cluster", cluster), resource_tags("cluster", cluster, "rds:cluster-tag"))
+            option_group = p.get("OptionGroupName")
+            parameter_group = p.get("DBParameterGroupName")
+            if source is not None and not (option_group and parameter_group):
+                try:
+                    import restore_patches  # next to this file, loaded by the launcher
+
+                    engine, version = source.engine, source.engine_version
+                    if source_region == region:
+                        option_group = option_group or source.option_group_name
+                        parameter_group = parameter_group or source.db_parameter_groups()[0].name
+                    else:
+                        option_group = option_group or restore_patches._default_option_group(engine, version)
+                        parameter_group = parameter_group or restore_patches._default_parameter_group(engine, version)
+                except ImportError:  # not next to the launcher's modules: the named groups only
+                    pass
+            if option_group:
+                need(iam, _rds_arn(region, "og", option_group))
+            if parameter_group:
+                need(iam, _rds_arn(region, "pg", parameter_group))
+            need(iam, _rds_arn(region, "subgrp", p.get("DBSubnetGroupName") or "default"))
+            if tags:
+                need("rds:AddTagsToResource", _rds_arn(region, "db", db))
         elif action == "DeleteDBSnapshot":
             snap = p.get("DBSnapshotIdentifier", "")
             need(iam, _rds_arn(region, "snapshot", snap), resource_tags("snapshot", snap, "rds:snapshot-tag"))

@@ -613,10 +613,18 @@ def main() -> int:
         help="how long PromoteReadReplica takes (modifying, then rebooting, then available; default 2), "
         "and Aurora global switchovers and failovers",
     )
+    parser.add_argument(
+        "--reboot-seconds",
+        type=float,
+        default=1.0,
+        help="how long RebootDBInstance takes (rebooting, then available; default 1)",
+    )
     args = parser.parse_args()
     if args.promotion_seconds < 0:
         parser.error("--promotion-seconds must be >= 0")
-    aws_conditions.configure(promotion_seconds=args.promotion_seconds)
+    if args.reboot_seconds < 0:
+        parser.error("--reboot-seconds must be >= 0")
+    aws_conditions.configure(promotion_seconds=args.promotion_seconds, reboot_seconds=args.reboot_seconds)
     global_cluster_patches.configure(seconds=args.promotion_seconds)
     if args.snapshot_limit is not None:
         if args.snapshot_limit < 0:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks of the conditions of real AWS that pilotlight's emulator reproduces (``aws_conditions.py``:
-RDS promotion over time, Route 53 health checkers, regional outages) through boto3, against
+RDS promotion and reboot over time, Route 53 health checkers, regional outages) through boto3, against
 launcher processes this script starts on port 0 (through ``harness.py``) and stops at the end.
 
 Usage: python emulator/test_conditions.py [-k SUBSTRING]
@@ -303,6 +303,182 @@ def launcher_option_sets_the_promotion_time() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# 1a. RDS reboot over time
+# --------------------------------------------------------------------------------------------
+NOT_REBOOTABLE = "Instance cannot currently reboot due to an in-progress management operation."
+
+
+def set_reboots(**settings: Any) -> dict[str, Any]:
+    return EM.ok("PUT", "/reboots", settings)
+
+
+def release_reboots(**where: str) -> list[dict[str, str]]:
+    return EM.ok("POST", "/reboots/release", where)["released"]
+
+
+@check
+def default_reboot_time_is_one_second() -> None:
+    state = EM.ok("GET", "/reboots")
+    assert state == {"seconds": 1.0, "hold": False, "reboots": []}, state
+
+
+@check
+def reboot_goes_rebooting_then_available_over_the_set_time() -> None:
+    seconds = 0.8
+    assert set_reboots(seconds=seconds)["seconds"] == seconds
+    try:
+        before = EM.create_db_instance(SRC, "reboot-db")
+        started = time.time()
+        answer = EM.rds(SRC).reboot_db_instance(DBInstanceIdentifier="reboot-db")["DBInstance"]
+        assert answer["DBInstanceStatus"] == "rebooting", answer["DBInstanceStatus"]
+        flight = EM.ok("GET", "/reboots")["reboots"]
+        assert [(r["region"], r["id"], r["status"]) for r in flight] == [(SRC, "reboot-db", "rebooting")], flight
+        assert abs(flight[0]["available_at"] - flight[0]["started_at"] - seconds) < 1e-6, flight
+        # A reboot of an instance already rebooting is refused and changes nothing.
+        try:
+            EM.rds(SRC).reboot_db_instance(DBInstanceIdentifier="reboot-db")
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "InvalidDBInstanceState", e.response["Error"]
+            assert e.response["Error"]["Message"] == NOT_REBOOTABLE, e.response["Error"]
+            assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response["ResponseMetadata"]
+        else:
+            raise AssertionError("reboot of a rebooting instance accepted")
+        assert EM.ok("GET", "/reboots")["reboots"][0]["available_at"] == flight[0]["available_at"]
+        seen = []
+        while True:
+            t0 = time.time()
+            db = describe(SRC, "reboot-db")
+            t1 = time.time()
+            status = db["DBInstanceStatus"]
+            assert db["Endpoint"] == before["Endpoint"], db["Endpoint"]
+            if status == "rebooting":
+                assert t0 < flight[0]["available_at"], (status, t0 - started)
+            else:
+                assert status == "available" and t1 >= flight[0]["available_at"], (status, t1 - started)
+            if not seen or seen[-1] != status:
+                seen.append(status)
+            if status == "available":
+                break
+            assert t1 < started + seconds + 5, f"still {status}"
+            time.sleep(0.05)
+        assert seen == ["rebooting", "available"], seen
+        assert EM.ok("GET", "/reboots")["reboots"] == []
+        # Available again: it can be rebooted again.
+        EM.rds(SRC).reboot_db_instance(DBInstanceIdentifier="reboot-db")
+        assert release_reboots() == [{"region": SRC, "id": "reboot-db"}]
+        assert describe(SRC, "reboot-db")["DBInstanceStatus"] == "available"
+    finally:
+        set_reboots(seconds=1, hold=False)
+    try:
+        EM.rds(SRC).reboot_db_instance(DBInstanceIdentifier="no-such-db")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "DBInstanceNotFound", e.response["Error"]
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 404, e.response["ResponseMetadata"]
+    else:
+        raise AssertionError("reboot of an unknown id accepted")
+
+
+@check
+def reboot_of_an_instance_that_is_not_available_is_refused() -> None:
+    EM.create_db_instance(SRC, "busy-db")
+    # A held status (a backup in progress).
+    EM.hold_instance_status(SRC, "busy-db", "backing-up")
+    msg = expect_error("InvalidDBInstanceState", EM.rds(SRC).reboot_db_instance, DBInstanceIdentifier="busy-db")
+    assert msg == NOT_REBOOTABLE, msg
+    assert EM.ok("GET", "/reboots")["reboots"] == []
+    assert describe(SRC, "busy-db")["DBInstanceStatus"] == "backing-up"
+    EM.release_instance_status(SRC, "busy-db")
+    # A stopped instance.
+    EM.rds(SRC).stop_db_instance(DBInstanceIdentifier="busy-db")
+    assert describe(SRC, "busy-db")["DBInstanceStatus"] == "stopped"
+    expect_error("InvalidDBInstanceState", EM.rds(SRC).reboot_db_instance, DBInstanceIdentifier="busy-db")
+    assert describe(SRC, "busy-db")["DBInstanceStatus"] == "stopped"
+    # A promotion in flight wins: the reboot is refused, the promotion goes on.
+    EM.set_promotions(seconds=0.4)
+    try:
+        primary_arn, replica = make_replica_pair("promoting")
+        EM.rds(DST).promote_read_replica(DBInstanceIdentifier=replica)
+        expect_error("InvalidDBInstanceState", EM.rds(DST).reboot_db_instance, DBInstanceIdentifier=replica)
+        assert EM.ok("GET", "/reboots")["reboots"] == []
+        assert describe(DST, replica)["DBInstanceStatus"] in ("modifying", "rebooting")
+        db = wait_available(DST, replica)
+        assert not db.get("ReadReplicaSourceDBInstanceIdentifier"), db
+        # and a reboot in flight refuses a promotion
+        set_reboots(hold=True)
+        _, other = make_replica_pair("rebooting")
+        EM.rds(DST).reboot_db_instance(DBInstanceIdentifier=other)
+        msg = expect_error("InvalidDBInstanceState", EM.rds(DST).promote_read_replica, DBInstanceIdentifier=other)
+        assert msg == NOT_AVAILABLE, msg
+        assert release_reboots(id=other) == [{"region": DST, "id": other}]
+        db = describe(DST, other)
+        assert db["DBInstanceStatus"] == "available" and db["ReadReplicaSourceDBInstanceIdentifier"], db
+        del primary_arn
+    finally:
+        EM.set_promotions(seconds=2)
+        set_reboots(seconds=1, hold=False)
+
+
+@check
+def held_reboot_stays_rebooting_until_released_and_a_held_status_masks_it() -> None:
+    state = set_reboots(seconds=0.1, hold=True)
+    assert (state["seconds"], state["hold"]) == (0.1, True), state
+    try:
+        EM.create_db_instance(SRC, "held-reboot-db")
+        EM.rds(SRC).reboot_db_instance(DBInstanceIdentifier="held-reboot-db")
+        flight = EM.ok("GET", "/reboots")["reboots"]
+        assert len(flight) == 1 and flight[0]["available_at"] is None and flight[0]["status"] == "rebooting", flight
+        time.sleep(0.3)  # longer than the reboot time: a hold ignores it
+        assert describe(SRC, "held-reboot-db")["DBInstanceStatus"] == "rebooting"
+        # A held status masks the reboot; released, the reboot shows again.
+        EM.hold_instance_status(SRC, "held-reboot-db", "backing-up")
+        assert describe(SRC, "held-reboot-db")["DBInstanceStatus"] == "backing-up"
+        assert EM.ok("GET", "/reboots")["reboots"][0]["status"] == "backing-up"
+        answer = EM.release_instance_status(SRC, "held-reboot-db")
+        assert answer == {"region": SRC, "id": "held-reboot-db", "status": "rebooting", "held": False}, answer
+        assert release_reboots(region=DST) == []  # another region: nothing
+        assert release_reboots(region=SRC, id="other-db") == []
+        assert release_reboots(region=SRC, id="held-reboot-db") == [{"region": SRC, "id": "held-reboot-db"}]
+        assert describe(SRC, "held-reboot-db")["DBInstanceStatus"] == "available"
+        assert EM.ok("GET", "/reboots")["reboots"] == []
+        # A hold set on the instance while its reboot completes: the hold stays, then available.
+        set_reboots(seconds=0.2, hold=False)
+        EM.rds(SRC).reboot_db_instance(DBInstanceIdentifier="held-reboot-db")
+        EM.hold_instance_status(SRC, "held-reboot-db", "storage-optimization")
+        time.sleep(0.4)
+        assert describe(SRC, "held-reboot-db")["DBInstanceStatus"] == "storage-optimization"
+        assert EM.ok("GET", "/reboots")["reboots"] == []
+        assert EM.release_instance_status(SRC, "held-reboot-db")["status"] == "available"
+    finally:
+        set_reboots(seconds=1, hold=False)
+    state = EM.ok("GET", "/reboots")
+    assert state == {"seconds": 1.0, "hold": False, "reboots": []}, state
+
+
+@check
+def reboot_control_validates() -> None:
+    for body in ({}, {"seconds": -1}, {"seconds": "1"}, {"seconds": True}, {"hold": "yes"}):
+        status, answer = EM.control("PUT", "/reboots", body)
+        assert status == 400 and ("seconds" in answer["error"] or "hold" in answer["error"]), (body, status, answer)
+    status, answer = EM.control("POST", "/reboots/release", {"region": 3})
+    assert status == 400, (status, answer)
+    assert EM.ok("GET", "/reboots") == {"seconds": 1.0, "hold": False, "reboots": []}
+
+
+@check
+def launcher_option_sets_the_reboot_time() -> None:
+    em = Emulator("--reboot-seconds", "0")
+    try:
+        assert em.ok("GET", "/reboots")["seconds"] == 0.0
+        em.create_db_instance(SRC, "zero-reboot")
+        answer = em.rds(SRC).reboot_db_instance(DBInstanceIdentifier="zero-reboot")["DBInstance"]
+        assert answer["DBInstanceStatus"] == "rebooting", answer  # the answer is always the start
+        db = em.rds(SRC).describe_db_instances(DBInstanceIdentifier="zero-reboot")["DBInstances"][0]
+        assert db["DBInstanceStatus"] == "available", db
+    finally:
+        em.stop()
+
+
+# --------------------------------------------------------------------------------------------
 # 2. Route 53 health checkers
 # --------------------------------------------------------------------------------------------
 HC: dict[str, str] = {}
@@ -597,6 +773,8 @@ def main() -> int:
         EM.clear_outages()
         EM.set_promotions(seconds=2, hold=False)
         EM.release_promotions()
+        EM.ok("PUT", "/reboots", {"seconds": 1, "hold": False})
+        EM.ok("POST", "/reboots/release", {})
 
     try:
         return run_checks(CHECKS, after_failure=undo)

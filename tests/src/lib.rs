@@ -223,6 +223,13 @@ impl Emulator {
         self.control("PUT", "/promotions", Some(settings));
     }
 
+    /// How reboots started from now on behave: `{"seconds": S}` (how long `RebootDBInstance`
+    /// reports `rebooting`; launcher default 1) and/or `{"hold": true|false}` (stay `rebooting`
+    /// until released through `/_pilotlight/reboots/release`).
+    pub fn set_reboots(&self, settings: Value) {
+        self.control("PUT", "/reboots", Some(settings));
+    }
+
     /// How Aurora global switchovers and failovers started from now on behave: `{"seconds": S}`
     /// and/or `{"hold": true|false}` (`/_pilotlight/global-failovers`).
     pub fn set_global_failovers(&self, settings: Value) {

@@ -39,6 +39,8 @@ async fn scenario(emu: &Emulator, name: &str) -> Scenario {
     sc.config.databases[0].failback = Some(FailbackSettings {
         security_group_ids: vec![FENCE_SG.into()],
         max_lag_seconds: 30,
+        max_write_outage_seconds: 60,
+        primary_security_group_ids: vec![],
     });
     sc
 }
@@ -298,5 +300,78 @@ async fn a_dry_run_plans_both_phases_and_a_switch_without_a_fence_is_refused() {
             .iter()
             .any(|m| m.contains("failback.security_group_ids")),
         "{r:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_switch_whose_new_instance_never_catches_up_gives_the_writer_its_groups_back() {
+    let emu = Emulator::start();
+    let sc = scenario(&emu, "stuck").await;
+    failed_over(&emu, &sc).await;
+    let before: Vec<String> = instance(&sc, false, "stuck-replica")
+        .await
+        .map(|i| {
+            i.vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let r = run(&sc, FailbackPhase::Prepare).await;
+    assert_eq!(r.outcome, "prepared", "{r:#?}");
+    let new_id = r.record.expect("record").new_instance_id;
+    // caught up before the fence (lag 1 s), never a zero after it
+    put_metric_series(
+        &sc.aws.cw_primary,
+        "AWS/RDS",
+        "ReplicaLag",
+        ("DBInstanceIdentifier", &new_id),
+        &[(0, 1.0)],
+    )
+    .await;
+    // the run's own deadline (60 s) passes first: writes are down, the operation waits
+    let first = run(&sc, FailbackPhase::Switch).await;
+    assert_eq!(first.outcome, "in_progress", "{first:#?}");
+    let fenced = instance(&sc, false, "stuck-replica").await.expect("writer");
+    assert_eq!(
+        fenced
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .collect::<Vec<_>>(),
+        vec![FENCE_SG]
+    );
+    // past failback.max_write_outage_seconds (60 s): the next run aborts and un-fences
+    tests::pause(2_000).await;
+    let second = run(&sc, FailbackPhase::Switch).await;
+    assert_eq!(second.outcome, "failed", "{second:#?}");
+    assert!(
+        second.reasons.iter().any(|m| m.contains("aborted")),
+        "{second:#?}"
+    );
+    let back: Vec<String> = instance(&sc, false, "stuck-replica")
+        .await
+        .map(|i| {
+            i.vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(back, before, "the writer has its groups back");
+    assert_eq!(
+        emu.calls("PromoteReadReplica"),
+        1,
+        "only the failover's promotion: the new instance was never promoted"
+    );
+    let n = instance(&sc, true, &new_id).await.expect("new");
+    assert!(
+        n.read_replica_source_db_instance_identifier().is_some(),
+        "still a replica"
+    );
+    let notes = sc.notifications().await;
+    assert!(
+        notes.iter().any(|n| n["event"] == "failback_failed"),
+        "{notes:#?}"
     );
 }

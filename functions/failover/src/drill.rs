@@ -277,7 +277,7 @@ async fn choose_snapshot(
     for region in &source.dr_regions {
         let client = deps.clients.rds(region).map_err(|e| aws(db, e))?;
         all.extend(
-            rds::list_db_snapshots(client, region)
+            rds::list_db_snapshots(client, region, &source.db_id)
                 .await
                 .map_err(|e| rds_error(db, e))?,
         );
@@ -566,6 +566,9 @@ async fn advance(
                 );
             }
             DrillStep::Validate => {
+                if drill.endpoint.is_none() {
+                    drill.endpoint = instance.as_ref().and_then(|i| i.endpoint.clone());
+                }
                 let function = validation.clone().unwrap_or_default();
                 let payload = serde_json::json!({
                     "database": db.name,

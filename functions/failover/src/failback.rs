@@ -34,6 +34,15 @@ use tracing::info;
 
 use crate::{ledger, ledger_error, with_lease, Deps, Leased, RunId};
 
+/// Seconds after `RebootDBInstance` an `available` writer counts as rebooted even if no run saw it
+/// `rebooting` (a reboot takes longer than the polls between two looks).
+const REBOOT_UNSEEN_SECONDS: i64 = 120;
+/// Seconds after its request a new replica not visible in `DescribeDBInstances` is requested again.
+const CREATE_VISIBLE_SECONDS: i64 = 300;
+/// Seconds prepare waits for the new replica to be `available` and replicating (a cross-region
+/// replica of a large database copies a snapshot across regions first: hours).
+const PREPARE_LIMIT_SECONDS: i64 = 24 * 3600;
+
 /// The `failback` command's answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct FailbackReport {
@@ -233,7 +242,7 @@ async fn prepared_instance(
     db: &ProtectedDatabase,
 ) -> Result<Option<String>, WorkerError> {
     let history = ledger(deps)
-        .history(&db.name, 20)
+        .history(&db.name, 100)
         .await
         .map_err(|e| ledger_error(&db.name, e))?;
     // newest first: a failover after the prepare makes it void
@@ -449,6 +458,9 @@ async fn open_phase(
         create_requested_at: None,
         ready_at: None,
         fence_requested_at: None,
+        reboot_requested_at: None,
+        reboot_seen_at: None,
+        backup_retention_days: None,
         fenced_at: None,
         lag_at_fence_seconds: None,
         caught_up_at: None,
@@ -571,11 +583,18 @@ async fn prepare(
                     }
                     _ => vec![],
                 };
+                let primary_groups = db
+                    .failback
+                    .as_ref()
+                    .map(|f| f.primary_security_group_ids.clone())
+                    .unwrap_or_default();
+                record.backup_retention_days = old.and_then(|p| p.backup_retention_days);
                 let spec = match replica_spec(
                     &record.new_instance_id,
                     old,
                     writer,
                     &fence_groups,
+                    &primary_groups,
                     &op.operation_id,
                 ) {
                     Ok(spec) => spec,
@@ -665,6 +684,42 @@ async fn prepare(
                 return Ok(());
             }
             other => {
+                let since = record.create_requested_at.unwrap_or_else(Utc::now);
+                let waited = (Utc::now() - since).num_seconds();
+                if other.is_none() && waited > CREATE_VISIBLE_SECONDS {
+                    // the create was recorded but never made it (a crash, an error the run did
+                    // not survive): send it again (`DBInstanceAlreadyExists` is harmless)
+                    report.step(
+                        "create_replica",
+                        format!(
+                            "`{}` not visible {waited} s after its request: requesting it again",
+                            record.new_instance_id
+                        ),
+                    );
+                    record.create_requested_at = None;
+                    op.failback = Some(record.clone());
+                    continue;
+                }
+                if waited > PREPARE_LIMIT_SECONDS {
+                    op.outcome = "failed".into();
+                    op.reasons = vec![format!(
+                        "`{}` is not available and replicating {waited} s after its request ({}): prepare gave up; see the instance in RDS",
+                        record.new_instance_id,
+                        other.as_ref().map_or("not visible", |n| n.status.as_str())
+                    )];
+                    op.close(OperationState::Failed, Utc::now());
+                    op.failback = Some(record);
+                    notify(
+                        deps,
+                        db,
+                        op,
+                        report,
+                        "failed",
+                        format!("pilotlight failback {}: prepare FAILED", db.name),
+                    )
+                    .await;
+                    return Ok(());
+                }
                 let status = other
                     .as_ref()
                     .map_or("not visible yet".to_owned(), |n| format!("`{}`", n.status));
@@ -712,7 +767,17 @@ async fn switch(
         .rds(&record.new_region)
         .map_err(|e| WorkerError::InvalidCommand(e.to_string()))?;
     let mut interval = intervals(deps).0;
-    // 1. fence the DR writer: its security groups, then a reboot to end open sessions
+    // past the write-outage limit before the promotion: give the writer back its groups
+    if record.promotion_requested_at.is_none() {
+        if let Some(since) = record.fence_requested_at {
+            let out = (Utc::now() - since).num_seconds();
+            if out > i64::try_from(settings.max_write_outage_seconds).unwrap_or(i64::MAX) {
+                return Box::pin(abort(deps, db, ledger, lease, op, record, report, out)).await;
+            }
+        }
+    }
+    // 1. fence the DR writer: its security groups, then a reboot to end open sessions; fenced
+    //    once it was seen rebooting and is available again (no session of before is left)
     while record.fenced_at.is_none() {
         let w = fb::describe(rds_dr, &record.writer_id)
             .await
@@ -728,7 +793,27 @@ async fn switch(
             op.waiting_for = Some("the fence of the DR writer".into());
             save(ledger, lease, op, db).await?;
         }
-        if !same_groups(&settings.security_group_ids, &w.security_groups) {
+        if record.reboot_requested_at.is_some() {
+            if w.status == "rebooting" && record.reboot_seen_at.is_none() {
+                record.reboot_seen_at = Some(Utc::now());
+            }
+            let long_ago = record
+                .reboot_requested_at
+                .is_some_and(|t| (Utc::now() - t).num_seconds() > REBOOT_UNSEEN_SECONDS);
+            if w.available() && (record.reboot_seen_at.is_some() || long_ago) {
+                record.fenced_at = Some(Utc::now());
+                rds::tag_fenced(rds_dr, &w.arn, Utc::now())
+                    .await
+                    .map_err(|e| aws_err(db, e))?;
+                report.step(
+                    "fence",
+                    format!("`{}` is available again after its reboot: fenced", w.id),
+                );
+                op.failback = Some(record.clone());
+                save(ledger, lease, op, db).await?;
+                break;
+            }
+        } else if !same_groups(&settings.security_group_ids, &w.security_groups) {
             if !w.security_groups.is_empty() && !w.tags.contains_key(TAG_GROUPS_BEFORE_FENCE) {
                 rds::tag_value(
                     rds_dr,
@@ -739,34 +824,33 @@ async fn switch(
                 .await
                 .map_err(|e| aws_err(db, e))?;
             }
-            rds::move_to_security_groups(rds_dr, &w.id, &settings.security_group_ids)
-                .await
-                .map_err(|e| aws_err(db, e))?;
-            report.step(
-                "fence",
-                format!(
-                    "`{}` moved to security groups {:?} (ModifyDBInstance): no new connection",
-                    w.id, settings.security_group_ids
-                ),
-            );
+            if !w.security_groups_pending {
+                rds::move_to_security_groups(rds_dr, &w.id, &settings.security_group_ids)
+                    .await
+                    .map_err(|e| aws_err(db, e))?;
+                report.step(
+                    "fence",
+                    format!(
+                        "`{}` moved to security groups {:?} (ModifyDBInstance): no new connection",
+                        w.id, settings.security_group_ids
+                    ),
+                );
+            }
         } else if w.available() && !w.security_groups_pending {
+            // recorded before the call: a crash after it does not reboot the writer twice
+            record.reboot_requested_at = Some(Utc::now());
+            op.failback = Some(record.clone());
+            save(ledger, lease, op, db).await?;
             rds::reboot(rds_dr, &w.id)
                 .await
                 .map_err(|e| aws_err(db, e))?;
-            record.fenced_at = Some(Utc::now());
-            rds::tag_fenced(rds_dr, &w.arn, Utc::now())
-                .await
-                .map_err(|e| aws_err(db, e))?;
             report.step(
                 "fence",
                 format!(
-                    "`{}` rebooted (RebootDBInstance) to end open sessions: fenced",
+                    "`{}` rebooting (RebootDBInstance) to end open sessions",
                     w.id
                 ),
             );
-            op.failback = Some(record.clone());
-            save(ledger, lease, op, db).await?;
-            break;
         }
         if !pause(deps, &mut interval, deadline).await {
             op.waiting_for = Some("the fence of the DR writer".into());
@@ -774,33 +858,71 @@ async fn switch(
             return Ok(());
         }
     }
-    // 2. the new replica has every write: a ReplicaLag of 0 measured after the fence
+    // 2. the new instance has every write: after the fence, a `ReplicaLag` of 0 on it, or (for
+    //    PostgreSQL, whose ReplicaLag grows on an idle source) an `OldestReplicationSlotLag` of 0
+    //    bytes on the writer: the replica received all of its WAL, which the promotion replays
     let fenced_at = record.fenced_at.unwrap_or_else(Utc::now);
+    let postgres = fb::describe(rds_new, &record.new_instance_id)
+        .await
+        .map_err(|e| aws_err(db, e))?
+        .and_then(|n| n.engine)
+        .is_some_and(|e| e.starts_with("postgres"));
     while record.caught_up_at.is_none() {
-        let cw = deps
+        let window = (
+            fenced_at - chrono::Duration::minutes(1),
+            Utc::now() + chrono::Duration::minutes(5),
+        );
+        let cw_new = deps
             .clients
             .cloudwatch(&record.new_region)
             .map_err(|e| WorkerError::InvalidCommand(e.to_string()))?;
-        let points = cloudwatch::series(
-            cw,
+        let lag = cloudwatch::series(
+            cw_new,
             cloudwatch::MetricRef::replica_lag(&record.new_instance_id),
-            fenced_at - chrono::Duration::minutes(1),
-            Utc::now() + chrono::Duration::minutes(5),
+            window.0,
+            window.1,
         )
         .await
         .map_err(|e| aws_err(db, e))?;
-        if caught_up_after(&points, fenced_at) {
+        let slot = if postgres {
+            let cw_dr = deps
+                .clients
+                .cloudwatch(&record.writer_region)
+                .map_err(|e| WorkerError::InvalidCommand(e.to_string()))?;
+            cloudwatch::series(
+                cw_dr,
+                cloudwatch::MetricRef::oldest_replication_slot_lag(&record.writer_id),
+                window.0,
+                window.1,
+            )
+            .await
+            .map_err(|e| aws_err(db, e))?
+        } else {
+            vec![]
+        };
+        let by = if caught_up_after(&lag, fenced_at) {
+            Some("its ReplicaLag is 0")
+        } else if caught_up_after(&slot, fenced_at) {
+            Some("the writer's OldestReplicationSlotLag is 0 bytes")
+        } else {
+            None
+        };
+        if let Some(by) = by {
             record.caught_up_at = Some(Utc::now());
             report.step(
                 "caught_up",
                 format!(
-                    "`{}` reports ReplicaLag 0 after the fence: it has every write",
+                    "`{}` has every write: after the fence, {by}",
                     record.new_instance_id
                 ),
             );
             op.failback = Some(record.clone());
             save(ledger, lease, op, db).await?;
             break;
+        }
+        let out = (Utc::now() - record.fence_requested_at.unwrap_or(fenced_at)).num_seconds();
+        if out > i64::try_from(settings.max_write_outage_seconds).unwrap_or(i64::MAX) {
+            return Box::pin(abort(deps, db, ledger, lease, op, record, report, out)).await;
         }
         if !pause(deps, &mut interval, deadline).await {
             op.waiting_for = Some(format!(
@@ -809,7 +931,7 @@ async fn switch(
             ));
             report.step(
                 "wait",
-                "no ReplicaLag of 0 after the fence yet: the reconcile pass goes on".into(),
+                "no zero lag after the fence yet: the reconcile pass goes on".into(),
             );
             if !op.was_notified("waiting") {
                 notify(
@@ -829,7 +951,8 @@ async fn switch(
             return Ok(());
         }
     }
-    // 3. promote the new instance
+    // 3. promote the new instance (sent again whenever it is still a replica and available:
+    //    RDS answers a repeated promotion `InvalidDBInstanceState`)
     let endpoint = loop {
         let n = fb::describe(rds_new, &record.new_instance_id)
             .await
@@ -849,17 +972,22 @@ async fn switch(
             }
             break n.endpoint.unwrap_or_default();
         }
-        if record.promotion_requested_at.is_none() && n.available() {
-            record.promotion_requested_at = Some(Utc::now());
-            op.failback = Some(record.clone());
-            op.waiting_for = Some("the promotion of the new instance".into());
-            save(ledger, lease, op, db).await?;
-            let outcome = rds::promote(rds_new, &n.id)
+        if !n.standalone() && n.available() {
+            if record.promotion_requested_at.is_none() {
+                record.promotion_requested_at = Some(Utc::now());
+                op.failback = Some(record.clone());
+                op.waiting_for = Some("the promotion of the new instance".into());
+                save(ledger, lease, op, db).await?;
+            }
+            let outcome = fb::promote(rds_new, &n.id, record.backup_retention_days)
                 .await
                 .map_err(|e| aws_err(db, e))?;
             report.step(
                 "promote",
-                format!("PromoteReadReplica `{}`: {outcome:?}", n.id),
+                format!(
+                    "PromoteReadReplica `{}` (backup retention {:?} days, the old primary's): {outcome:?}",
+                    n.id, record.backup_retention_days
+                ),
             );
         }
         if !pause(deps, &mut interval, deadline).await {
@@ -978,6 +1106,72 @@ async fn switch(
     );
     notify(deps, db, op, report, "result", subject).await;
     Ok(())
+}
+
+/// The write outage outlived `failback.max_write_outage_seconds` before the promotion: give the
+/// DR writer back the security groups its fence replaced (the `pilotlight:groups-before-fence`
+/// tag), close the switch failed and page. The database keeps running in the DR region; the new
+/// instance stays a replica, ready for another `switch`.
+#[allow(clippy::too_many_arguments)]
+async fn abort(
+    deps: &Deps,
+    db: &ProtectedDatabase,
+    ledger: &Ledger,
+    lease: &Lease,
+    op: &mut Operation,
+    record: FailbackRecord,
+    report: &mut FailbackReport,
+    out_seconds: i64,
+) -> Result<(), WorkerError> {
+    let rds_dr = deps
+        .clients
+        .rds(&record.writer_region)
+        .map_err(|e| WorkerError::InvalidCommand(e.to_string()))?;
+    let w = fb::describe(rds_dr, &record.writer_id)
+        .await
+        .map_err(|e| aws_err(db, e))?;
+    let before: Vec<String> = w
+        .as_ref()
+        .and_then(|w| w.tags.get(TAG_GROUPS_BEFORE_FENCE))
+        .map(|g| {
+            g.split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let restored = if before.is_empty() {
+        format!("its groups before the fence are not recorded: give `{}` its security groups back by hand", record.writer_id)
+    } else {
+        rds::move_to_security_groups(rds_dr, &record.writer_id, &before)
+            .await
+            .map_err(|e| aws_err(db, e))?;
+        format!(
+            "`{}` moved back to {before:?} (ModifyDBInstance): it takes writes again",
+            record.writer_id
+        )
+    };
+    report.step("abort", restored.clone());
+    op.outcome = "failed".into();
+    op.reasons = vec![format!(
+        "the new instance `{}` did not show every write within {out_seconds} s of the fence (`failback.max_write_outage_seconds`): the switch is aborted, {restored}; the database stays in `{}`",
+        record.new_instance_id, record.writer_region
+    )];
+    op.failback = Some(record);
+    op.close(OperationState::Failed, Utc::now());
+    notify(
+        deps,
+        db,
+        op,
+        report,
+        "failed",
+        format!(
+            "pilotlight failback {}: switch ABORTED, writes back on the DR writer",
+            db.name
+        ),
+    )
+    .await;
+    save(ledger, lease, op, db).await
 }
 
 /// Publish `event` once per operation.

@@ -102,6 +102,19 @@ impl<'a> MetricRef<'a> {
         }
     }
 
+    /// `AWS/RDS` `OldestReplicationSlotLag` of a PostgreSQL source `instance_id` (bytes of WAL
+    /// its most lagging replica has not received), Maximum
+    /// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html>).
+    pub fn oldest_replication_slot_lag(instance_id: &'a str) -> Self {
+        Self {
+            namespace: "AWS/RDS",
+            name: "OldestReplicationSlotLag",
+            dimension: ("DBInstanceIdentifier", instance_id),
+            statistic: Statistic::Maximum,
+            extra: None,
+        }
+    }
+
     /// `AWS/RDS` `TransactionLogsGeneration` of `instance_id`, Maximum.
     pub fn transaction_logs(instance_id: &'a str) -> Self {
         Self {

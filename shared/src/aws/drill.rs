@@ -92,8 +92,17 @@ pub async fn restore(
                         || s.is_kms_key_not_accessible_fault(),
                 )
             });
+            // a request RDS or IAM refuses as such (a class the engine does not offer, a group
+            // that does not fit, no permission): sending it again cannot help
+            let refused_code = matches!(
+                aws_sdk_rds::error::ProvideErrorMetadata::code(&e),
+                Some("InvalidParameterCombination" | "InvalidParameterValue" | "AccessDenied")
+            );
             match refused {
                 Some((true, _)) => Ok(RestoreOutcome::AlreadyExists),
+                _ if refused_code => Ok(RestoreOutcome::Refused(
+                    AwsError::from_sdk("RestoreDBInstanceFromDBSnapshot", e).message,
+                )),
                 Some((_, true)) => Ok(RestoreOutcome::Refused(
                     AwsError::from_sdk("RestoreDBInstanceFromDBSnapshot", e).message,
                 )),

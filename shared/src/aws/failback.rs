@@ -79,6 +79,7 @@ pub async fn describe(
         encrypted: i.storage_encrypted().unwrap_or(false),
         multi_az: i.multi_az().unwrap_or(false),
         engine: i.engine().map(str::to_owned),
+        deletion_protection: i.deletion_protection().unwrap_or(false),
         backup_retention_days: i.backup_retention_period(),
         tags: i
             .tag_list()
@@ -126,6 +127,7 @@ pub async fn create_replica(
         )
         .set_kms_key_id(spec.kms_key_id.clone())
         .multi_az(spec.multi_az)
+        .deletion_protection(spec.deletion_protection)
         .publicly_accessible(false)
         .set_tags(Some(sdk_tags(&spec.tags)))
         .send()
@@ -147,12 +149,53 @@ pub async fn create_replica(
                         || s.is_db_instance_not_found_fault(),
                 )
             });
+            // a request RDS or IAM refuses as such: sending it again cannot help
+            let refused_code = matches!(
+                aws_sdk_rds::error::ProvideErrorMetadata::code(&e),
+                Some("InvalidParameterCombination" | "InvalidParameterValue" | "AccessDenied")
+            );
             match kind {
                 Some((true, _)) => Ok(CreateOutcome::AlreadyExists),
+                _ if refused_code => Ok(CreateOutcome::Refused(
+                    AwsError::from_sdk("CreateDBInstanceReadReplica", e).message,
+                )),
                 Some((_, true)) => Ok(CreateOutcome::Refused(
                     AwsError::from_sdk("CreateDBInstanceReadReplica", e).message,
                 )),
                 _ => Err(AwsError::from_sdk("CreateDBInstanceReadReplica", e)),
+            }
+        }
+    }
+}
+
+/// `PromoteReadReplica` of the new instance with the old primary's `BackupRetentionPeriod`
+/// (RDS's default for a promotion is 1 day,
+/// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_PromoteReadReplica.html>).
+/// `InvalidDBInstanceState` (already promoting, or promoted) is
+/// [`super::rds::PromoteOutcome::AlreadyPromoting`]: safe to send again after a crash.
+///
+/// # Errors
+/// [`AwsError`] for any other failure.
+pub async fn promote(
+    rds: &aws_sdk_rds::Client,
+    instance_id: &str,
+    backup_retention_days: Option<i32>,
+) -> Result<super::rds::PromoteOutcome, AwsError> {
+    match rds
+        .promote_read_replica()
+        .db_instance_identifier(instance_id)
+        .set_backup_retention_period(backup_retention_days.filter(|d| *d > 0))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(super::rds::PromoteOutcome::Started),
+        Err(e) => {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_invalid_db_instance_state_fault())
+            {
+                Ok(super::rds::PromoteOutcome::AlreadyPromoting)
+            } else {
+                Err(AwsError::from_sdk("PromoteReadReplica", e))
             }
         }
     }

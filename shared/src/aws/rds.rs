@@ -437,17 +437,46 @@ fn slim(mut s: SnapshotInfo, keep: TagFilter<'_>) -> SnapshotInfo {
     s
 }
 
-/// Every manual DB snapshot (instances only) in the client's region (`DescribeDBSnapshots`,
-/// `SnapshotType=manual`, every page), with their tags: what the DR drill chooses from.
+/// The manual DB snapshots of `db_instance_id` in the client's region (`DescribeDBSnapshots`
+/// with `DBInstanceIdentifier` and `SnapshotType=manual`, every page), with their tags: what the
+/// DR drill chooses from.
 ///
 /// # Errors
 /// [`AwsError`] when a page cannot be read.
 pub async fn list_db_snapshots(
     rds: &aws_sdk_rds::Client,
     region: &str,
+    db_instance_id: &str,
 ) -> Result<Vec<SnapshotInfo>, AwsError> {
+    // only this database's (a copy keeps its source's `DBInstanceIdentifier`): one page or a few,
+    // not every snapshot of the region
     let mut out = Vec::new();
-    list_instance_snapshots(rds, region, &mut |s| out.push(s)).await?;
+    let mut pages = rds
+        .describe_db_snapshots()
+        .db_instance_identifier(db_instance_id)
+        .snapshot_type("manual")
+        .into_paginator()
+        .page_size(PAGE_SIZE)
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let s = item.map_err(|e| AwsError::new("DescribeDBSnapshots", e.into_service_error()))?;
+        out.push(SnapshotInfo {
+            id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
+            arn: s.db_snapshot_arn().unwrap_or_default().to_owned(),
+            kind: DbKind::Instance,
+            region: region.to_owned(),
+            status: SnapshotStatus::from(s.status().unwrap_or("unknown")),
+            created_at: s.snapshot_create_time().and_then(to_chrono),
+            original_created_at: s.original_snapshot_create_time().and_then(to_chrono),
+            encrypted: s.encrypted().unwrap_or(false),
+            snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
+            db_id: s.db_instance_identifier().unwrap_or_default().to_owned(),
+            engine: s.engine().map(str::to_owned),
+            allocated_storage_gib: s.allocated_storage(),
+            tags: tags(s.tag_list()),
+        });
+    }
     Ok(out)
 }
 

@@ -144,6 +144,19 @@ pub struct FailbackSettings {
     /// `ReplicaLag` is at most this, seconds (default 30, 0 to 3600).
     #[serde(default = "default_failback_lag")]
     pub max_lag_seconds: u64,
+    /// The longest the switch keeps the DR writer fenced before the new instance is promoted,
+    /// seconds (default 900, 60 to 7200): past it the switch gives the writer its security groups
+    /// back, fails and pages, and the database keeps running in the DR region.
+    #[serde(default = "default_write_outage")]
+    pub max_write_outage_seconds: u64,
+    /// The old primary's security groups, when its fence replaced them before pilotlight
+    /// recorded them (`pilotlight:groups-before-fence`): the new instance gets these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub primary_security_group_ids: Vec<String>,
+}
+
+fn default_write_outage() -> u64 {
+    900
 }
 
 fn default_failback_lag() -> u64 {
@@ -396,6 +409,15 @@ fn validate_one(db: &ProtectedDatabase, at: &dyn Fn(&str) -> String) -> Result<(
             },
             &|field: &str| at(&field.replace("fencing.", "failback.")),
         )?;
+        if !(60..=7200).contains(&f.max_write_outage_seconds) {
+            return Err(invalid(
+                at("failback.max_write_outage_seconds"),
+                format!(
+                    "{} is outside 60..=7200 seconds",
+                    f.max_write_outage_seconds
+                ),
+            ));
+        }
         if f.max_lag_seconds > 3600 {
             return Err(invalid(
                 at("failback.max_lag_seconds"),

@@ -256,12 +256,21 @@ pub fn next_step(
     max_restore_seconds: u64,
 ) -> DrillStep {
     let Some(instance) = instance else {
-        // gone: deleted by us (or never made: restore it, unless the drill has failed already)
-        return if drill.deleted_at.is_some() || drill.failure.is_some() {
-            DrillStep::Finish
-        } else {
-            DrillStep::Restore
-        };
+        // gone: deleted by us (or never made: restore it, unless the drill has failed already or
+        // its restores have not produced an instance within the limit)
+        if drill.deleted_at.is_some() || drill.failure.is_some() {
+            return DrillStep::Finish;
+        }
+        if let Some(since) = drill.restore_requested_at {
+            let waited = (now - since).num_seconds();
+            if waited > i64::try_from(max_restore_seconds).unwrap_or(i64::MAX) {
+                return DrillStep::Fail(format!(
+                    "no instance `{}` {waited} s after the first restore request (limit drill.max_restore_seconds = {max_restore_seconds})",
+                    drill.instance_id
+                ));
+            }
+        }
+        return DrillStep::Restore;
     };
     if !may_delete(&instance.identifier, &instance.tags, &drill.drill_id) {
         return DrillStep::NotOurs(format!(

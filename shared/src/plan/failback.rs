@@ -67,6 +67,8 @@ pub struct FbInstance {
     pub engine: Option<String>,
     /// `BackupRetentionPeriod`, days.
     pub backup_retention_days: Option<i32>,
+    /// `DeletionProtection`.
+    pub deletion_protection: bool,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
 }
@@ -114,7 +116,17 @@ pub struct FailbackRecord {
     /// switch: when the fence of `R` was requested (UTC): writes stop being possible from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fence_requested_at: Option<DateTime<Utc>>,
-    /// switch: when `R` was fenced and rebooted (UTC).
+    /// switch: when `RebootDBInstance` of `R` was accepted (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot_requested_at: Option<DateTime<Utc>>,
+    /// switch: when `R` was first seen `rebooting` after that (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot_seen_at: Option<DateTime<Utc>>,
+    /// prepare: the old primary's `BackupRetentionPeriod` (days), given to the promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_retention_days: Option<i32>,
+    /// switch: when `R` was seen `available` again after its reboot (UTC): no session of before
+    /// the fence is left.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fenced_at: Option<DateTime<Utc>>,
     /// switch: `N`'s lag when the fence was requested, seconds.
@@ -217,61 +229,82 @@ pub struct ReplicaSpec {
     pub kms_key_id: Option<String>,
     /// `MultiAZ` (the old primary's).
     pub multi_az: bool,
+    /// `DeletionProtection` (the old primary's).
+    pub deletion_protection: bool,
     /// Tags.
     pub tags: BTreeMap<String, String>,
 }
 
-/// The new instance's settings, from the old primary (when its region answers) and the writer;
-/// `Err` with the reason when a cross-region replica of an encrypted writer cannot be made (no
-/// key in the primary's region is known).
+/// The new instance's settings, from the old primary and the writer; `Err` with the reason when
+/// they cannot be known well enough to create it: the old primary is gone (its subnet group and
+/// network are unknown: the instance would land in the default VPC), its security groups before a
+/// fence are unknown and `primary_groups` (`failback.primary_security_group_ids`) gives none, or
+/// the writer is encrypted and no key in the primary's region is known.
 pub fn replica_spec(
     new_id: &str,
     old_primary: Option<&FbInstance>,
     writer: &FbInstance,
     fence_groups: &[String],
+    primary_groups: &[String],
     operation_id: &str,
 ) -> Result<ReplicaSpec, String> {
-    let p = old_primary;
-    let groups = p
-        .map(|p| {
-            p.tags
-                .get(super::failover::TAG_GROUPS_BEFORE_FENCE)
-                .map(|g| {
-                    g.split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_else(|| p.security_groups.clone())
-        })
-        .unwrap_or_default();
-    // never the fence's groups (no ingress): RDS's default instead, said in the report
-    let groups = if !fence_groups.is_empty() && same_groups(&groups, fence_groups) {
-        vec![]
-    } else {
-        groups
-    };
-    let kms_key_id = p.and_then(|p| p.kms_key_id.clone());
-    if writer.encrypted && kms_key_id.is_none() {
+    let Some(p) = old_primary else {
         return Err(format!(
-            "`{}` is encrypted and the old primary's KMS key is unknown (its region does not answer, or it is gone): a cross-region read replica needs a key in the primary's region",
+            "the old primary does not exist any more: its subnet group, parameter and option groups and security groups are unknown; create the new replica of `{}` by hand, or restore the old primary first",
             writer.id
         ));
+    };
+    let groups: Vec<String> = if !primary_groups.is_empty() {
+        primary_groups.to_vec()
+    } else {
+        p.tags
+            .get(super::failover::TAG_GROUPS_BEFORE_FENCE)
+            .map(|g| {
+                g.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_else(|| p.security_groups.clone())
+    };
+    // never the fence's groups (no ingress): the application could not reach the new primary
+    if !fence_groups.is_empty() && same_groups(&groups, fence_groups) {
+        return Err(format!(
+            "the security groups `{}` had before its fence are unknown (it carries only the fence's {fence_groups:?}): give them in `databases[].failback.primary_security_group_ids`",
+            p.id
+        ));
     }
+    // a key only for an encrypted source: RDS refuses KmsKeyId for an unencrypted one
+    let kms_key_id = if writer.encrypted {
+        match p.kms_key_id.clone() {
+            Some(k) => Some(k),
+            None => {
+                return Err(format!(
+                    "`{}` is encrypted and the old primary's KMS key is unknown: a cross-region read replica needs a key in the primary's region",
+                    writer.id
+                ))
+            }
+        }
+    } else {
+        None
+    };
     Ok(ReplicaSpec {
         instance_id: new_id.to_owned(),
         source_arn: writer.arn.clone(),
         instance_class: p
-            .and_then(|p| p.instance_class.clone())
+            .instance_class
+            .clone()
             .or_else(|| writer.instance_class.clone()),
-        subnet_group: p.and_then(|p| p.subnet_group.clone()),
+        subnet_group: p.subnet_group.clone(),
         parameter_group: p
-            .and_then(|p| p.parameter_group.clone())
+            .parameter_group
+            .clone()
             .filter(|_| cross_region_parameter_group(writer.engine.as_deref())),
-        option_group: p.and_then(|p| p.option_group.clone()),
+        option_group: p.option_group.clone(),
         security_groups: groups,
         kms_key_id,
-        multi_az: p.is_some_and(|p| p.multi_az),
+        multi_az: p.multi_az,
+        deletion_protection: p.deletion_protection,
         tags: BTreeMap::from([
             (TAG_FAILBACK.to_owned(), operation_id.to_owned()),
             (
@@ -410,7 +443,7 @@ mod tests {
             "sg-0aaaaaaaaaaaaaaaa,sg-0bbbbbbbbbbbbbbbb".into(),
         );
         let fence = ["sg-0fence0000000000".to_owned()];
-        let spec = replica_spec("n", Some(&p), &writer(), &fence, "op").ok();
+        let spec = replica_spec("n", Some(&p), &writer(), &fence, &[], "op").ok();
         assert_eq!(
             spec.as_ref().map(|s| s.security_groups.clone()),
             Some(vec![
@@ -422,14 +455,23 @@ mod tests {
             spec.and_then(|s| s.instance_class).as_deref(),
             Some("db.r6g.large")
         );
-        // no record of the groups before: the fence's own groups are never copied
+        // no record of the groups before: the fence's own groups are never copied; the
+        // configuration may name them
         p.tags.clear();
-        let spec = replica_spec("n", Some(&p), &writer(), &fence, "op").ok();
-        assert_eq!(spec.map(|s| s.security_groups.len()), Some(0));
+        assert!(replica_spec("n", Some(&p), &writer(), &fence, &[], "op").is_err());
+        let given = ["sg-0cccccccccccccccc".to_owned()];
+        let spec = replica_spec("n", Some(&p), &writer(), &fence, &given, "op").ok();
+        assert_eq!(spec.map(|s| s.security_groups), Some(given.to_vec()));
+        // the old primary gone: refused (the default VPC is no place for it)
+        assert!(replica_spec("n", None, &writer(), &fence, &given, "op").is_err());
         // an encrypted writer without a known key in the primary's region is refused
         let mut w = writer();
         w.encrypted = true;
-        assert!(replica_spec("n", None, &w, &[], "op").is_err());
+        assert!(replica_spec("n", Some(&p), &w, &[], &given, "op").is_err());
+        // an unencrypted writer never gets a key (RDS refuses KmsKeyId for it)
+        p.kms_key_id = Some("arn:aws:kms:us-east-1:123456789012:key/k".into());
+        let spec = replica_spec("n", Some(&p), &writer(), &[], &given, "op").ok();
+        assert_eq!(spec.and_then(|s| s.kms_key_id), None);
     }
 
     #[test]
