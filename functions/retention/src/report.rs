@@ -11,6 +11,22 @@ use pilotlight::plan::retention::{
 use pilotlight::plan::snapshots::DbKind;
 use serde::Serialize;
 
+/// Entries of each list a region's report answers. A synchronous Lambda response is at most
+/// 6 MB (<https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html>), and a
+/// region may hold 100,000 snapshots (about 5 MB of ids): the lists are cut here and the counts
+/// are whole.
+pub const MAX_LISTED: usize = 5_000;
+
+fn first_listed<T: Serialize, S: serde::Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let n = v.len().min(MAX_LISTED);
+    let mut seq = s.serialize_seq(Some(n))?;
+    for item in &v[..n] {
+        seq.serialize_element(item)?;
+    }
+    seq.end()
+}
+
 /// A snapshot kept, and every rule that keeps it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Kept {
@@ -44,12 +60,25 @@ pub struct RegionReport {
     pub role: RegionRole,
     /// The policy applied.
     pub policy: RetentionPolicy,
-    /// Snapshots kept, newest first, with the rules that keep them.
+    /// Snapshots kept, newest first, with the rules that keep them (the first
+    /// [`MAX_LISTED`]; `kept_count` has them all).
+    #[serde(serialize_with = "first_listed")]
     pub kept: Vec<Kept>,
-    /// Snapshots that are not candidates (someone else's, held, automated, busy), with the reason.
+    /// How many are kept.
+    pub kept_count: usize,
+    /// Snapshots that are not candidates (someone else's, held, automated, busy), with the reason
+    /// (the first [`MAX_LISTED`]; `skipped_count` has them all).
+    #[serde(serialize_with = "first_listed")]
     pub skipped: Vec<Skipped>,
-    /// Snapshots deleted by this run (in a dry-run: that it would delete), newest first.
+    /// How many are skipped.
+    pub skipped_count: usize,
+    /// Snapshots deleted by this run (in a dry-run: that it would delete), newest first (the
+    /// first [`MAX_LISTED`]; `freed_count` has them all).
+    #[serde(serialize_with = "first_listed")]
     pub deleted: Vec<String>,
+    /// A list above was cut at [`MAX_LISTED`] entries.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
     /// Deletes that failed, with the error (those snapshots are not in `deleted`).
     pub errors: Vec<String>,
     /// How many snapshots were deleted.
@@ -81,8 +110,11 @@ impl RegionReport {
             role,
             policy,
             kept: vec![],
+            kept_count: 0,
             skipped: vec![],
+            skipped_count: 0,
             deleted: vec![],
+            truncated: false,
             errors: vec![],
             freed_count: 0,
             freed_gib: 0,
@@ -106,6 +138,11 @@ impl RegionReport {
             }
         }
         r.freed_count = r.deleted.len();
+        r.kept_count = r.kept.len();
+        r.skipped_count = r.skipped.len();
+        r.truncated = [r.kept.len(), r.skipped.len(), r.deleted.len()]
+            .iter()
+            .any(|n| *n > MAX_LISTED);
         r
     }
 
@@ -200,5 +237,43 @@ impl RetentionReport {
         for (region, n) in per_region {
             metrics::emit("SnapshotsDeleted", n as f64, "Count", &[("Region", region)]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pilotlight::plan::retention::SnapshotDecision;
+    use pilotlight::plan::status::SnapshotStatus;
+
+    #[test]
+    fn a_report_of_a_huge_region_lists_the_first_entries_and_counts_them_all() {
+        let n = MAX_LISTED + 7;
+        let decision = RetentionDecision {
+            snapshots: (0..n)
+                .map(|i| SnapshotDecision {
+                    id: format!("pilotlight-db-{i:06}"),
+                    kind: DbKind::Instance,
+                    created_at: None,
+                    status: SnapshotStatus::Available,
+                    allocated_storage_gib: Some(1),
+                    verdict: Verdict::Delete,
+                })
+                .collect(),
+            stalled: None,
+        };
+        let r = RegionReport::of_decision(
+            "db".into(),
+            DbKind::Instance,
+            "us-west-2".into(),
+            RegionRole::Dr,
+            RetentionPolicy::default(),
+            decision,
+        );
+        let json = serde_json::to_value(&r).unwrap_or_default();
+        assert_eq!(json["deleted"].as_array().map(Vec::len), Some(MAX_LISTED));
+        assert_eq!(json["freed_count"], serde_json::json!(n));
+        assert_eq!(json["freed_gib"], serde_json::json!(n));
+        assert_eq!(json["truncated"], serde_json::json!(true));
     }
 }
