@@ -96,9 +96,9 @@ def roles_come_from_the_sam_template_with_the_configuration_as_parameters() -> N
     failover = answer["functions"]["failover"]
     assert failover["access_key_id"].startswith("ASIA")
     sids = [s["Sid"] for p in failover["policies"] for s in p["Statement"]]
-    assert "PromoteConfiguredReplicas" in sids and "ReadConfiguredAlarms" in sids, sids
-    promote = next(s for p in failover["policies"] for s in p["Statement"] if s["Sid"] == "PromoteConfiguredReplicas")
-    assert promote["Resource"] == [f"arn:aws:rds:{DST}:{ACCOUNT}:db:orders-replica"], promote
+    assert "ReadPromoteFenceAndReplicateConfiguredReplicas" in sids and "ReadConfiguredAlarms" in sids, sids
+    promote = next(s for p in failover["policies"] for s in p["Statement"] if s["Sid"] == "ReadPromoteFenceAndReplicateConfiguredReplicas")
+    assert promote["Resource"] == [f"arn:aws:rds:{DST}:{ACCOUNT}:db:orders-replica"] and "rds:PromoteReadReplica" in promote["Action"], promote
     # without alarms in the configuration, the conditional statement is absent (Fn::If / AWS::NoValue)
     bare = {**CONFIG, "databases": [{**CONFIG["databases"][0], "alarms": []}]}
     answer = EM.ok("POST", "/iam/roles", {"region": DST, "config": bare})
@@ -152,6 +152,118 @@ def failover_changes_only_the_configured_cname_record() -> None:
     denied("AccessDenied", change, "db.orders.example.internal", "A")
     names = [r["Name"] for r in EM.client("route53", SRC).list_resource_record_sets(HostedZoneId=STATE["zone"])["ResourceRecordSets"]]
     assert "www.orders.example.internal." not in names, names
+
+
+def failback_config() -> dict[str, Any]:
+    """STATE's configuration plus a database ``ledger`` whose replica was promoted (a failover):
+    the DR writer ``ledger-replica`` in DST, the old primary ``ledger-primary`` in SRC."""
+    if "failback" not in STATE:
+        primary = EM.create_db_instance(SRC, "ledger-primary")
+        EM.rds(DST).create_db_instance_read_replica(DBInstanceIdentifier="ledger-replica", SourceDBInstanceIdentifier=primary["DBInstanceArn"])
+        EM.rds(DST).promote_read_replica(DBInstanceIdentifier="ledger-replica")
+        EM.create_db_instance(DST, "stray-writer")
+        ledger = {
+            "name": "ledger",
+            "primary": {"region": SRC, "instance_id": "ledger-primary"},
+            "replica": {"region": DST, "instance_id": "ledger-replica"},
+            "records": [],
+            "rpo_budget_seconds": 60,
+        }
+        STATE["failback"] = {**STATE["config"], "databases": [*STATE["config"]["databases"], ledger]}
+    return STATE["failback"]
+
+
+def last_checks(principal: str) -> list[tuple[str, str, bool]]:
+    entry = [r for r in EM.requests() if r.get("principal") == principal][-1]
+    return [(c["action"], c["resource"], c["allowed"]) for c in entry["iam"]]
+
+
+FAILBACK_TAGS = [{"Key": "pilotlight:failback", "Value": "op-1"}, {"Key": "pilotlight:managed-by", "Value": "pilotlight"}]
+
+
+@check
+def failback_creates_only_tagged_fb_replicas_from_the_configured_replica() -> None:
+    config = failback_config()
+    rds = role_client("failover", "rds", SRC, config)
+    writer = f"arn:aws:rds:{DST}:{ACCOUNT}:db:ledger-replica"
+    arn = lambda kind, name: f"arn:aws:rds:{SRC}:{ACCOUNT}:{kind}:{name}"  # noqa: E731
+    new = "ledger-primary-fb-202601010000"
+    made = rds.create_db_instance_read_replica(DBInstanceIdentifier=new, SourceDBInstanceIdentifier=writer, PubliclyAccessible=False, Tags=FAILBACK_TAGS)["DBInstance"]
+    assert made["DBInstanceArn"] == arn("db", new), made
+    checks = last_checks("failover")
+    # The new instance, the source (in its own region), the groups it gets (a cross-region
+    # replica: the engine's defaults; no subnet group named: "default"), then the tags on create.
+    assert [(a, r) for a, r, _ in checks[:2]] == [("rds:CreateDBInstanceReadReplica", arn("db", new)), ("rds:CreateDBInstanceReadReplica", writer)], checks
+    kinds = [r.split(":")[5] for _, r, _ in checks[2:5]]
+    assert kinds == ["og", "pg", "subgrp"] and checks[2][1].startswith(arn("og", "default:postgres-")) and checks[3][1].startswith(arn("pg", "default.postgres")), checks
+    assert checks[4][1] == arn("subgrp", "default") and checks[5] == ("rds:AddTagsToResource", arn("db", new), True), checks
+    assert all(ok for _, _, ok in checks), checks
+    # Named groups are authorised as named.
+    rds.create_db_instance_read_replica(
+        DBInstanceIdentifier=f"{new}-2", SourceDBInstanceIdentifier=writer, OptionGroupName=checks[2][1].split(":", 6)[6],
+        DBParameterGroupName=checks[3][1].split(":", 6)[6], Tags=FAILBACK_TAGS,
+    )
+    assert [r for _, r, _ in last_checks("failover")[2:4]] == [checks[2][1], checks[3][1]]
+    # The new instance is db:*-fb-* (a long primary id is cut and hashed, only the -fb-<stamp>
+    # suffix is certain): another database's name, or a cut and hashed one, is allowed too.
+    for fb in ("orders-primary-fb-202612051200", "a-very-long-primary-identifier-cut-3f2a9c-fb-202612051200"):
+        rds.create_db_instance_read_replica(DBInstanceIdentifier=fb, SourceDBInstanceIdentifier=writer, Tags=FAILBACK_TAGS)
+        assert last_checks("failover")[0] == ("rds:CreateDBInstanceReadReplica", arn("db", fb), True)
+    # An identifier without -fb-: refused on the new instance, whatever the tags.
+    for other in ("ledger-copy", "ledger-primary-fb", "ledger-primary-fb202601010000", "ledger-primary-202601010000"):
+        message = denied("AccessDenied", rds.create_db_instance_read_replica, DBInstanceIdentifier=other, SourceDBInstanceIdentifier=writer, Tags=FAILBACK_TAGS)
+        assert f"rds:CreateDBInstanceReadReplica on resource: {arn('db', other)}" in message, message
+    # Without the failback's tags (the statement's request tag conditions: both, pilotlight:managed-by
+    # = pilotlight), or with other tag keys.
+    denied("AccessDenied", rds.create_db_instance_read_replica, DBInstanceIdentifier=f"{new}-3", SourceDBInstanceIdentifier=writer)
+    for tags in (FAILBACK_TAGS[:1], FAILBACK_TAGS[1:], [FAILBACK_TAGS[0], {"Key": "pilotlight:managed-by", "Value": "someone"}]):
+        message = denied("AccessDenied", rds.create_db_instance_read_replica, DBInstanceIdentifier=f"{new}-3", SourceDBInstanceIdentifier=writer, Tags=tags)
+        assert f"rds:CreateDBInstanceReadReplica on resource: {arn('db', f'{new}-3')}" in message, message
+    denied("AccessDenied", rds.create_db_instance_read_replica, DBInstanceIdentifier=f"{new}-4", SourceDBInstanceIdentifier=writer, Tags=[*FAILBACK_TAGS, {"Key": "owner", "Value": "x"}])
+    assert last_checks("failover")[-1] == ("rds:AddTagsToResource", arn("db", f"{new}-4"), False)
+    # A source that is not a configured replica.
+    stray = f"arn:aws:rds:{DST}:{ACCOUNT}:db:stray-writer"
+    message = denied("AccessDenied", rds.create_db_instance_read_replica, DBInstanceIdentifier=f"{new}-5", SourceDBInstanceIdentifier=stray, Tags=FAILBACK_TAGS)
+    assert f"on resource: {stray}" in message, message
+    ids = [d["DBInstanceIdentifier"] for d in EM.rds(SRC).describe_db_instances()["DBInstances"]]
+    assert new in ids and f"{new}-2" in ids and "orders-primary-fb-202612051200" in ids, ids
+    refused = ("ledger-copy", "ledger-primary-fb", "ledger-primary-fb202601010000", "ledger-primary-202601010000", f"{new}-3", f"{new}-4", f"{new}-5")
+    assert not [i for i in ids if i in refused], ids
+
+
+@check
+def failback_reads_and_promotes_only_its_own_new_instance_and_fences_the_dr_writer() -> None:
+    config = failback_config()
+    rds = role_client("failover", "rds", SRC, config)
+    writer = f"arn:aws:rds:{DST}:{ACCOUNT}:db:ledger-replica"
+    new = "ledger-primary-fb-202601020000"
+    rds.create_db_instance_read_replica(DBInstanceIdentifier=new, SourceDBInstanceIdentifier=writer, Tags=FAILBACK_TAGS)
+    assert rds.describe_db_instances(DBInstanceIdentifier=new)["DBInstances"][0]["DBInstanceIdentifier"] == new
+    # Not made yet: DBInstanceNotFound, not AccessDenied (no tag condition on the describe).
+    try:
+        rds.describe_db_instances(DBInstanceIdentifier="ledger-primary-fb-209901010000")
+        raise AssertionError("found an instance never made")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "DBInstanceNotFound", e.response["Error"]
+    # An instance of the right name without the pilotlight:failback tag (rds:db-tag condition).
+    EM.rds(SRC).create_db_instance_read_replica(DBInstanceIdentifier="ledger-primary-fb-untagged", SourceDBInstanceIdentifier=writer)
+    message = denied("AccessDenied", rds.promote_read_replica, DBInstanceIdentifier="ledger-primary-fb-untagged")
+    assert "rds:PromoteReadReplica" in message, message
+    # Tagged pilotlight:failback but not named *-fb-*: refused too (name AND tag).
+    EM.rds(SRC).create_db_instance_read_replica(DBInstanceIdentifier="ledger-tagged-copy", SourceDBInstanceIdentifier=writer, Tags=FAILBACK_TAGS)
+    denied("AccessDenied", rds.promote_read_replica, DBInstanceIdentifier="ledger-tagged-copy")
+    rds.promote_read_replica(DBInstanceIdentifier=new)
+    assert last_checks("failover") == [("rds:PromoteReadReplica", f"arn:aws:rds:{SRC}:{ACCOUNT}:db:{new}", True)]
+    # The fence of the DR writer: its security groups, a reboot, its fence tags.
+    dr = role_client("failover", "rds", DST, config)
+    dr.modify_db_instance(DBInstanceIdentifier="ledger-replica", VpcSecurityGroupIds=["sg-fence"], ApplyImmediately=True)
+    dr.reboot_db_instance(DBInstanceIdentifier="ledger-replica")
+    dr.add_tags_to_resource(ResourceName=writer, Tags=[{"Key": "pilotlight:groups-before-fence", "Value": "sg-1"}, {"Key": "pilotlight:fenced-at", "Value": "t"}])
+    denied("AccessDenied", dr.modify_db_instance, DBInstanceIdentifier="stray-writer", VpcSecurityGroupIds=["sg-fence"], ApplyImmediately=True)
+    denied("AccessDenied", dr.reboot_db_instance, DBInstanceIdentifier="stray-writer")
+    # The old primary: tagged as replaced (pilotlight:* keys), never stopped by the failback's statements.
+    rds.add_tags_to_resource(ResourceName=f"arn:aws:rds:{SRC}:{ACCOUNT}:db:ledger-primary", Tags=[{"Key": "pilotlight:replaced-by", "Value": new}])
+    denied("AccessDenied", dr.stop_db_instance, DBInstanceIdentifier="ledger-replica")
 
 
 @check

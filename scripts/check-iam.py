@@ -51,9 +51,11 @@ _KMS = {
     action: f"RDS uses the KMS key on the caller's behalf when CopyDBSnapshot/CopyDBClusterSnapshot re-encrypts with KmsKeyId ({_RDS_KMS})"
     for action in ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey")
 }
-# failover's DR drill restores encrypted snapshot copies: RDS uses their keys on its behalf.
+# failover's DR drill restores encrypted snapshot copies, and its failback makes a cross-Region
+# read replica of an encrypted DR writer with the old primary's key (KmsKeyId): RDS uses the keys on
+# its behalf.
 _KMS_RESTORE = {
-    action: f"RDS uses the KMS key on the caller's behalf when RestoreDBInstanceFromDBSnapshot restores an encrypted snapshot (the DR drill) ({_RDS_KMS})"
+    action: f"RDS uses the KMS key on the caller's behalf when RestoreDBInstanceFromDBSnapshot restores an encrypted snapshot (the DR drill) and when CreateDBInstanceReadReplica encrypts the failback's replica with KmsKeyId ({_RDS_KMS})"
     for action in ("kms:Decrypt", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey")
 }
 IMPLIED = {

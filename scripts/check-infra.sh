@@ -5,7 +5,10 @@
 #   3. terraform fmt -check -recursive infra/terraform
 #   4. terraform init (from a local plugin directory) + validate: every module and the example
 #   5. checkov on the SAM templates and on infra/terraform (inline suppressions carry their reason)
-#   6. the Terraform example applied to the local AWS emulator (moto), checked, then destroyed
+#   6. the failover role's inline policies against IAM's 10,240-character quota, for 10 protected
+#      databases: the SAM template (resolved by emulator/iam_enforcement.py) and the Terraform module
+#      (rendered by the AWS provider in a terraform test where nothing is created)
+#   7. the Terraform example applied to the local AWS emulator (moto), checked, then destroyed
 #
 # The tools pinned in infra/requirements.txt are installed once, each into its own virtualenv under
 # .venv/infra/ (their boto3 pins disagree with each other and with the awscli/moto of .venv). All
@@ -127,6 +130,158 @@ check_checkov_sam() {
 
 check_checkov_terraform() {
   checkov_run --framework terraform -d infra/terraform
+}
+
+# -------------------------------------------------------------------------------------------------
+# The failover role's size: IAM limits the aggregate of all the inline policies of a role to 10,240
+# characters, and does not count whitespace (IAM and STS character limits,
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html). Most of the failover
+# role's policy is per-database ARN lists (instances, zones, record names, health checks): a
+# deployment protecting too many databases does not deploy. Checked for SIZE_DATABASES protected
+# RDS databases with realistic identifiers, every optional statement present (alarms, health
+# checks, two KMS keys, a drill validation function).
+# -------------------------------------------------------------------------------------------------
+ROLE_POLICY_QUOTA=10240
+SIZE_DATABASES=10
+
+# write_policy_size_tool: $WORK/policy_size.py, shared by the SAM and Terraform size checks.
+#   policy_size.py sam N...           the SAM template's failover role for N databases: its size
+#   policy_size.py tftest MODULE ARTIFACTS N...  a terraform test of the module for N databases
+write_policy_size_tool() {
+  cat >"$WORK/policy_size.py" <<'PY'
+import json, sys
+sys.path.insert(0, "emulator")
+# The SAM template's intrinsics resolved as the emulator does for its role policies
+# (emulator/iam_enforcement.py), with the parameters infra/README.md derives from a configuration.
+from iam_enforcement import ACCOUNT, PARTITION, Template, sam_parameters
+
+def config(n):
+    """A configuration protecting n RDS databases: primary in us-east-1, replica in us-west-2,
+    one CNAME record in a zone of its own, an alarm and a health check each."""
+    dbs = [{
+        "name": f"orders-{i:02d}",
+        "primary": {"region": "us-east-1", "instance_id": f"orders-primary-{i:02d}"},
+        "replica": {"region": "us-west-2", "instance_id": f"orders-replica-{i:02d}"},
+        "records": [{"hosted_zone_id": f"Z{i:02d}3456789ABCDEFGHIJ", "name": f"orders-{i:02d}.db.example.internal", "type": "CNAME", "ttl": 60}],
+        "alarms": [{"name": f"pilotlight-orders-{i:02d}-primary-unhealthy", "region": "us-east-1"}],
+        "health_check_id": f"{i:08d}-4e2b-4c1d-9a3f-0123456789ab",
+        "rpo_budget_seconds": 300,
+    } for i in range(1, n + 1)]
+    return {
+        "databases": dbs,
+        "notifications": {"topic_arn": f"arn:{PARTITION}:sns:us-west-2:{ACCOUNT}:pilotlight-notifications"},
+        "snapshots": {"dr_regions": ["us-west-2"], "kms_keys": {
+            "us-west-2": f"arn:{PARTITION}:kms:us-west-2:{ACCOUNT}:key/0d6c1b2a-3e4f-4a5b-8c7d-9e0f1a2b3c4d",
+            "us-east-1": f"arn:{PARTITION}:kms:us-east-1:{ACCOUNT}:key/5e4d3c2b-1a0f-4e9d-8c7b-6a5f4e3d2c1b"}},
+        "drill": {"validation_function": f"arn:{PARTITION}:lambda:us-west-2:{ACCOUNT}:function:orders-drill-check"},
+        "ledger": {"table_name": "pilotlight-ledger"},
+    }
+
+def size(docs):
+    """The characters IAM counts: the documents as JSON without whitespace."""
+    return sum(len(json.dumps(json.loads(d) if isinstance(d, str) else d, separators=(",", ":"))) for d in docs)
+
+cmd, args = sys.argv[1], sys.argv[2:]
+if cmd == "sam":
+    for n in args:
+        docs = Template("infra/sam/template.yaml", sam_parameters(config(int(n))), "us-west-2").function_policies()["failover"]
+        print(n, size(docs))
+elif cmd == "tftest":
+    # A terraform test file for the module in args[0] (run from there): one run block per database
+    # count (args[2:]), each an apply in which no resource is created: every resource of the module
+    # and of its nested modules is overridden (override_resource; an ARN for each, realistic for
+    # those the failover policy names), the account id too, so only the policy documents are
+    # rendered, by the AWS provider itself, without any AWS call. The module's copy gets an output
+    # with the failover policy's size (zz_size_check.tf).
+    import glob, os, re
+    module, artifacts, counts = args[0], args[1], args[2:]
+    region, prefix = "us-west-2", "pilotlight"
+    arns = {  # what the failover policy names: its log group, its queue, the ledger, the topic
+        "aws_cloudwatch_log_group.function": f"arn:{PARTITION}:logs:{region}:{ACCOUNT}:log-group:/aws/lambda/{prefix}-failover",
+        "aws_sqs_queue.dlq": f"arn:{PARTITION}:sqs:{region}:{ACCOUNT}:{prefix}-failover-dlq",
+        "aws_dynamodb_table.ledger": f"arn:{PARTITION}:dynamodb:{region}:{ACCOUNT}:table/{prefix}-ledger",
+        "aws_sns_topic.notifications": f"arn:{PARTITION}:sns:{region}:{ACCOUNT}:{prefix}-notifications",
+    }
+    def resources(path, address):
+        text = "".join(open(f).read() for f in sorted(glob.glob(os.path.join(path, "*.tf"))))
+        for name in re.findall(r'^data "aws_caller_identity" "([^"]+)"', text, re.M):
+            yield "data", f"{address}data.aws_caller_identity.{name}", '{ account_id = "%s" }' % ACCOUNT
+        for kind, name in re.findall(r'^resource "([^"]+)" "([^"]+)"', text, re.M):
+            arn = arns.get(f"{kind}.{name}") if not address else None
+            service = "iam" if kind.startswith("aws_iam_") else kind.split("_")[1]
+            arn = arn or f"arn:{PARTITION}:{service}:{region}:{ACCOUNT}:{kind}:{name}"
+            yield "resource", f"{address}{kind}.{name}", '{ arn = "%s" }' % arn
+        for name, source in re.findall(r'^module "([^"]+)" \{\s*\n\s*source\s*=\s*"([^"]+)"', text, re.M):
+            yield from resources(os.path.join(path, source), f"{address}module.{name}.")
+    out = []
+    for alias, r in (("", region), ("us_east_1", "us-east-1")):
+        out.append("provider \"aws\" {\n" + (f'  alias = "{alias}"\n' if alias else "") + f'  region = "{r}"\n'
+                   '  access_key = "test"\n  secret_key = "test"\n  skip_credentials_validation = true\n'
+                   '  skip_requesting_account_id = true\n  skip_metadata_api_check = true\n}\n')
+    for block, target, values in resources(module, ""):
+        out.append(f"override_{block} {{\n  target = {target}\n  values = {values}\n}}\n")
+    for n in counts:
+        p = sam_parameters(config(int(n)))
+        lst = lambda name: json.dumps([v for v in p[name].split(",") if v])
+        out.append(f'run "databases_{n}" {{\n  command = apply\n  variables {{\n'
+                   f'    artifacts_dir = {json.dumps(artifacts)}\n'
+                   f'    pilotlight_config = {json.dumps(json.dumps(config(int(n))))}\n'
+                   + "".join(f"    {var} = {lst(param)}\n" for var, param in (
+                       ("primary_instance_arns", "PrimaryInstanceArns"), ("replica_instance_arns", "ReplicaInstanceArns"),
+                       ("hosted_zone_ids", "HostedZoneIds"), ("record_names", "RecordNames"), ("alarm_arns", "AlarmArns"),
+                       ("health_check_ids", "HealthCheckIds"), ("kms_key_arns", "KmsKeyArns")))
+                   + f'    drill_validation_function_arn = {json.dumps(p["DrillValidationFunctionArn"])}\n  }}\n}}\n')
+    with open(os.path.join(module, "tests", "zz_size.tftest.hcl"), "w") as f:
+        f.write("\n".join(out))
+    with open(os.path.join(module, "zz_size_check.tf"), "w") as f:
+        f.write('output "zz_failover_policy_size" {\n'
+                '  value = "${length(var.primary_instance_arns)} ${length(data.aws_iam_policy_document.failover.minified_json)}"\n}\n')
+PY
+}
+
+# report_policy_sizes WHAT "N SIZE"...: prints the sizes, fails if the largest N is over the quota.
+report_policy_sizes() {
+  local what=$1 line n size last=0
+  shift
+  for line in "$@"; do
+    read -r n size <<<"$line"
+    say "  $what: $n database(s): $size characters (quota $ROLE_POLICY_QUOTA)"
+    last=$size
+  done
+  [ "$last" -gt 0 ] && [ "$last" -le "$ROLE_POLICY_QUOTA" ] ||
+    { say "  over the quota: the failover role of $what does not deploy with $SIZE_DATABASES databases" >&2; return 1; }
+  say "  ok: $what's failover role fits with $SIZE_DATABASES databases ($((ROLE_POLICY_QUOTA - last)) characters to spare)"
+}
+
+check_policy_size_sam() {
+  write_policy_size_tool
+  local lines
+  mapfile -t lines < <(.venv/bin/python -B "$WORK/policy_size.py" sam 1 5 "$SIZE_DATABASES")
+  [ "${#lines[@]}" = 3 ] || return 1
+  report_policy_sizes "SAM" "${lines[@]}"
+}
+
+# The Terraform module's failover policy as the AWS provider renders it, without AWS or the
+# emulator: a terraform test of a copy of the module in which every resource is overridden (none is
+# created), one run per database count; the module's copy outputs the policy's size.
+check_policy_size_terraform() {
+  local copy=$WORK/size/terraform module lines
+  module=$copy/modules/pilotlight
+  write_policy_size_tool
+  copy_terraform "$copy"
+  make_placeholder_artifacts # nothing is deployed, but Terraform reads the zips' hashes
+  mkdir -p "$module/tests"
+  .venv/bin/python -B "$WORK/policy_size.py" tftest "$module" "$WORK/artifacts" 1 5 "$SIZE_DATABASES"
+  tf size -chdir="$module" init -backend=false -input=false -no-color -plugin-dir="$PLUGIN_DIR" >"$WORK/init-size.log" ||
+    { cat "$WORK/init-size.log" >&2; return 1; }
+  # Nothing may reach AWS: no credentials, no configuration, and every endpoint a closed port.
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_CONFIG_FILE=$WORK/no-aws-config \
+    AWS_SHARED_CREDENTIALS_FILE=$WORK/no-aws-credentials AWS_ENDPOINT_URL=http://127.0.0.1:9 \
+    tf size -chdir="$module" test -no-color -verbose >"$WORK/test-size.log" 2>&1 ||
+    { grep -v '^ *$' "$WORK/test-size.log" | grep -E -A8 '^(Error|  run )' | head -n 60 >&2; return 1; }
+  mapfile -t lines < <(sed -n 's/^zz_failover_policy_size = "\([0-9]* [0-9]*\)"$/\1/p' "$WORK/test-size.log")
+  [ "${#lines[@]}" = 3 ] || { say "  expected 3 sizes in $WORK/test-size.log, found ${#lines[@]}" >&2; return 1; }
+  report_policy_sizes "Terraform" "${lines[@]}"
 }
 
 # -------------------------------------------------------------------------------------------------
@@ -433,6 +588,30 @@ print(len(allow) == 1 and all(tagged(s) and named(s) for s in allow),
       sorted(s["Sid"] for s in deny),
       by_sid.get("InvokeDrillValidationFunction") == [os.environ["DRILL_VALIDATION_FUNCTION"]])')" \
     "True ['NeverDeleteInstancesNotNamedAsDrills', 'NeverDeleteInstancesNotTaggedAsDrills'] True"
+  # The failback: the new instance only as db:*-fb-* (its identifier is <primary id, possibly cut
+  # and hashed>-fb-<stamp>), created only with the pilotlight:failback and pilotlight:managed-by
+  # request tags and only from the configured replica, promoted only when tagged pilotlight:failback;
+  # the DR writer's fence only on the configured replica. The configured instances' statements are
+  # grouped by resource (each ARN list once per statement kind: the role's policy size).
+  expect "failover's statements on the configured instances and the failback's (new instance db:*-fb-*)" \
+    "$(aws_local $region iam get-role-policy --role-name "$failover_role" --policy-name failover --output json |
+      "$PYTHON" -c 'import json,sys
+doc = json.load(sys.stdin)["PolicyDocument"]
+doc = json.loads(doc) if isinstance(doc, str) else doc
+res = lambda r: sorted(r if isinstance(r, list) else [r])
+by_sid = {s["Sid"]: s for s in doc["Statement"] if s.get("Sid")}
+cond = lambda sid: json.dumps(by_sid[sid].get("Condition"), sort_keys=True)
+print(sorted(sid for sid in by_sid if sid.startswith("Failback")))
+for sid in ("ReadAndFenceConfiguredPrimaries", "ReadPromoteFenceAndReplicateConfiguredReplicas", "FailbackCreateReplica",
+            "FailbackTagNewInstance", "FailbackDescribeNewInstance", "FailbackPromoteNewPrimary"):
+    print(sid, res(by_sid[sid]["Action"]), res(by_sid[sid]["Resource"]), cond(sid))')" \
+    "['FailbackCreateReplica', 'FailbackDescribeNewInstance', 'FailbackPromoteNewPrimary', 'FailbackTagNewInstance']
+ReadAndFenceConfiguredPrimaries ['rds:DescribeDBInstances', 'rds:ModifyDBInstance', 'rds:RebootDBInstance', 'rds:StopDBInstance'] ['arn:$partition:rds:us-east-1:$account:db:orders-primary'] null
+ReadPromoteFenceAndReplicateConfiguredReplicas ['rds:CreateDBInstanceReadReplica', 'rds:DescribeDBInstances', 'rds:ModifyDBInstance', 'rds:PromoteReadReplica', 'rds:RebootDBInstance'] ['arn:$partition:rds:us-west-2:$account:db:orders-replica'] null
+FailbackCreateReplica ['rds:CreateDBInstanceReadReplica'] ['arn:$partition:rds:*:$account:db:*-fb-*', 'arn:$partition:rds:*:$account:og:*', 'arn:$partition:rds:*:$account:pg:*', 'arn:$partition:rds:*:$account:subgrp:*'] {\"StringEquals\": {\"aws:RequestTag/pilotlight:managed-by\": \"pilotlight\"}, \"StringLike\": {\"aws:RequestTag/pilotlight:failback\": \"*\"}}
+FailbackTagNewInstance ['rds:AddTagsToResource'] ['arn:$partition:rds:*:$account:db:*-fb-*'] {\"ForAllValues:StringLike\": {\"aws:TagKeys\": \"pilotlight:*\"}}
+FailbackDescribeNewInstance ['rds:DescribeDBInstances'] ['arn:$partition:rds:*:$account:db:*-fb-*'] null
+FailbackPromoteNewPrimary ['rds:PromoteReadReplica'] ['arn:$partition:rds:*:$account:db:*-fb-*'] {\"StringLike\": {\"rds:db-tag/pilotlight:failback\": \"*\"}}"
   snapshot_copy_role=$(tf apply -chdir="$dir" output -json role_arns | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["snapshot-copy"].split("/")[-1])')
   # Both ends of a cross-region copy of an encrypted snapshot, each once (the example passes
   # snapshot_kms_keys and source_kms_key_arns together, without duplicates, as kms_key_arns).
@@ -513,6 +692,11 @@ if [ -z "$SAM_SKIP" ]; then
 else
   skip "sam validate --lint" "$SAM_SKIP"
 fi
+if .venv/bin/python -c 'import yaml' 2>/dev/null; then
+  step "failover role policy size, SAM (1, 5, $SIZE_DATABASES databases; quota $ROLE_POLICY_QUOTA)" check_policy_size_sam
+else
+  skip "failover role policy size, SAM" "PyYAML is not in .venv (emulator/iam_enforcement.py resolves the template): run make setup"
+fi
 
 # A TF_CLI_CONFIG_FILE naming a missing file only adds a warning to every terraform command.
 if [ -n "${TF_CLI_CONFIG_FILE:-}" ] && [ ! -f "$TF_CLI_CONFIG_FILE" ]; then
@@ -528,6 +712,11 @@ else
   if PLUGIN_DIR=$(find_plugin_dir); then
     say "terraform provider plugins: $PLUGIN_DIR"
     step "terraform validate (modules/pilotlight, modules/health-check, modules/alarm-topic-key, examples/complete)" check_terraform_validate
+    if .venv/bin/python -c 'import yaml' 2>/dev/null; then
+      step "failover role policy size, Terraform (1, 5, $SIZE_DATABASES databases; quota $ROLE_POLICY_QUOTA)" check_policy_size_terraform
+    else
+      skip "failover role policy size, Terraform" "PyYAML is not in .venv: run make setup"
+    fi
   else
     skip "terraform validate" "no local plugin directory with registry.terraform.io/hashicorp/aws (set TF_PLUGIN_DIR)"
   fi

@@ -29,6 +29,10 @@ locals {
   rds_pg_arns         = "arn:${local.partition}:rds:*:${local.account}:pg:*"
   rds_subnet_grp_arns = "arn:${local.partition}:rds:*:${local.account}:subgrp:*"
 
+  # The failback's new instances, <primary id>-fb-<yyyymmddhhmm> (a long primary id cut and hashed:
+  # only the -fb-<stamp> suffix is certain), in any region of the account: one ARN for every database.
+  failback_db_arns = "arn:${local.partition}:rds:*:${local.account}:db:*-fb-*"
+
   policies = {
     router          = data.aws_iam_policy_document.router.json
     failover        = data.aws_iam_policy_document.failover.json
@@ -106,12 +110,11 @@ data "aws_iam_policy_document" "router" {
 data "aws_iam_policy_document" "failover" {
   source_policy_documents = [data.aws_iam_policy_document.common["failover"].json]
 
-  statement {
-    sid       = "PromoteConfiguredReplicas"
-    actions   = ["rds:PromoteReadReplica"]
-    resources = var.replica_instance_arns
-  }
-
+  # The per-database ARN lists are the bulk of this policy, and IAM limits all the inline policies
+  # of a role together to 10,240 characters (whitespace not counted;
+  # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html): the statements on
+  # the protected instances are grouped by resource, each list named as few times as possible
+  # (scripts/check-infra.sh checks the size for 10 databases).
   statement {
     sid       = "TagConfiguredReplicasWithPilotlightKeys"
     actions   = ["rds:AddTagsToResource"]
@@ -123,19 +126,104 @@ data "aws_iam_policy_document" "failover" {
     }
   }
 
-  # Fencing of the old primary after a failover (databases[].fencing): stop it, or move it to a
-  # security group without ingress and reboot it (open sessions). Never DeleteDBInstance (the only
-  # instances failover may delete are its own drill instances, below).
+  # The configured primaries: read them, and fence the old primary after a failover
+  # (databases[].fencing): stop it, or move it to a security group without ingress and reboot it
+  # (open sessions). Never DeleteDBInstance (the only instances failover may delete are its own
+  # drill instances, below).
   statement {
-    sid       = "FenceConfiguredPrimaries"
-    actions   = ["rds:StopDBInstance", "rds:ModifyDBInstance", "rds:RebootDBInstance"]
+    sid       = "ReadAndFenceConfiguredPrimaries"
+    actions   = ["rds:DescribeDBInstances", "rds:StopDBInstance", "rds:ModifyDBInstance", "rds:RebootDBInstance"]
     resources = var.primary_instance_arns
   }
 
+  # The configured replicas: read and promote them (the failover); the failback's source
+  # (CreateDBInstanceReadReplica: the source is authorised as well, in its own region, as the
+  # request "can run in the source AWS Region that contains the source DB instance", PreSignedUrl of
+  # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstanceReadReplica.html;
+  # no request tag condition: the source-Region authorisation is not documented to see the
+  # request's tags, and the new instance must still be allowed by FailbackCreateReplica) and the
+  # failback's fence of the DR writer (the configured replica, promoted by the failover): move it to
+  # the fence's security groups (ModifyDBInstance VpcSecurityGroupIds) and reboot it to end open
+  # sessions. IAM cannot narrow ModifyDBInstance to the security groups (no condition key names the
+  # modified settings). No StopDBInstance here: only a primary is stopped.
   statement {
-    sid       = "DescribeProtectedInstances"
+    sid = "ReadPromoteFenceAndReplicateConfiguredReplicas"
+    actions = [
+      "rds:DescribeDBInstances",
+      "rds:PromoteReadReplica",
+      "rds:ModifyDBInstance",
+      "rds:RebootDBInstance",
+      "rds:CreateDBInstanceReadReplica",
+    ]
+    resources = var.replica_instance_arns
+  }
+
+  # The failback (command "failback"), after a failover: in the primary's region, a new cross-Region
+  # read replica of the configured replica (the DR writer since the failover), tagged
+  # pilotlight:failback and pilotlight:managed-by; then the DR writer fenced
+  # (ReadPromoteFenceAndReplicateConfiguredReplicas), the new instance promoted and the configured
+  # records repointed (RepointConfiguredCnameRecords, below: it limits the record names, types and
+  # actions, not the values, so the new instance's endpoint is allowed). The old primary is only
+  # tagged (pilotlight:replaced-by; TagConfiguredReplicasWithPilotlightKeys) and read, as the DR
+  # writer is (its fence tags). The new instance is db:*-fb-* (local.failback_db_arns): one ARN
+  # whatever the number of databases; what tells pilotlight's instances apart is the tags: the
+  # create must carry both pilotlight tags, and the promote asks for pilotlight:failback.
+  # CreateDBInstanceReadReplica's resource types are cluster* (a Multi-AZ DB cluster source only:
+  # not used), db*, og*, pg* and subgrp*, with the dependent action rds:AddTagsToResource (Service
+  # Authorization Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html).
+  # db* is the new instance here (the source: the configured replicas, above). The groups are only
+  # used, never changed: any group of the account, as for the drill (the old primary's, or the
+  # region's defaults).
+  statement {
+    sid       = "FailbackCreateReplica"
+    actions   = ["rds:CreateDBInstanceReadReplica"]
+    resources = [local.failback_db_arns, local.rds_og_arns, local.rds_pg_arns, local.rds_subnet_grp_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/pilotlight:managed-by"
+      values   = ["pilotlight"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "aws:RequestTag/pilotlight:failback"
+      values   = ["*"]
+    }
+  }
+
+  # Tags on create: "If tags are specified in the create action, RDS performs additional
+  # authorization on the rds:AddTagsToResource action"
+  # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/security_iam_id-based-policy-examples-grant-permissions-tags-on-create.html).
+  statement {
+    sid       = "FailbackTagNewInstance"
+    actions   = ["rds:AddTagsToResource"]
+    resources = [local.failback_db_arns]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "aws:TagKeys"
+      values   = ["pilotlight:*"]
+    }
+  }
+
+  # Read it until it is available and replicating (and whether an earlier run made it:
+  # DBInstanceNotFound must stay an answer, so no tag condition here: an instance that does not
+  # exist has no tags, and the condition would turn the answer into AccessDenied).
+  statement {
+    sid       = "FailbackDescribeNewInstance"
     actions   = ["rds:DescribeDBInstances"]
-    resources = local.primary_and_replica_arns
+    resources = [local.failback_db_arns]
+  }
+
+  # Promote only an instance a failback made: named *-fb-* AND tagged pilotlight:failback
+  # (rds:db-tag/${TagKey}, a condition key of the db resource type).
+  statement {
+    sid       = "FailbackPromoteNewPrimary"
+    actions   = ["rds:PromoteReadReplica"]
+    resources = [local.failback_db_arns]
+    condition {
+      test     = "StringLike"
+      variable = "rds:db-tag/pilotlight:failback"
+      values   = ["*"]
+    }
   }
 
   # Aurora global databases (databases[] of kind aurora_global): read the global database and its
@@ -304,7 +392,10 @@ data "aws_iam_policy_document" "failover" {
   # Encrypted snapshots: RDS uses the copy's KMS key on the caller's behalf when it restores it
   # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.Encryption.Keys.html), the
   # keys of snapshots.kms_keys (the same statements as snapshot-copy's, less kms:Encrypt and
-  # kms:ReEncrypt*: a restore keeps the snapshot's key).
+  # kms:ReEncrypt*: a restore keeps the snapshot's key). The failback's replica of an encrypted DR
+  # writer uses them too: its KmsKeyId is the old primary's key in the primary's region (a database
+  # key, listed in kms_key_arns), which RDS uses on the caller's behalf ("Authorizing use of a
+  # customer managed key": kms:CreateGrant, kms:DescribeKey, same page).
   dynamic "statement" {
     for_each = length(var.kms_key_arns) > 0 ? [1] : []
     content {
