@@ -120,51 +120,38 @@ pub async fn describe(
     rds: &aws_sdk_rds::Client,
     instance_id: &str,
 ) -> Result<Option<DrillInstance>, AwsError> {
-    let out = match rds
-        .describe_db_instances()
-        .db_instance_identifier(instance_id)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) => {
-            if e.as_service_error()
-                .is_some_and(|s| s.is_db_instance_not_found_fault())
-            {
-                return Ok(None);
-            }
-            return Err(AwsError::from_sdk("DescribeDBInstances", e));
-        }
-    };
-    Ok(out.db_instances().first().map(|i| DrillInstance {
-        identifier: i.db_instance_identifier().unwrap_or(instance_id).to_owned(),
-        status: i.db_instance_status().unwrap_or("unknown").to_owned(),
-        endpoint: i.endpoint().and_then(|e| {
-            Some(Endpoint {
-                address: e.address()?.to_owned(),
-                port: e.port().unwrap_or_default(),
-            })
-        }),
-        publicly_accessible: i.publicly_accessible().unwrap_or(false),
-        tags: i
-            .tag_list()
-            .iter()
-            .filter_map(|t| {
-                Some((
-                    t.key()?.to_owned(),
-                    t.value().unwrap_or_default().to_owned(),
-                ))
-            })
-            .collect(),
-        facts: InstanceFacts {
-            engine: i.engine().map(str::to_owned),
-            engine_version: i.engine_version().map(str::to_owned),
-            allocated_storage_gib: i.allocated_storage(),
-            storage_type: i.storage_type().map(str::to_owned),
-            instance_class: i.db_instance_class().map(str::to_owned),
-            encrypted: i.storage_encrypted(),
-        },
-    }))
+    Ok(super::rds::describe_one(rds, instance_id)
+        .await?
+        .as_ref()
+        .map(|i| DrillInstance {
+            identifier: i.db_instance_identifier().unwrap_or(instance_id).to_owned(),
+            status: i.db_instance_status().unwrap_or("unknown").to_owned(),
+            endpoint: i.endpoint().and_then(|e| {
+                Some(Endpoint {
+                    address: e.address()?.to_owned(),
+                    port: e.port().unwrap_or_default(),
+                })
+            }),
+            publicly_accessible: i.publicly_accessible().unwrap_or(false),
+            tags: i
+                .tag_list()
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
+            facts: InstanceFacts {
+                engine: i.engine().map(str::to_owned),
+                engine_version: i.engine_version().map(str::to_owned),
+                allocated_storage_gib: i.allocated_storage(),
+                storage_type: i.storage_type().map(str::to_owned),
+                instance_class: i.db_instance_class().map(str::to_owned),
+                encrypted: i.storage_encrypted(),
+            },
+        }))
 }
 
 /// What deleting a drill instance did.

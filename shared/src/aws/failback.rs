@@ -19,79 +19,66 @@ pub async fn describe(
     rds: &aws_sdk_rds::Client,
     instance_id: &str,
 ) -> Result<Option<FbInstance>, AwsError> {
-    let out = match rds
-        .describe_db_instances()
-        .db_instance_identifier(instance_id)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) => {
-            if e.as_service_error()
-                .is_some_and(|s| s.is_db_instance_not_found_fault())
-            {
-                return Ok(None);
-            }
-            return Err(AwsError::from_sdk("DescribeDBInstances", e));
-        }
-    };
-    Ok(out.db_instances().first().map(|i| FbInstance {
-        id: i.db_instance_identifier().unwrap_or(instance_id).to_owned(),
-        arn: i.db_instance_arn().unwrap_or_default().to_owned(),
-        status: i.db_instance_status().unwrap_or("unknown").to_owned(),
-        endpoint: i.endpoint().and_then(|e| e.address()).map(str::to_owned),
-        replica_source: i
-            .read_replica_source_db_instance_identifier()
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned),
-        replication: i
-            .status_infos()
-            .iter()
-            .find(|s| s.status_type() == Some("read replication"))
-            .and_then(|s| s.status())
-            .map(str::to_owned),
-        security_groups: i
-            .vpc_security_groups()
-            .iter()
-            .filter_map(|g| g.vpc_security_group_id())
-            .map(str::to_owned)
-            .collect(),
-        security_groups_pending: i
-            .vpc_security_groups()
-            .iter()
-            .any(|g| g.status() != Some("active")),
-        instance_class: i.db_instance_class().map(str::to_owned),
-        subnet_group: i
-            .db_subnet_group()
-            .and_then(|g| g.db_subnet_group_name())
-            .map(str::to_owned),
-        parameter_group: i
-            .db_parameter_groups()
-            .first()
-            .and_then(|g| g.db_parameter_group_name())
-            .map(str::to_owned),
-        option_group: i
-            .option_group_memberships()
-            .first()
-            .and_then(|g| g.option_group_name())
-            .map(str::to_owned),
-        kms_key_id: i.kms_key_id().map(str::to_owned),
-        encrypted: i.storage_encrypted().unwrap_or(false),
-        multi_az: i.multi_az().unwrap_or(false),
-        engine: i.engine().map(str::to_owned),
-        deletion_protection: i.deletion_protection().unwrap_or(false),
-        backup_retention_days: i.backup_retention_period(),
-        tags: i
-            .tag_list()
-            .iter()
-            .filter_map(|t| {
-                Some((
-                    t.key()?.to_owned(),
-                    t.value().unwrap_or_default().to_owned(),
-                ))
-            })
-            .collect(),
-    }))
+    Ok(super::rds::describe_one(rds, instance_id)
+        .await?
+        .as_ref()
+        .map(|i| FbInstance {
+            id: i.db_instance_identifier().unwrap_or(instance_id).to_owned(),
+            arn: i.db_instance_arn().unwrap_or_default().to_owned(),
+            status: i.db_instance_status().unwrap_or("unknown").to_owned(),
+            endpoint: i.endpoint().and_then(|e| e.address()).map(str::to_owned),
+            replica_source: i
+                .read_replica_source_db_instance_identifier()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            replication: i
+                .status_infos()
+                .iter()
+                .find(|s| s.status_type() == Some("read replication"))
+                .and_then(|s| s.status())
+                .map(str::to_owned),
+            security_groups: i
+                .vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id())
+                .map(str::to_owned)
+                .collect(),
+            security_groups_pending: i
+                .vpc_security_groups()
+                .iter()
+                .any(|g| g.status() != Some("active")),
+            instance_class: i.db_instance_class().map(str::to_owned),
+            subnet_group: i
+                .db_subnet_group()
+                .and_then(|g| g.db_subnet_group_name())
+                .map(str::to_owned),
+            parameter_group: i
+                .db_parameter_groups()
+                .first()
+                .and_then(|g| g.db_parameter_group_name())
+                .map(str::to_owned),
+            option_group: i
+                .option_group_memberships()
+                .first()
+                .and_then(|g| g.option_group_name())
+                .map(str::to_owned),
+            kms_key_id: i.kms_key_id().map(str::to_owned),
+            encrypted: i.storage_encrypted().unwrap_or(false),
+            multi_az: i.multi_az().unwrap_or(false),
+            engine: i.engine().map(str::to_owned),
+            deletion_protection: i.deletion_protection().unwrap_or(false),
+            backup_retention_days: i.backup_retention_period(),
+            tags: i
+                .tag_list()
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
+        }))
 }
 
 /// What `CreateDBInstanceReadReplica` did.

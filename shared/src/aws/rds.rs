@@ -24,6 +24,33 @@ use crate::plan::snapshot_copy::CopySnapshot;
 use crate::plan::snapshots::{DbKind, SnapshotInfo, Tags};
 use crate::plan::status::{InstanceStatus, SnapshotStatus};
 
+/// `DescribeDBInstances` of one instance, as the SDK answers it (for the adapters of this
+/// module and its siblings only); `Ok(None)` on `DBInstanceNotFound`.
+///
+/// # Errors
+/// [`AwsError`] for any other failure (`unreachable` when the region does not answer).
+pub(crate) async fn describe_one(
+    rds: &aws_sdk_rds::Client,
+    instance_id: &str,
+) -> Result<Option<aws_sdk_rds::types::DbInstance>, AwsError> {
+    match rds
+        .describe_db_instances()
+        .db_instance_identifier(instance_id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.db_instances().first().cloned()),
+        Err(e) => {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_db_instance_not_found_fault())
+            {
+                return Ok(None);
+            }
+            Err(AwsError::from_sdk("DescribeDBInstances", e))
+        }
+    }
+}
+
 /// `DescribeDBInstances` for one instance; `Ok(None)` on `DBInstanceNotFound`.
 ///
 /// # Errors
@@ -32,25 +59,10 @@ pub async fn describe_instance(
     rds: &aws_sdk_rds::Client,
     instance_id: &str,
 ) -> Result<Option<InstanceState>, AwsError> {
-    let out = match rds
-        .describe_db_instances()
-        .db_instance_identifier(instance_id)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) => {
-            if e.as_service_error()
-                .is_some_and(|s| s.is_db_instance_not_found_fault())
-            {
-                return Ok(None);
-            }
-            return Err(AwsError::from_sdk("DescribeDBInstances", e));
-        }
-    };
-    let Some(i) = out.db_instances().first() else {
+    let Some(i) = describe_one(rds, instance_id).await? else {
         return Ok(None);
     };
+    let i = &i;
     let tag = |k: &str| {
         i.tag_list()
             .iter()
