@@ -985,8 +985,12 @@ async fn switch(
             report.step(
                 "promote",
                 format!(
-                    "PromoteReadReplica `{}` (backup retention {:?} days, the old primary's): {outcome:?}",
-                    n.id, record.backup_retention_days
+                    "PromoteReadReplica `{}` (backup retention {}): {outcome:?}",
+                    n.id,
+                    record.backup_retention_days.map_or(
+                        "RDS's default: the old primary's is unknown".to_owned(),
+                        |d| format!("{d} days, the old primary's")
+                    )
                 ),
             );
         }
