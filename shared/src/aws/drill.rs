@@ -92,12 +92,9 @@ pub async fn restore(
                         || s.is_kms_key_not_accessible_fault(),
                 )
             });
-            // a request RDS or IAM refuses as such (a class the engine does not offer, a group
-            // that does not fit, no permission): sending it again cannot help
-            let refused_code = matches!(
-                aws_sdk_rds::error::ProvideErrorMetadata::code(&e),
-                Some("InvalidParameterCombination" | "InvalidParameterValue" | "AccessDenied")
-            );
+            // refused as such (a class the engine does not offer, a group that does not fit, no
+            // permission): sending it again cannot help
+            let refused_code = super::refused_as_such(&e);
             match refused {
                 Some((true, _)) => Ok(RestoreOutcome::AlreadyExists),
                 _ if refused_code => Ok(RestoreOutcome::Refused(

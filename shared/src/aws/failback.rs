@@ -136,11 +136,9 @@ pub async fn create_replica(
                         || s.is_db_instance_not_found_fault(),
                 )
             });
-            // a request RDS or IAM refuses as such: sending it again cannot help
-            let refused_code = matches!(
-                aws_sdk_rds::error::ProvideErrorMetadata::code(&e),
-                Some("InvalidParameterCombination" | "InvalidParameterValue" | "AccessDenied")
-            );
+            // refused as such (a class the engine does not offer, a group that does not fit, no
+            // permission): sending it again cannot help
+            let refused_code = super::refused_as_such(&e);
             match kind {
                 Some((true, _)) => Ok(CreateOutcome::AlreadyExists),
                 _ if refused_code => Ok(CreateOutcome::Refused(

@@ -130,6 +130,18 @@ impl AwsError {
     }
 }
 
+/// An RDS answer that refuses the request as such (`InvalidParameterCombination`,
+/// `InvalidParameterValue`, `AccessDenied`): sending it again cannot help, unlike throttling or
+/// a region that does not answer.
+pub(crate) fn refused_as_such(
+    e: &impl aws_smithy_types::error::metadata::ProvideErrorMetadata,
+) -> bool {
+    matches!(
+        e.code(),
+        Some("InvalidParameterCombination" | "InvalidParameterValue" | "AccessDenied")
+    )
+}
+
 /// A region pilotlight has no client for: it is not in the configuration. Not an AWS failure:
 /// the [`crate::error::WorkerError`] it becomes is `InvalidCommand`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

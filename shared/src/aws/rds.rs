@@ -393,26 +393,9 @@ pub async fn list_snapshots(
 ) -> Result<Vec<SnapshotInfo>, AwsError> {
     // Map each item as its page arrives: the SDK's structs are much larger than ours, and a
     // region may hold tens of thousands of snapshots.
-    list_snapshots_keeping(rds, region, None).await
-}
-
-/// Which tags a listing keeps (`None`: all) — retention keeps only the ones it reads, and no
-/// engine (see [`crate::plan::snapshots::retention_tag`]).
-pub type TagFilter<'a> = Option<&'a (dyn Fn(&str) -> bool + Send + Sync)>;
-
-/// [`list_snapshots`], keeping only the tags `keep` accepts and, with a filter, no engine: the
-/// fields a decision needs, reduced as each page arrives.
-///
-/// # Errors
-/// [`AwsError`] when a page cannot be read.
-pub async fn list_snapshots_keeping(
-    rds: &aws_sdk_rds::Client,
-    region: &str,
-    keep: TagFilter<'_>,
-) -> Result<Vec<SnapshotInfo>, AwsError> {
     let mut out = Vec::new();
-    let mut push = |s: SnapshotInfo| out.push(slim(s, keep));
-    list_instance_snapshots(rds, region, &mut push).await?;
+    let mut push = |s: SnapshotInfo| out.push(s);
+    list_instance_snapshots(rds, region, None, &mut push).await?;
     list_cluster_snapshots(rds, region, &mut push).await?;
     out.shrink_to_fit();
     Ok(out)
@@ -432,21 +415,10 @@ pub async fn list_for_retention(
 ) -> Result<RegionListing, AwsError> {
     let mut listing = RegionListing::new(region);
     let mut add = |s: SnapshotInfo| listing.add(&s, hold_tag);
-    list_instance_snapshots(rds, region, &mut add).await?;
+    list_instance_snapshots(rds, region, None, &mut add).await?;
     list_cluster_snapshots(rds, region, &mut add).await?;
     listing.shrink();
     Ok(listing)
-}
-
-/// Reduce a listed snapshot to what `keep` asks for.
-fn slim(mut s: SnapshotInfo, keep: TagFilter<'_>) -> SnapshotInfo {
-    if let Some(keep) = keep {
-        s.tags.retain_keys(keep);
-        s.engine = None;
-        s.id.shrink_to_fit();
-        s.arn.shrink_to_fit();
-    }
-    s
 }
 
 /// The manual DB snapshots of `db_instance_id` in the client's region (`DescribeDBSnapshots`
@@ -463,43 +435,21 @@ pub async fn list_db_snapshots(
     // only this database's (a copy keeps its source's `DBInstanceIdentifier`): one page or a few,
     // not every snapshot of the region
     let mut out = Vec::new();
-    let mut pages = rds
-        .describe_db_snapshots()
-        .db_instance_identifier(db_instance_id)
-        .snapshot_type("manual")
-        .into_paginator()
-        .page_size(PAGE_SIZE)
-        .items()
-        .send();
-    while let Some(item) = pages.next().await {
-        let s = item.map_err(|e| AwsError::new("DescribeDBSnapshots", e.into_service_error()))?;
-        out.push(SnapshotInfo {
-            id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
-            arn: s.db_snapshot_arn().unwrap_or_default().to_owned(),
-            kind: DbKind::Instance,
-            region: region.to_owned(),
-            status: SnapshotStatus::from(s.status().unwrap_or("unknown")),
-            created_at: s.snapshot_create_time().and_then(to_chrono),
-            original_created_at: s.original_snapshot_create_time().and_then(to_chrono),
-            encrypted: s.encrypted().unwrap_or(false),
-            snapshot_type: s.snapshot_type().unwrap_or_default().to_owned(),
-            db_id: s.db_instance_identifier().unwrap_or_default().to_owned(),
-            engine: s.engine().map(str::to_owned),
-            allocated_storage_gib: s.allocated_storage(),
-            tags: tags(s.tag_list()),
-        });
-    }
+    list_instance_snapshots(rds, region, Some(db_instance_id), &mut |s| out.push(s)).await?;
     Ok(out)
 }
 
-/// `DescribeDBSnapshots` (`SnapshotType=manual`), every page, into `out`.
+/// `DescribeDBSnapshots` (`SnapshotType=manual`, only `db_instance_id`'s when given), every
+/// page, each to `sink`.
 async fn list_instance_snapshots(
     rds: &aws_sdk_rds::Client,
     region: &str,
+    db_instance_id: Option<&str>,
     sink: &mut (dyn FnMut(SnapshotInfo) + Send),
 ) -> Result<(), AwsError> {
     let mut instances = rds
         .describe_db_snapshots()
+        .set_db_instance_identifier(db_instance_id.map(str::to_owned))
         .snapshot_type("manual")
         .into_paginator()
         .page_size(PAGE_SIZE)

@@ -101,22 +101,9 @@ pub async fn list_regions(
     regions: &BTreeSet<&str>,
     context: &str,
 ) -> Result<Vec<SnapshotInfo>, WorkerError> {
-    list_regions_keeping(clients, regions, context, None).await
-}
-
-/// [`list_regions`], keeping only the tags `keep` accepts (see [`rds::list_snapshots_keeping`]).
-///
-/// # Errors
-/// As [`list_regions`].
-pub async fn list_regions_keeping(
-    clients: &Clients,
-    regions: &BTreeSet<&str>,
-    context: &str,
-    keep: rds::TagFilter<'_>,
-) -> Result<Vec<SnapshotInfo>, WorkerError> {
     let listed = futures::future::join_all(regions.iter().map(|region| async move {
         let client = clients.rds(region)?;
-        rds::list_snapshots_keeping(client, region, keep)
+        rds::list_snapshots(client, region)
             .await
             .map_err(|e| WorkerError::aws(context, e))
     }))

@@ -124,19 +124,6 @@ pub struct SnapshotSource {
     pub origin: Origin,
 }
 
-/// Whether retention reads tag `key` (with `hold_tag`, the configured hold tag): pilotlight's
-/// ownership, source and copy tags. Retention lists snapshots keeping only these.
-pub fn retention_tag(key: &str, hold_tag: &str) -> bool {
-    key == hold_tag
-        || [
-            TAG_MANAGED_BY,
-            TAG_SOURCE_DB,
-            TAG_SOURCE_REGION,
-            TAG_COPY_OF,
-        ]
-        .contains(&key)
-}
-
 /// A snapshot's tags: a small map kept as a vector sorted by key. A snapshot carries a handful of
 /// tags, and the smallest `BTreeMap` node is about half a KiB: at 100,000 snapshots in a region
 /// that alone was 50 MB of retention's memory. In JSON, an object as before.
@@ -178,12 +165,6 @@ impl Tags {
     /// Remove every tag.
     pub fn clear(&mut self) {
         self.0.clear();
-    }
-
-    /// Keep only the tags whose key `keep` accepts.
-    pub fn retain_keys(&mut self, keep: impl Fn(&str) -> bool) {
-        self.0.retain(|(k, _)| keep(k));
-        self.0.shrink_to_fit();
     }
 
     /// (key, value), by key.
@@ -258,7 +239,7 @@ pub struct SnapshotInfo {
     pub engine: Option<String>,
     /// Allocated storage in GiB, when reported.
     pub allocated_storage_gib: Option<i32>,
-    /// Its tags (retention keeps only the ones it reads: [`retention_tag`]).
+    /// Its tags.
     pub tags: Tags,
 }
 
