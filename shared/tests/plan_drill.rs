@@ -150,6 +150,13 @@ fn the_drill_configuration_is_checked_at_start_up() {
         .err()
         .unwrap_or_default();
     assert!(err.contains("drill.max_restore_seconds"), "{err}");
+    let err = with(json!({"validation_function": "drill-check"}))
+        .err()
+        .unwrap_or_default();
+    assert!(
+        err.contains("drill.validation_function") && err.contains("ARN"),
+        "{err}"
+    );
     let err = with(json!({"validation": "x"})).err().unwrap_or_default();
     assert!(err.contains("validation"), "{err}");
 }

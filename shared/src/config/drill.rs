@@ -27,7 +27,8 @@ pub struct DrillSettings {
     /// `VpcSecurityGroupIds` per DR region (1 to 5 `sg-` ids). Absent: the VPC's default security
     /// group.
     pub security_groups: BTreeMap<Region, Vec<String>>,
-    /// Name or ARN of a Lambda function that validates the restored instance: invoked
+    /// ARN of a Lambda function that validates the restored instance (the role may invoke only
+    /// it): invoked
     /// synchronously with `{"database", "drill_id", "db_instance_identifier", "endpoint":
     /// {"address", "port"}, "engine", "engine_version", "snapshot_id"}`; its JSON answer
     /// `{"passed": bool, "detail": "..."}` is the verdict. Absent: the drill passes when the
@@ -87,11 +88,21 @@ pub(super) fn validate(d: &DrillSettings) -> Result<(), ConfigError> {
             ));
         }
     }
-    if d.validation_function.as_deref() == Some("") {
-        return Err(invalid(
-            "drill.validation_function",
-            "must not be empty (leave it out for no validation)",
-        ));
+    if let Some(f) = d.validation_function.as_deref() {
+        // the role may invoke exactly this function (`DrillValidationFunctionArn`): an ARN
+        let parts: Vec<&str> = f.split(':').collect();
+        let arn = parts.len() >= 7
+            && parts[0] == "arn"
+            && parts[2] == "lambda"
+            && !parts[3].is_empty()
+            && parts[5] == "function"
+            && !parts[6].is_empty();
+        if !arn {
+            return Err(invalid(
+                "drill.validation_function",
+                format!("`{f}` is not a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>); leave it out for no validation"),
+            ));
+        }
     }
     if !(600..=86_400).contains(&d.max_restore_seconds) {
         return Err(invalid(
